@@ -1,0 +1,95 @@
+/**
+ * The error hierarchy. Every failure lowrank expects (bad files, bad shapes, bad arguments, a full
+ * disk) is a {@link LowrankError} with a stable `code`; anything else is a bug.
+ */
+
+/** Stable error codes. `E_INTERNAL` is the only one that means "a bug in lowrank". */
+export type ErrorCode =
+  /** A file's bytes do not follow its format (safetensors, npy, zip, JSON). */
+  | 'E_FORMAT'
+  /** A format feature that is valid but not supported here (e.g. Fortran-order npy). */
+  | 'E_UNSUPPORTED'
+  /** A file, folder or tensor that was asked for is not there. */
+  | 'E_NOT_FOUND'
+  /** The output exists and overwriting was not allowed, or the output is one of the inputs. */
+  | 'E_EXISTS'
+  /** The operating system refused a read or write (permissions, full disk, ...). */
+  | 'E_IO'
+  /** Shapes or dtypes that do not fit together. */
+  | 'E_SHAPE'
+  /** A wrong argument value: an unknown option, a rank out of range, a bad pattern. */
+  | 'E_USAGE'
+  /** NaN or Inf where a finite number is required. */
+  | 'E_NONFINITE'
+  /** The job was stopped (Ctrl-C). */
+  | 'E_INTERRUPTED'
+  /** A bug: an invariant lowrank relies on was broken. */
+  | 'E_INTERNAL';
+
+/** Where an error happened: any of these that are known are printed with the message. */
+export interface ErrorContext {
+  file?: string;
+  tensor?: string;
+  offset?: number;
+  shape?: readonly number[];
+}
+
+/** The base class of every error lowrank throws on purpose. */
+export class LowrankError extends Error {
+  readonly code: ErrorCode;
+  readonly context: ErrorContext;
+
+  constructor(code: ErrorCode, message: string, context: ErrorContext = {}, options?: { cause?: unknown }) {
+    super(withContext(message, context), options);
+    this.name = 'LowrankError';
+    this.code = code;
+    this.context = context;
+  }
+}
+
+/** A file whose bytes break its format. */
+export class FormatError extends LowrankError {
+  constructor(message: string, context: ErrorContext = {}, options?: { cause?: unknown }) {
+    super('E_FORMAT', message, context, options);
+    this.name = 'FormatError';
+  }
+}
+
+function withContext(message: string, ctx: ErrorContext): string {
+  const where: string[] = [];
+  if (ctx.file !== undefined) where.push(ctx.file);
+  if (ctx.tensor !== undefined) where.push(`tensor '${ctx.tensor}'`);
+  if (ctx.offset !== undefined) where.push(`byte ${ctx.offset}`);
+  if (ctx.shape !== undefined) where.push(`shape [${ctx.shape.join(', ')}]`);
+  return where.length > 0 ? `${where.join(', ')}: ${message}` : message;
+}
+
+/** True for an error lowrank threw on purpose (as opposed to a bug). */
+export function isLowrankError(e: unknown): e is LowrankError {
+  return e instanceof LowrankError;
+}
+
+/**
+ * Turns a Node.js system error (ENOENT, ENOSPC, EACCES, ...) into a LowrankError that says what
+ * was being done; anything else is returned unchanged.
+ */
+export function fromSystemError(e: unknown, doing: string, file: string): unknown {
+  if (e instanceof LowrankError) return e;
+  const code = (e as NodeJS.ErrnoException | null)?.code;
+  if (typeof code !== 'string') return e;
+  const reason: Record<string, string> = {
+    ENOENT: 'no such file or folder',
+    ENOTDIR: 'a part of the path is not a folder',
+    EISDIR: 'is a folder, not a file',
+    EACCES: 'permission denied',
+    EPERM: 'operation not permitted',
+    ENOSPC: 'no space left on the device',
+    EDQUOT: 'disk quota exceeded',
+    EROFS: 'read-only file system',
+    EMFILE: 'too many open files',
+    EEXIST: 'already exists',
+  };
+  const what = reason[code] ?? code;
+  const errCode: ErrorCode = code === 'ENOENT' ? 'E_NOT_FOUND' : code === 'EEXIST' ? 'E_EXISTS' : 'E_IO';
+  return new LowrankError(errCode, `${doing} failed: ${what} (${code})`, { file }, { cause: e });
+}

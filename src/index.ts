@@ -1,0 +1,11 @@
+/**
+ * lowrank: the low-rank structure of neural networks, in TypeScript.
+ *
+ * The API is grouped in namespaces: `core` (tensors, dtypes, errors, seeded RNG) and `io` (model
+ * files).
+ */
+export * as io from './io/index.js';
+export * as core from './core/index.js';
+export { LowrankError, FormatError, isLowrankError, type ErrorCode } from './core/errors.js';
+export type { Tensor, TensorSpec } from './core/tensor.js';
+export type { DType, FloatDType, Storage } from './core/dtype.js';
