@@ -4,3 +4,10 @@
  */
 export * from './safetensors/index.js';
 export { writeFileAtomic, writeDirAtomic, removeTempOutputsSync, type WriteOptions } from './atomic.js';
+export { openModel, writeModel, parseSize, SINGLE_FILE, INDEX_FILE, type Model, type ModelTensor, type ModelWriteOptions, type ModelWriteResult } from './hf.js';
+export {
+  openAdapter, writeAdapter, loraConfig, loraScaling, loraKeys, isTargetModule, isAdapterFolder, ADAPTER_CONFIG, ADAPTER_WEIGHTS, KEY_PREFIX,
+  type Adapter, type LoraConfig, type LoraModule, type LoraModuleTensors, type AdapterWriteOptions,
+} from './peft.js';
+export { describe, type Description, type TensorRow, type Totals, type AdapterSummary } from './describe.js';
+export { llamaConfig, llamaTensors, gpt2Config, gpt2Tensors, randomWeights, type LlamaShape, type Gpt2Shape } from './synthetic.js';

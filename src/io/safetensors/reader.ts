@@ -41,7 +41,7 @@ export async function openSafetensors(path: string): Promise<SafetensorsFile> {
     const st = await fh.stat();
     if (!st.isFile()) throw new LowrankError('E_IO', 'not a regular file', { file: path });
     const size = st.size;
-    const first8 = new Uint8Array(8);
+    const first8 = new Uint8Array(Math.min(8, size));
     await readExactly(fh, first8, 0, path, 'header length');
     const n = parseHeaderLength(first8, size, path);
     const json = new Uint8Array(n);

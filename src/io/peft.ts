@@ -1,0 +1,327 @@
+/**
+ * PEFT adapter folders: `adapter_config.json` + `adapter_model.safetensors`, with PEFT's key names
+ * (`base_model.model.<module>.lora_A.weight` [r, in], `.lora_B.weight` [out, r],
+ * `.lora_magnitude_vector` [out], `.lora_embedding_A` [r, vocab], `.lora_embedding_B` [dim, r]) and
+ * its config semantics (scaling alpha/r or alpha/sqrt(r), rank_pattern/alpha_pattern, target_modules
+ * as a list or a regex).
+ */
+import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FormatError, LowrankError, fromSystemError } from '../core/errors.js';
+import type { FloatDType } from '../core/dtype.js';
+import type { Tensor } from '../core/tensor.js';
+import { writeDirAtomic, type WriteOptions } from './atomic.js';
+import { openSafetensors, type SafetensorsFile } from './safetensors/reader.js';
+import { writeSafetensors, type TensorSource } from './safetensors/writer.js';
+import type { SafetensorsEntry } from './safetensors/header.js';
+
+export const ADAPTER_CONFIG = 'adapter_config.json';
+export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
+/** The prefix PEFT's PeftModel → LoraModel wrapping puts before every module path. */
+export const KEY_PREFIX = 'base_model.model.';
+
+/** A LoRA adapter config with PEFT's field names. Fields lowrank does not interpret are kept as read. */
+export interface LoraConfig {
+  readonly peft_type: string;
+  readonly r: number;
+  readonly lora_alpha: number;
+  /** Module name suffixes, or a regex that must match a whole module name, or 'all-linear'. */
+  readonly target_modules: readonly string[] | string | null;
+  readonly use_rslora: boolean;
+  /** Regex → rank, first match wins (PEFT matches `(.*\.)?(key)$` against the module name). */
+  readonly rank_pattern: Readonly<Record<string, number>>;
+  readonly alpha_pattern: Readonly<Record<string, number>>;
+  /** True when the base weight is stored [in, out] (GPT-2's Conv1D). */
+  readonly fan_in_fan_out: boolean;
+  /** `true`, `false`, `'gaussian'`, `'pissa'`, `'pissa_niter_N'`, `'olora'`, ... */
+  readonly init_lora_weights: boolean | string;
+  readonly use_dora: boolean;
+  readonly modules_to_save: readonly string[] | null;
+  readonly base_model_name_or_path: string | null;
+  readonly bias: 'none' | 'all' | 'lora_only';
+  readonly lora_dropout: number;
+  readonly task_type: string | null;
+  readonly inference_mode: boolean;
+  readonly layers_to_transform: readonly number[] | number | null;
+  readonly layers_pattern: readonly string[] | string | null;
+  readonly [field: string]: unknown;
+}
+
+/** PEFT's LoraConfig defaults, plus the bookkeeping fields save_pretrained writes. */
+const LORA_DEFAULTS = {
+  peft_type: 'LORA',
+  task_type: null,
+  base_model_name_or_path: null,
+  revision: null,
+  inference_mode: true,
+  r: 8,
+  lora_alpha: 8,
+  lora_dropout: 0,
+  target_modules: null,
+  fan_in_fan_out: false,
+  bias: 'none',
+  use_rslora: false,
+  modules_to_save: null,
+  init_lora_weights: true,
+  layers_to_transform: null,
+  layers_pattern: null,
+  rank_pattern: {},
+  alpha_pattern: {},
+  megatron_config: null,
+  megatron_core: 'megatron.core',
+  loftq_config: {},
+  use_dora: false,
+  auto_mapping: null,
+} as const;
+
+/** A complete LoRA config from the fields given (PEFT's defaults for the rest), validated. */
+export function loraConfig(fields: Partial<LoraConfig> = {}, file = ADAPTER_CONFIG): LoraConfig {
+  const c = { ...LORA_DEFAULTS, ...fields } as LoraConfig;
+  const bad = (msg: string): never => {
+    throw new LowrankError('E_USAGE', msg, { file });
+  };
+  if (!Number.isInteger(c.r) || c.r <= 0) bad(`r must be a positive integer, got ${JSON.stringify(c.r)}`);
+  if (typeof c.lora_alpha !== 'number' || !Number.isFinite(c.lora_alpha)) bad(`lora_alpha must be a number, got ${JSON.stringify(c.lora_alpha)}`);
+  const tm = c.target_modules;
+  if (tm !== null && typeof tm !== 'string' && !(Array.isArray(tm) && tm.every((t) => typeof t === 'string'))) {
+    bad('target_modules must be a list of names, a regex string, or null');
+  }
+  if (typeof tm === 'string' && tm !== 'all-linear') compilePattern(tm, `^(?:${tm})$`, file);
+  for (const [field, pattern] of [['rank_pattern', c.rank_pattern], ['alpha_pattern', c.alpha_pattern]] as const) {
+    if (typeof pattern !== 'object' || pattern === null || Array.isArray(pattern)) bad(`${field} must be an object`);
+    for (const [k, v] of Object.entries(pattern)) {
+      if (typeof v !== 'number' || !Number.isFinite(v) || (field === 'rank_pattern' && (!Number.isInteger(v) || v <= 0))) {
+        bad(`${field}['${k}'] must be a ${field === 'rank_pattern' ? 'positive integer' : 'number'}`);
+      }
+      compilePattern(k, `^(.*\\.)?(${k})$`, file);
+    }
+  }
+  if (typeof c.use_rslora !== 'boolean') bad('use_rslora must be true or false');
+  if (typeof c.fan_in_fan_out !== 'boolean') bad('fan_in_fan_out must be true or false');
+  if (typeof c.init_lora_weights !== 'boolean' && typeof c.init_lora_weights !== 'string') bad('init_lora_weights must be a boolean or a string');
+  return c;
+}
+
+const patternCache = new Map<string, RegExp>();
+function compilePattern(key: string, source: string, file: string): RegExp {
+  let re = patternCache.get(source);
+  if (re === undefined) {
+    try {
+      re = new RegExp(source);
+    } catch {
+      throw new LowrankError('E_USAGE', `pattern '${key}' is not a valid regular expression`, { file });
+    }
+    patternCache.set(source, re);
+  }
+  return re;
+}
+
+function patternValue(pattern: Readonly<Record<string, number>>, module: string): number | undefined {
+  for (const [key, value] of Object.entries(pattern)) {
+    if (compilePattern(key, `^(.*\\.)?(${key})$`, ADAPTER_CONFIG).test(module)) return value;
+  }
+  return undefined;
+}
+
+/** The rank, alpha and scaling PEFT uses for one module: patterns first, then r / lora_alpha. */
+export function loraScaling(config: LoraConfig, module: string): { r: number; alpha: number; scaling: number } {
+  const r = patternValue(config.rank_pattern, module) ?? config.r;
+  const alpha = patternValue(config.alpha_pattern, module) ?? config.lora_alpha;
+  return { r, alpha, scaling: config.use_rslora ? alpha / Math.sqrt(r) : alpha / r };
+}
+
+/**
+ * Whether PEFT would put an adapter on a module: a string target is a regex matched against the whole
+ * name; a list matches a name equal to an entry or ending in `.entry`. ('all-linear' depends on the
+ * model's layer types, which a name alone does not tell: it matches every name here.)
+ */
+export function isTargetModule(config: LoraConfig, module: string): boolean {
+  const tm = config.target_modules;
+  if (tm === null) return false;
+  if (tm === 'all-linear') return true;
+  if (typeof tm === 'string') return compilePattern(tm, `^(?:${tm})$`, ADAPTER_CONFIG).test(module);
+  return tm.some((t) => module === t || module.endsWith(`.${t}`));
+}
+
+/** The state-dict keys PEFT saves for a module's LoRA tensors. */
+export function loraKeys(module: string, kind: 'linear' | 'embedding' = 'linear'): { A: string; B: string; magnitude: string } {
+  const base = KEY_PREFIX + module;
+  return kind === 'embedding'
+    ? { A: `${base}.lora_embedding_A`, B: `${base}.lora_embedding_B`, magnitude: `${base}.lora_magnitude_vector` }
+    : { A: `${base}.lora_A.weight`, B: `${base}.lora_B.weight`, magnitude: `${base}.lora_magnitude_vector` };
+}
+
+/** One adapted module of a LoRA adapter. */
+export interface LoraModule {
+  /** Module path without PEFT's prefix, e.g. `model.layers.0.self_attn.q_proj`. */
+  readonly name: string;
+  readonly kind: 'linear' | 'embedding';
+  readonly r: number;
+  readonly alpha: number;
+  readonly scaling: number;
+  readonly A: SafetensorsEntry;
+  readonly B: SafetensorsEntry;
+  /** DoRA's magnitude vector, when present. */
+  readonly magnitude?: SafetensorsEntry;
+  /** lora_B's bias, when the adapter was saved with lora_bias. */
+  readonly bias?: SafetensorsEntry;
+}
+
+/** An open adapter folder. Close it when done. */
+export interface Adapter {
+  readonly dir: string;
+  /** The config as read; for LoRA (`peft_type` 'LORA') with PEFT's defaults filled in. */
+  readonly config: LoraConfig;
+  readonly file: SafetensorsFile;
+  /** The LoRA modules (empty for other PEFT methods), in file order. */
+  readonly modules: readonly LoraModule[];
+  /** Tensors that belong to no LoRA module (modules_to_save, other methods' parameters). */
+  readonly others: readonly SafetensorsEntry[];
+  read(name: string): Promise<Tensor>;
+  readAs<F extends FloatDType>(name: string, dtype: F): Promise<Tensor<F>>;
+  close(): Promise<void>;
+}
+
+const KEY_RE = /^(?:base_model\.model\.)?(.+)\.(lora_A\.weight|lora_B\.weight|lora_B\.bias|lora_embedding_A|lora_embedding_B|lora_magnitude_vector(?:\.weight)?)$/;
+
+/** True when a folder holds an adapter_config.json. */
+export async function isAdapterFolder(dir: string): Promise<boolean> {
+  return stat(join(dir, ADAPTER_CONFIG)).then((s) => s.isFile(), () => false);
+}
+
+/** Opens a PEFT adapter folder: reads the config and the weights' header, and pairs up each module's tensors. */
+export async function openAdapter(dir: string): Promise<Adapter> {
+  const cfgPath = join(dir, ADAPTER_CONFIG);
+  const raw = await readFile(cfgPath, 'utf8').catch((e: unknown) => {
+    throw fromSystemError(e, 'reading the adapter config', cfgPath);
+  });
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (e) {
+    throw new FormatError(`not valid JSON (${(e as Error).message})`, { file: cfgPath });
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new FormatError('must hold a JSON object', { file: cfgPath });
+  const fields = parsed as Record<string, unknown>;
+  if (typeof fields.peft_type !== 'string') throw new FormatError('has no peft_type', { file: cfgPath });
+  const isLora = fields.peft_type === 'LORA';
+  const config = isLora ? loraConfig(fields as Partial<LoraConfig>, cfgPath) : (fields as unknown as LoraConfig);
+
+  const names = await readdir(dir);
+  if (!names.includes(ADAPTER_WEIGHTS)) {
+    const legacy = names.includes('adapter_model.bin') ? ' (only adapter_model.bin, a pickle, which lowrank does not load: convert it to safetensors)' : '';
+    throw new LowrankError(legacy ? 'E_UNSUPPORTED' : 'E_NOT_FOUND', `no ${ADAPTER_WEIGHTS}${legacy}`, { file: dir });
+  }
+  const file = await openSafetensors(join(dir, ADAPTER_WEIGHTS));
+  try {
+    const { modules, others } = isLora ? pairModules(config, file) : { modules: [], others: [...file.entries] };
+    return {
+      dir,
+      config,
+      file,
+      modules,
+      others,
+      read: (name) => file.read(name),
+      readAs: (name, dtype) => file.readAs(name, dtype),
+      close: () => file.close(),
+    };
+  } catch (e) {
+    await file.close();
+    throw e;
+  }
+}
+
+function pairModules(config: LoraConfig, file: SafetensorsFile): { modules: LoraModule[]; others: SafetensorsEntry[] } {
+  type Parts = { A?: SafetensorsEntry; B?: SafetensorsEntry; magnitude?: SafetensorsEntry; bias?: SafetensorsEntry; embedding: boolean };
+  const parts = new Map<string, Parts>();
+  const others: SafetensorsEntry[] = [];
+  for (const e of file.entries) {
+    const m = KEY_RE.exec(e.name);
+    if (m === null) {
+      others.push(e);
+      continue;
+    }
+    const p = parts.get(m[1]) ?? { embedding: false };
+    const role = m[2];
+    if (role.startsWith('lora_embedding')) p.embedding = true;
+    if (role === 'lora_A.weight' || role === 'lora_embedding_A') p.A = e;
+    else if (role === 'lora_B.weight' || role === 'lora_embedding_B') p.B = e;
+    else if (role === 'lora_B.bias') p.bias = e;
+    else p.magnitude = e;
+    parts.set(m[1], p);
+  }
+  const modules: LoraModule[] = [];
+  for (const [name, p] of parts) {
+    const ctx = { file: file.path, tensor: name };
+    if (p.A === undefined || p.B === undefined) throw new FormatError(`module has lora_${p.A ? 'A' : 'B'} but no lora_${p.A ? 'B' : 'A'}`, ctx);
+    if (p.A.shape.length < 2 || p.B.shape.length < 2) throw new FormatError(`lora_A ${fmt(p.A.shape)} and lora_B ${fmt(p.B.shape)} must be matrices`, ctx);
+    const { r, alpha, scaling } = loraScaling(config, name);
+    if (p.A.shape[0] !== r || p.B.shape[1] !== r) {
+      throw new LowrankError('E_SHAPE', `lora_A ${fmt(p.A.shape)} and lora_B ${fmt(p.B.shape)} do not have the config's rank ${r}`, ctx);
+    }
+    if (p.magnitude !== undefined && p.magnitude.shape.reduce((a, d) => a * d, 1) !== p.B.shape[0]) {
+      throw new LowrankError('E_SHAPE', `magnitude vector ${fmt(p.magnitude.shape)} does not match lora_B's ${p.B.shape[0]} outputs`, ctx);
+    }
+    modules.push({ name, kind: p.embedding ? 'embedding' : 'linear', r, alpha, scaling, A: p.A, B: p.B, magnitude: p.magnitude, bias: p.bias });
+  }
+  return { modules, others };
+}
+
+function fmt(shape: readonly number[]): string {
+  return `[${shape.join(', ')}]`;
+}
+
+/** One module's tensors to write: lora_A [r, in], lora_B [out, r], and optionally DoRA's magnitude [out]. */
+export interface LoraModuleTensors {
+  readonly name: string;
+  readonly kind?: 'linear' | 'embedding';
+  readonly A: Tensor;
+  readonly B: Tensor;
+  readonly magnitude?: Tensor;
+}
+
+/** What {@link writeAdapter} writes. */
+export interface AdapterWriteOptions extends WriteOptions {
+  /** Extra tensors saved as they are (e.g. modules_to_save weights), under their full key names. */
+  extra?: readonly TensorSource[];
+}
+
+/**
+ * Writes a LoRA adapter folder that PEFT loads unchanged. Shapes are checked against the config
+ * (rank per module through rank_pattern); target_modules defaults to the last name component of
+ * every module written.
+ */
+export async function writeAdapter(dir: string, config: Partial<LoraConfig>, modules: readonly LoraModuleTensors[], opts: AdapterWriteOptions = {}): Promise<LoraConfig> {
+  const targets = config.target_modules ?? [...new Set(modules.map((m) => m.name.split('.').pop() as string))].sort();
+  const full = loraConfig({ ...config, target_modules: targets, use_dora: config.use_dora ?? modules.some((m) => m.magnitude !== undefined) });
+  const sources: TensorSource[] = [];
+  for (const m of modules) {
+    const { r } = loraScaling(full, m.name);
+    const ctx = { file: dir, tensor: m.name };
+    const [ra, rb] = [m.A.shape[0], m.B.shape[m.B.shape.length - 1]];
+    if (m.A.shape.length !== 2 || m.B.shape.length !== 2 || ra !== r || rb !== r) {
+      throw new LowrankError('E_SHAPE', `lora_A ${fmt(m.A.shape)} and lora_B ${fmt(m.B.shape)} must be [${r}, in] and [out, ${r}]`, ctx);
+    }
+    if (m.magnitude !== undefined && m.magnitude.data.length !== m.B.shape[0]) {
+      throw new LowrankError('E_SHAPE', `magnitude has ${m.magnitude.data.length} entries, lora_B has ${m.B.shape[0]} outputs`, ctx);
+    }
+    const keys = loraKeys(m.name, m.kind);
+    sources.push({ name: keys.A, dtype: m.A.dtype, shape: m.A.shape, data: m.A.data });
+    sources.push({ name: keys.B, dtype: m.B.dtype, shape: m.B.shape, data: m.B.data });
+    if (m.magnitude !== undefined) sources.push({ name: keys.magnitude, dtype: m.magnitude.dtype, shape: [m.magnitude.data.length], data: m.magnitude.data });
+  }
+  sources.push(...(opts.extra ?? []));
+  await writeDirAtomic(
+    dir,
+    async (tmp) => {
+      await writeFile(join(tmp, ADAPTER_CONFIG), JSON.stringify(sortKeys(full), null, 2) + '\n');
+      await writeSafetensors(join(tmp, ADAPTER_WEIGHTS), sources, { metadata: { format: 'pt' } });
+    },
+    opts,
+  );
+  return full;
+}
+
+function sortKeys(o: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  return Object.fromEntries(Object.keys(o).sort().map((k) => [k, o[k]]));
+}

@@ -1,0 +1,171 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { openAdapter, writeAdapter, loraConfig, loraScaling, isTargetModule, type LoraModuleTensors } from '../../src/io/peft.js';
+import { tensor } from '../../src/core/tensor.js';
+import { rng } from '../../src/core/rng.js';
+import { LowrankError } from '../../src/core/errors.js';
+import { pythonJson } from '../helpers/python.js';
+import { tempDir } from '../helpers/tmp.js';
+import { cli } from '../helpers/cli.js';
+
+function module(name: string, r: number, inF: number, outF: number, seed: number, dora = false): LoraModuleTensors {
+  const g = rng(seed);
+  return {
+    name,
+    A: tensor('f32', [r, inF], g.fillNormal(new Float32Array(r * inF))),
+    B: tensor('f32', [outF, r], g.fillNormal(new Float32Array(outF * r))),
+    magnitude: dora ? tensor('f32', [outF], g.fillUniform(new Float32Array(outF), 0.5, 1.5)) : undefined,
+  };
+}
+
+test('an adapter written here has exactly PEFT keys, shapes and config fields (checked by python)', async (t) => {
+  const dir = join(await tempDir(t), 'adapter');
+  const mods = [0, 1].flatMap((l) => [
+    module(`model.layers.${l}.self_attn.q_proj`, 8, 32, 32, 10 + l),
+    module(`model.layers.${l}.self_attn.v_proj`, 8, 32, 16, 20 + l),
+  ]);
+  await writeAdapter(dir, { r: 8, lora_alpha: 16, base_model_name_or_path: 'tiny-llama' }, mods);
+  assert.deepEqual((await readdir(dir)).sort(), ['adapter_config.json', 'adapter_model.safetensors']);
+  const seen = pythonJson<{ keys: Record<string, number[]>; config: Record<string, unknown> }>(
+    `import json, struct, sys, os
+raw = open(os.path.join(sys.argv[1], 'adapter_model.safetensors'), 'rb').read()
+n = struct.unpack('<Q', raw[:8])[0]
+h = json.loads(raw[8:8 + n]); h.pop('__metadata__', None)
+print(json.dumps({'keys': {k: v['shape'] for k, v in h.items()}, 'config': json.load(open(os.path.join(sys.argv[1], 'adapter_config.json')))}))`,
+    [dir],
+  );
+  const want: Record<string, number[]> = {};
+  for (const l of [0, 1]) {
+    want[`base_model.model.model.layers.${l}.self_attn.q_proj.lora_A.weight`] = [8, 32];
+    want[`base_model.model.model.layers.${l}.self_attn.q_proj.lora_B.weight`] = [32, 8];
+    want[`base_model.model.model.layers.${l}.self_attn.v_proj.lora_A.weight`] = [8, 32];
+    want[`base_model.model.model.layers.${l}.self_attn.v_proj.lora_B.weight`] = [16, 8];
+  }
+  assert.deepEqual(seen.keys, want);
+  const c = seen.config;
+  assert.equal(c.peft_type, 'LORA');
+  assert.equal(c.r, 8);
+  assert.equal(c.lora_alpha, 16);
+  assert.deepEqual(c.target_modules, ['q_proj', 'v_proj']);
+  assert.equal(c.use_rslora, false);
+  assert.equal(c.use_dora, false);
+  assert.equal(c.fan_in_fan_out, false);
+  assert.equal(c.init_lora_weights, true);
+  assert.deepEqual(c.rank_pattern, {});
+  assert.deepEqual(c.alpha_pattern, {});
+  assert.equal(c.bias, 'none');
+  assert.equal(c.base_model_name_or_path, 'tiny-llama');
+
+  const a = await openAdapter(dir);
+  t.after(() => a.close());
+  assert.equal(a.modules.length, 4);
+  for (const m of mods) {
+    const got = a.modules.find((x) => x.name === m.name);
+    assert.ok(got !== undefined, m.name);
+    assert.equal(got.scaling, 2);
+    assert.deepEqual((await a.read(got.A.name)).data, m.A.data);
+    assert.deepEqual((await a.read(got.B.name)).data, m.B.data);
+  }
+});
+
+test('an adapter laid out as PEFT saves it (DoRA magnitude, embedding LoRA, modules_to_save, patterns) loads here', async (t) => {
+  const dir = join(await tempDir(t), 'peft-made');
+  await mkdir(dir);
+  // The config exactly as PEFT's save_pretrained writes it (field set from PEFT 0.13's LoraConfig).
+  const config = {
+    alpha_pattern: { 'layers.1.self_attn.q_proj': 64 }, auto_mapping: null, base_model_name_or_path: 'HuggingFaceTB/SmolLM-135M', bias: 'none',
+    fan_in_fan_out: false, inference_mode: true, init_lora_weights: true, layer_replication: null, layers_pattern: null,
+    layers_to_transform: null, loftq_config: {}, lora_alpha: 16, lora_dropout: 0.05, megatron_config: null, megatron_core: 'megatron.core',
+    modules_to_save: ['lm_head'], peft_type: 'LORA', r: 4, rank_pattern: { 'layers.1.self_attn.q_proj': 8 }, revision: null,
+    target_modules: ['q_proj', 'embed_tokens'], task_type: 'CAUSAL_LM', use_dora: true, use_rslora: true,
+  };
+  await writeFile(join(dir, 'adapter_config.json'), JSON.stringify(config, null, 2));
+  const shapes = pythonJson<Record<string, number[]>>(
+    `import json, struct, sys, os
+rs = np.random.default_rng(0)
+p = 'base_model.model.'
+t = {}
+for l, r in [(0, 4), (1, 8)]:
+    t[p + f'model.layers.{l}.self_attn.q_proj.lora_A.weight'] = rs.standard_normal((r, 24)).astype(np.float32)
+    t[p + f'model.layers.{l}.self_attn.q_proj.lora_B.weight'] = rs.standard_normal((24, r)).astype(np.float32)
+    t[p + f'model.layers.{l}.self_attn.q_proj.lora_magnitude_vector'] = rs.standard_normal(24).astype(np.float32)
+t[p + 'model.embed_tokens.lora_embedding_A'] = rs.standard_normal((4, 50)).astype(np.float32)
+t[p + 'model.embed_tokens.lora_embedding_B'] = rs.standard_normal((24, 4)).astype(np.float32)
+t[p + 'lm_head.modules_to_save.default.weight'] = rs.standard_normal((50, 24)).astype(np.float32)
+header, off, blob = {'__metadata__': {'format': 'pt'}}, 0, b''
+for k in sorted(t):
+    d = t[k].tobytes()
+    header[k] = {'dtype': 'F32', 'shape': list(t[k].shape), 'data_offsets': [off, off + len(d)]}
+    off += len(d); blob += d
+js = json.dumps(header).encode(); js += b' ' * (-len(js) % 8)
+open(os.path.join(sys.argv[1], 'adapter_model.safetensors'), 'wb').write(struct.pack('<Q', len(js)) + js + blob)
+print(json.dumps({k: list(v.shape) for k, v in t.items()}))`,
+    [dir],
+  );
+  assert.equal(Object.keys(shapes).length, 9);
+  const a = await openAdapter(dir);
+  t.after(() => a.close());
+  const byName = Object.fromEntries(a.modules.map((m) => [m.name, m]));
+  assert.deepEqual(Object.keys(byName).sort(), ['model.embed_tokens', 'model.layers.0.self_attn.q_proj', 'model.layers.1.self_attn.q_proj']);
+  assert.equal(byName['model.embed_tokens'].kind, 'embedding');
+  assert.equal(byName['model.layers.0.self_attn.q_proj'].r, 4);
+  assert.equal(byName['model.layers.0.self_attn.q_proj'].scaling, 16 / Math.sqrt(4), 'rsLoRA: alpha / sqrt(r)');
+  assert.equal(byName['model.layers.1.self_attn.q_proj'].r, 8, 'rank_pattern');
+  assert.equal(byName['model.layers.1.self_attn.q_proj'].scaling, 64 / Math.sqrt(8), 'alpha_pattern with rsLoRA');
+  assert.ok(byName['model.layers.0.self_attn.q_proj'].magnitude !== undefined);
+  assert.deepEqual(a.others.map((e) => e.name), ['base_model.model.lm_head.modules_to_save.default.weight']);
+  const r = cli(['inspect', dir]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /adapter: LORA, method dora/);
+  assert.match(r.stdout, /rank 4 \(per module: 4, 8\), alpha 16, rsLoRA/);
+});
+
+test('scaling, patterns and targets follow PEFT semantics', () => {
+  const c = loraConfig({ r: 16, lora_alpha: 32, rank_pattern: { 'layers.0.self_attn.q_proj': 4, 'mlp\\..*_proj': 2 }, alpha_pattern: { v_proj: 8 } });
+  assert.deepEqual(loraScaling(c, 'model.layers.0.self_attn.q_proj'), { r: 4, alpha: 32, scaling: 8 });
+  assert.deepEqual(loraScaling(c, 'model.layers.10.self_attn.q_proj'), { r: 16, alpha: 32, scaling: 2 }, 'layers.0 does not match layers.10');
+  assert.deepEqual(loraScaling(c, 'model.layers.3.mlp.up_proj'), { r: 2, alpha: 32, scaling: 16 });
+  assert.deepEqual(loraScaling(c, 'model.layers.3.self_attn.v_proj'), { r: 16, alpha: 8, scaling: 0.5 });
+  assert.deepEqual(loraScaling(c, 'model.layers.3.self_attn.xv_proj'), { r: 16, alpha: 32, scaling: 2 }, 'a pattern matches whole name components');
+  const rs = loraConfig({ r: 16, lora_alpha: 32, use_rslora: true });
+  assert.equal(loraScaling(rs, 'x').scaling, 8);
+  const list = loraConfig({ target_modules: ['q_proj', 'v_proj'] });
+  assert.ok(isTargetModule(list, 'model.layers.0.self_attn.q_proj'));
+  assert.ok(isTargetModule(list, 'q_proj'));
+  assert.ok(!isTargetModule(list, 'model.layers.0.self_attn.qq_proj'));
+  const re = loraConfig({ target_modules: '.*layers\\.[01]\\..*(q|v)_proj' });
+  assert.ok(isTargetModule(re, 'model.layers.1.self_attn.v_proj'));
+  assert.ok(!isTargetModule(re, 'model.layers.2.self_attn.v_proj'));
+  assert.ok(!isTargetModule(re, 'model.layers.1.self_attn.v_proj.extra'), 'a regex must match the whole name');
+  for (const bad of [{ r: 0 }, { r: 2.5 }, { lora_alpha: Number.NaN }, { rank_pattern: { '(': 4 } }, { target_modules: '[' }]) {
+    assert.throws(() => loraConfig(bad), (e: unknown) => e instanceof LowrankError && e.code === 'E_USAGE', JSON.stringify(bad));
+  }
+});
+
+test('broken adapters give typed errors', async (t) => {
+  const root = await tempDir(t);
+  const good = join(root, 'good');
+  await writeAdapter(good, { r: 2, lora_alpha: 2 }, [module('model.layers.0.q_proj', 2, 6, 5, 1)]);
+  await assert.rejects(writeAdapter(join(root, 'bad-rank'), { r: 3, lora_alpha: 2 }, [module('q_proj', 2, 6, 5, 1)]), (e: unknown) => e instanceof LowrankError && e.code === 'E_SHAPE');
+  await assert.rejects(writeAdapter(good, { r: 2 }, [module('q_proj', 2, 6, 5, 1)]), (e: unknown) => e instanceof LowrankError && e.code === 'E_EXISTS');
+
+  const cases: [string, (dir: string) => Promise<void>, string, RegExp][] = [
+    ['rank-mismatch', async (d) => writeFile(join(d, 'adapter_config.json'), JSON.stringify({ ...JSON.parse(await readFile(join(good, 'adapter_config.json'), 'utf8')), r: 4 })), 'E_SHAPE', /rank 4/],
+    ['no-peft-type', async (d) => writeFile(join(d, 'adapter_config.json'), '{"r": 2}'), 'E_FORMAT', /no peft_type/],
+    ['bad-json', async (d) => writeFile(join(d, 'adapter_config.json'), '{"r": '), 'E_FORMAT', /not valid JSON/],
+  ];
+  for (const [name, spoil, code, msg] of cases) {
+    const d = join(root, name);
+    await mkdir(d);
+    for (const f of await readdir(good)) await writeFile(join(d, f), await readFile(join(good, f)));
+    await spoil(d);
+    await assert.rejects(openAdapter(d), (e: unknown) => e instanceof LowrankError && e.code === code && msg.test(e.message), name);
+  }
+  const pickle = join(root, 'pickle');
+  await mkdir(pickle);
+  await writeFile(join(pickle, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 2 }));
+  await writeFile(join(pickle, 'adapter_model.bin'), 'PK');
+  await assert.rejects(openAdapter(pickle), (e: unknown) => e instanceof LowrankError && e.code === 'E_UNSUPPORTED' && /pickle/.test(e.message));
+});
