@@ -34,7 +34,7 @@ test('the tour writes a sharded model, an adapter and an .npy, then inspects the
   const out = join(dir, 'tour');
   const r = cli(['tour', '--out', out]);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /1\. wrote a Llama-shaped checkpoint: 39 bf16 tensors/);
+  assert.match(r.stdout, /1\. wrote a Llama-shaped checkpoint: 39 bf16 tensors, 1\.89 MiB in 4 shards \+ model\.safetensors\.index\.json/);
   assert.match(r.stdout, /2\. wrote a PEFT LoRA adapter: 8 modules/);
   assert.match(r.stdout, /3\. .*bit-exact/);
   assert.deepEqual((await readdir(out)).sort(), ['q_proj.npy', 'tiny-llama', 'tiny-llama-lora']);
@@ -46,4 +46,7 @@ test('the tour writes a sharded model, an adapter and an .npy, then inspects the
   const d = JSON.parse(inspect.stdout) as { kind: string; adapter: { r: number; modules: number } };
   assert.equal(d.kind, 'adapter');
   assert.equal(d.adapter.r, 8);
+  const npy = cli(['inspect', join(out, 'q_proj.npy')]);
+  assert.equal(npy.code, 0, npy.stderr);
+  assert.match(npy.stdout, /q_proj\.npy\s+F32\s+\[128, 128\]\s+64\.0 KiB/);
 });

@@ -4,11 +4,14 @@
  * and configs only. `lowrank inspect` prints this.
  */
 import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { numel } from '../core/tensor.js';
 import { toSafetensorsDType, type DType } from '../core/dtype.js';
 import { fromSystemError } from '../core/errors.js';
 import { openModel } from './hf.js';
 import { isAdapterFolder, openAdapter, loraScaling } from './peft.js';
+import { readNpy } from './npy.js';
+import { readNpz } from './npz.js';
 
 /** One tensor in a description. */
 export interface TensorRow {
@@ -30,7 +33,7 @@ export interface Totals {
 /** A description of a model, adapter or safetensors file. */
 export interface Description {
   path: string;
-  kind: 'model' | 'adapter' | 'safetensors';
+  kind: 'model' | 'adapter' | 'safetensors' | 'npy' | 'npz';
   shards: string[];
   /** Architecture fields of config.json (only those present). */
   architecture?: Record<string, unknown>;
@@ -64,12 +67,20 @@ const ARCH_FIELDS = [
   'rms_norm_eps', 'tie_word_embeddings', 'n_embd', 'n_layer', 'n_head', 'n_positions', 'n_inner',
 ];
 
-/** Describes a model folder, an adapter folder or a .safetensors file from their headers. */
+/**
+ * Describes a model folder, an adapter folder or a .safetensors file from their headers, or an
+ * .npy/.npz file (which is read whole: numpy files have no separate index).
+ */
 export async function describe(path: string): Promise<Description> {
   const st = await stat(path).catch((e: unknown) => {
     throw fromSystemError(e, 'inspecting', path);
   });
   if (st.isDirectory() && (await isAdapterFolder(path))) return describeAdapter(path);
+  if (st.isFile() && /\.np[yz]$/.test(path)) {
+    const arrays = path.endsWith('.npy') ? { [basename(path)]: await readNpy(path) } : await readNpz(path);
+    const tensors = Object.entries(arrays).map(([name, t]) => row(name, t.dtype, t.shape, t.data.byteLength));
+    return { path, kind: path.endsWith('.npy') ? 'npy' : 'npz', shards: [], tensors, totals: totals(tensors) };
+  }
   const model = await openModel(path);
   try {
     const tensors = model.tensors.map((t) => row(t.name, t.dtype, t.shape, t.byteLength, model.shards.length > 1 ? t.shard : undefined));

@@ -6,8 +6,8 @@
 import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { FormatError, LowrankError, fromSystemError } from '../core/errors.js';
-import { dtypeBytes, type DType, type FloatDType } from '../core/dtype.js';
-import type { Tensor } from '../core/tensor.js';
+import type { FloatDType } from '../core/dtype.js';
+import { byteSize, type Tensor } from '../core/tensor.js';
 import { writeDirAtomic, type WriteOptions } from './atomic.js';
 import { openSafetensors, type SafetensorsFile } from './safetensors/reader.js';
 import { writeSafetensors, type TensorSource } from './safetensors/writer.js';
@@ -204,7 +204,7 @@ export async function writeModel(dir: string, tensors: Iterable<TensorSource>, o
   let current = 0;
   let totalSize = 0;
   for (const t of list) {
-    const bytes = t.shape.reduce((a, d) => a * d, 1) * dtypeBytes(t.dtype as DType);
+    const bytes = byteSize(t.dtype, t.shape);
     const group = groups[groups.length - 1];
     if (group.length > 0 && current + bytes > max) {
       groups.push([]);
