@@ -196,8 +196,20 @@ export function f8e5m2Table(): Float32Array {
 
 /** bf16 bits → f32, exactly. Writes into `out` when given. */
 export function bf16ToF32(src: Uint16Array, out: Float32Array = new Float32Array(src.length)): Float32Array {
-  const o = new Uint32Array(out.buffer, out.byteOffset, src.length);
-  for (let i = 0; i < src.length; i++) o[i] = src[i] << 16;
+  const n = src.length;
+  const o = new Uint32Array(out.buffer, out.byteOffset, n);
+  let i = 0;
+  if (src.byteOffset % 4 === 0) {
+    // Two bf16 per 32-bit load (little-endian: the low half is the first element): ~1.5x faster.
+    const pairs = new Uint32Array(src.buffer, src.byteOffset, n >>> 1);
+    for (let j = 0; j < pairs.length; j++) {
+      const x = pairs[j];
+      o[2 * j] = x << 16;
+      o[2 * j + 1] = x & 0xffff0000;
+    }
+    i = pairs.length * 2;
+  }
+  for (; i < n; i++) o[i] = src[i] << 16;
   return out;
 }
 

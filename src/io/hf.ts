@@ -6,7 +6,7 @@
 import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { FormatError, LowrankError, fromSystemError } from '../core/errors.js';
-import type { FloatDType } from '../core/dtype.js';
+import type { FloatDType, Storage } from '../core/dtype.js';
 import { byteSize, type Tensor } from '../core/tensor.js';
 import { writeDirAtomic, type WriteOptions } from './atomic.js';
 import { openSafetensors, type SafetensorsFile } from './safetensors/reader.js';
@@ -37,7 +37,7 @@ export interface Model {
   /** A tensor as stored. */
   read(name: string): Promise<Tensor>;
   /** A tensor decoded to f32/f64. */
-  readAs<F extends FloatDType>(name: string, dtype: F): Promise<Tensor<F>>;
+  readAs<F extends FloatDType>(name: string, dtype: F, opts?: { into?: Storage<F> }): Promise<Tensor<F>>;
   close(): Promise<void>;
 }
 
@@ -114,7 +114,7 @@ function assemble(path: string, config: Record<string, unknown> | undefined, sha
     has: (name) => byName.has(name),
     entry: (name) => get(name).t,
     read: (name) => get(name).file.read(name),
-    readAs: (name, dtype) => get(name).file.readAs(name, dtype),
+    readAs: (name, dtype, opts) => get(name).file.readAs(name, dtype, opts),
     close: async () => {
       await Promise.all(shards.map(([, f]) => f.close()));
     },

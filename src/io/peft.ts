@@ -8,7 +8,7 @@
 import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FormatError, LowrankError, fromSystemError } from '../core/errors.js';
-import type { FloatDType } from '../core/dtype.js';
+import type { FloatDType, Storage } from '../core/dtype.js';
 import type { Tensor } from '../core/tensor.js';
 import { writeDirAtomic, type WriteOptions } from './atomic.js';
 import { openSafetensors, type SafetensorsFile } from './safetensors/reader.js';
@@ -178,7 +178,7 @@ export interface Adapter {
   /** Tensors that belong to no LoRA module (modules_to_save, other methods' parameters). */
   readonly others: readonly SafetensorsEntry[];
   read(name: string): Promise<Tensor>;
-  readAs<F extends FloatDType>(name: string, dtype: F): Promise<Tensor<F>>;
+  readAs<F extends FloatDType>(name: string, dtype: F, opts?: { into?: Storage<F> }): Promise<Tensor<F>>;
   close(): Promise<void>;
 }
 
@@ -222,7 +222,7 @@ export async function openAdapter(dir: string): Promise<Adapter> {
       modules,
       others,
       read: (name) => file.read(name),
-      readAs: (name, dtype) => file.readAs(name, dtype),
+      readAs: (name, dtype, opts) => file.readAs(name, dtype, opts),
       close: () => file.close(),
     };
   } catch (e) {

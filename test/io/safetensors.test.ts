@@ -132,6 +132,14 @@ test('readAs decodes in chunks exactly as a whole read would (bf16 over two 16 M
     const got = await f.readAs(s.name, 'f32');
     assert.deepEqual(bytesOf(got.data), bytesOf(want.data), s.name);
   }
+  // Concurrent reads of one file each get their own staging buffers; `into` reuses the caller's array.
+  const [x, y] = await Promise.all([f.readAs('big', 'f32'), f.readAs('f16', 'f64')]);
+  assert.deepEqual(x.data, toFloat(await f.read('big'), 'f32').data);
+  assert.deepEqual(y.data, toFloat(await f.read('f16'), 'f64').data);
+  const into = new Float32Array(33 * 31);
+  const z = await f.readAs('f8_e5m2', 'f32', { into });
+  assert.equal(z.data, into);
+  assert.deepEqual(into, toFloat(await f.read('f8_e5m2'), 'f32').data);
   let joined = 0;
   let sum = 0;
   for await (const c of f.chunks('u8', 100)) {

@@ -4,7 +4,7 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { FormatError, LowrankError, fromSystemError } from '../../core/errors.js';
-import { assertLittleEndian, decodeInto, dtypeBytes, makeStorage, viewStorage, type FloatDType } from '../../core/dtype.js';
+import { assertLittleEndian, decodeInto, dtypeBytes, makeStorage, viewStorage, type FloatDType, type Storage } from '../../core/dtype.js';
 import { tensor, type Tensor } from '../../core/tensor.js';
 import { registerInput, releaseInput } from '../atomic.js';
 import { parseHeader, parseHeaderLength, type SafetensorsEntry, type SafetensorsHeader } from './header.js';
@@ -21,8 +21,12 @@ export interface SafetensorsFile extends SafetensorsHeader {
   has(name: string): boolean;
   /** The tensor as stored (f16/bf16/fp8 as raw bits). */
   read(name: string): Promise<Tensor>;
-  /** The tensor decoded to f32 or f64, read in chunks so only the output is held whole. */
-  readAs<F extends FloatDType>(name: string, dtype: F): Promise<Tensor<F>>;
+  /**
+   * The tensor decoded to f32 or f64, read in chunks so only the output is held whole. `into`
+   * reuses a caller's array of the right length instead of allocating one (streaming many tensors
+   * then holds one output, not two).
+   */
+  readAs<F extends FloatDType>(name: string, dtype: F, opts?: { into?: Storage<F> }): Promise<Tensor<F>>;
   /** The tensor's raw bytes in pieces of at most `chunkBytes` (the buffer is reused: copy what you keep). */
   chunks(name: string, chunkBytes?: number): AsyncGenerator<Uint8Array>;
   close(): Promise<void>;
@@ -58,6 +62,8 @@ export async function openSafetensors(path: string): Promise<SafetensorsFile> {
 function makeFile(path: string, fileSize: number, header: SafetensorsHeader, fh: FileHandle, real: string): SafetensorsFile {
   const byName = new Map(header.entries.map((e) => [e.name, e]));
   let closed = false;
+  let staging: Uint8Array[] | undefined;
+  let stagingBusy = false;
   const entry = (name: string): SafetensorsEntry => {
     const e = byName.get(name);
     if (e === undefined) throw new LowrankError('E_NOT_FOUND', 'no such tensor in this file', { file: path, tensor: name });
@@ -80,30 +86,22 @@ function makeFile(path: string, fileSize: number, header: SafetensorsHeader, fh:
       await readExactly(fh, new Uint8Array(data.buffer, 0, e.byteLength), e.byteOffset, path, name);
       return tensor(e.dtype, e.shape, data);
     },
-    async readAs(name, dtype) {
+    async readAs(name, dtype, opts = {}) {
       live();
       const e = entry(name);
-      const out = tensor(dtype, e.shape);
+      const out = tensor(dtype, e.shape, opts.into);
       if (e.dtype === dtype) {
-        await readExactly(fh, new Uint8Array(out.data.buffer), e.byteOffset, path, name);
+        await readExactly(fh, new Uint8Array(out.data.buffer, out.data.byteOffset, out.data.byteLength), e.byteOffset, path, name);
         return out;
       }
-      const inBytes = dtypeBytes(e.dtype);
-      const step = Math.max(inBytes, DEFAULT_CHUNK_BYTES - (DEFAULT_CHUNK_BYTES % inBytes));
-      // Two buffers: the next chunk is being read while this one is decoded.
-      const bufs = [new Uint8Array(Math.min(step, e.byteLength)), new Uint8Array(Math.min(step, e.byteLength))];
-      const readAt = (k: number): Promise<number> => {
-        const len = Math.min(step, e.byteLength - k * step);
-        return readExactly(fh, bufs[k % 2].subarray(0, len), e.byteOffset + k * step, path, name).then(() => len);
-      };
-      const chunks = Math.ceil(e.byteLength / step);
-      let pending = chunks > 0 ? readAt(0) : undefined;
-      for (let k = 0; k < chunks; k++) {
-        const len = await (pending as Promise<number>);
-        pending = k + 1 < chunks ? readAt(k + 1) : undefined;
-        const count = len / inBytes;
-        const first = (k * step) / inBytes;
-        decodeInto(e.dtype, viewStorage(e.dtype, bufs[k % 2].buffer, 0, count), out.data.subarray(first, first + count));
+      // Two staging buffers kept for the file's life (fresh ones while another read uses them).
+      const shared = !stagingBusy;
+      const bufs = shared ? (staging ??= [new Uint8Array(DEFAULT_CHUNK_BYTES), new Uint8Array(DEFAULT_CHUNK_BYTES)]) : undefined;
+      stagingBusy ||= shared;
+      try {
+        await decodeChunked(fh, e, out.data, bufs ?? [new Uint8Array(DEFAULT_CHUNK_BYTES), new Uint8Array(DEFAULT_CHUNK_BYTES)], path);
+      } finally {
+        if (shared) stagingBusy = false;
       }
       return out;
     },
@@ -124,6 +122,25 @@ function makeFile(path: string, fileSize: number, header: SafetensorsHeader, fh:
       await fh.close();
     },
   };
+}
+
+/** Reads a tensor chunk by chunk into `bufs` (the next chunk is read while this one is decoded) and decodes into `out`. */
+async function decodeChunked(fh: FileHandle, e: SafetensorsEntry, out: Float32Array | Float64Array, bufs: Uint8Array[], path: string): Promise<void> {
+  const inBytes = dtypeBytes(e.dtype);
+  const step = DEFAULT_CHUNK_BYTES - (DEFAULT_CHUNK_BYTES % inBytes);
+  const chunks = Math.ceil(e.byteLength / step);
+  const readAt = async (k: number): Promise<number> => {
+    const len = Math.min(step, e.byteLength - k * step);
+    await readExactly(fh, bufs[k % 2].subarray(0, len), e.byteOffset + k * step, path, e.name);
+    return len;
+  };
+  let pending = chunks > 0 ? readAt(0) : undefined;
+  for (let k = 0; k < chunks; k++) {
+    const len = await (pending as Promise<number>);
+    pending = k + 1 < chunks ? readAt(k + 1) : undefined;
+    const first = (k * step) / inBytes;
+    decodeInto(e.dtype, viewStorage(e.dtype, bufs[k % 2].buffer, 0, len / inBytes), out.subarray(first, first + len / inBytes));
+  }
 }
 
 async function readExactly(fh: FileHandle, into: Uint8Array, position: number, file: string, what: string): Promise<void> {
