@@ -3,12 +3,13 @@
  * `model.safetensors.index.json`. Opening reads the config and the shard headers only; tensors are
  * read one at a time by name.
  */
-import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { readdir, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { FormatError, LowrankError, fromSystemError } from '../core/errors.js';
 import type { FloatDType, Storage } from '../core/dtype.js';
 import { byteSize, type Tensor } from '../core/tensor.js';
 import { writeDirAtomic, type WriteOptions } from './atomic.js';
+import { readJsonObject } from './files.js';
 import { openSafetensors, type SafetensorsFile } from './safetensors/reader.js';
 import { writeSafetensors, type TensorSource } from './safetensors/writer.js';
 import type { SafetensorsEntry } from './safetensors/header.js';
@@ -119,20 +120,6 @@ function assemble(path: string, config: Record<string, unknown> | undefined, sha
       await Promise.all(shards.map(([, f]) => f.close()));
     },
   };
-}
-
-async function readJsonObject(file: string): Promise<Record<string, unknown>> {
-  const text = await readFile(file, 'utf8').catch((e: unknown) => {
-    throw fromSystemError(e, 'reading', file);
-  });
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (e) {
-    throw new FormatError(`not valid JSON (${(e as Error).message})`, { file });
-  }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new FormatError('must hold a JSON object', { file });
-  return v as Record<string, unknown>;
 }
 
 async function readIndex(file: string): Promise<Map<string, string>> {

@@ -7,11 +7,11 @@
  * Only little-endian, C-order arrays of plain numeric and bool dtypes are read or written; object
  * (pickled), structured, big-endian and Fortran-order arrays are refused with a typed error.
  */
-import { readFile } from 'node:fs/promises';
 import { assertLittleEndian, dtypeBytes, makeStorage, type DType } from '../core/dtype.js';
-import { FormatError, LowrankError, fromSystemError, type ErrorContext } from '../core/errors.js';
+import { FormatError, LowrankError, type ErrorContext } from '../core/errors.js';
 import { numel, tensor, type Tensor } from '../core/tensor.js';
 import { writeAll, writeFileAtomic, type WriteOptions } from './atomic.js';
+import { readBytes } from './files.js';
 
 /** `\x93NUMPY`: the first six bytes of every .npy file. */
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59];
@@ -63,13 +63,7 @@ export function parseNpy(bytes: Uint8Array, file: string, name?: string): Tensor
 
 /** Reads a .npy file. See {@link parseNpy} for what is accepted and what each error means. */
 export async function readNpy(path: string): Promise<Tensor> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (e) {
-    throw fromSystemError(e, 'reading', path);
-  }
-  return parseNpy(bytes, path);
+  return parseNpy(await readBytes(path), path);
 }
 
 interface Preamble {

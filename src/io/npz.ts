@@ -7,11 +7,11 @@
  * fields, central directory, local headers, CRC-32); fflate only inflates and deflates.
  * {@link parseNpz} and {@link encodeNpz} are pure and work in browsers.
  */
-import { readFile } from 'node:fs/promises';
 import { deflateSync, inflateSync } from 'fflate';
-import { FormatError, LowrankError, fromSystemError } from '../core/errors.js';
+import { FormatError, LowrankError } from '../core/errors.js';
 import type { Tensor } from '../core/tensor.js';
 import { writeAll, writeFileAtomic, type WriteOptions } from './atomic.js';
+import { readBytes } from './files.js';
 import { encodeNpy, parseNpy } from './npy.js';
 
 const SIG_LOCAL = 0x04034b50;
@@ -60,13 +60,7 @@ export function parseNpz(bytes: Uint8Array, file: string): Record<string, Tensor
 
 /** Reads an .npz file. See {@link parseNpz} for what is accepted and what each error means. */
 export async function readNpz(path: string): Promise<Record<string, Tensor>> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (e) {
-    throw fromSystemError(e, 'reading', path);
-  }
-  return parseNpz(bytes, path);
+  return parseNpz(await readBytes(path), path);
 }
 
 interface Zip {

@@ -5,12 +5,13 @@
  * its config semantics (scaling alpha/r or alpha/sqrt(r), rank_pattern/alpha_pattern, target_modules
  * as a list or a regex).
  */
-import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FormatError, LowrankError, fromSystemError } from '../core/errors.js';
+import { FormatError, LowrankError } from '../core/errors.js';
 import type { FloatDType, Storage } from '../core/dtype.js';
 import type { Tensor } from '../core/tensor.js';
 import { writeDirAtomic, type WriteOptions } from './atomic.js';
+import { readJsonObject } from './files.js';
 import { openSafetensors, type SafetensorsFile } from './safetensors/reader.js';
 import { writeSafetensors, type TensorSource } from './safetensors/writer.js';
 import type { SafetensorsEntry } from './safetensors/header.js';
@@ -192,17 +193,7 @@ export async function isAdapterFolder(dir: string): Promise<boolean> {
 /** Opens a PEFT adapter folder: reads the config and the weights' header, and pairs up each module's tensors. */
 export async function openAdapter(dir: string): Promise<Adapter> {
   const cfgPath = join(dir, ADAPTER_CONFIG);
-  const raw = await readFile(cfgPath, 'utf8').catch((e: unknown) => {
-    throw fromSystemError(e, 'reading the adapter config', cfgPath);
-  });
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch (e) {
-    throw new FormatError(`not valid JSON (${(e as Error).message})`, { file: cfgPath });
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new FormatError('must hold a JSON object', { file: cfgPath });
-  const fields = parsed as Record<string, unknown>;
+  const fields = await readJsonObject(cfgPath);
   if (typeof fields.peft_type !== 'string') throw new FormatError('has no peft_type', { file: cfgPath });
   const isLora = fields.peft_type === 'LORA';
   const config = isLora ? loraConfig(fields as Partial<LoraConfig>, cfgPath) : (fields as unknown as LoraConfig);
