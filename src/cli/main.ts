@@ -6,10 +6,11 @@ import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { isLowrankError } from '../core/errors.js';
 import { removeTempOutputsSync } from '../io/atomic.js';
+import { register as convert } from './commands/convert.js';
 import { register as inspect } from './commands/inspect.js';
 import { register as tour } from './commands/tour.js';
 
-const COMMANDS = [inspect, tour];
+const COMMANDS = [inspect, convert, tour];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };

@@ -42,8 +42,9 @@ export interface Model {
   close(): Promise<void>;
 }
 
-/** The file names Hugging Face uses for single-file and sharded safetensors checkpoints. */
+/** The file name of a single-file Hugging Face checkpoint. */
 export const SINGLE_FILE = 'model.safetensors';
+/** The file name of a sharded checkpoint's index (`metadata.total_size`, `weight_map`). */
 export const INDEX_FILE = 'model.safetensors.index.json';
 
 /**

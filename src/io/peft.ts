@@ -16,7 +16,9 @@ import { openSafetensors, type SafetensorsFile } from './safetensors/reader.js';
 import { writeSafetensors, type TensorSource } from './safetensors/writer.js';
 import type { SafetensorsEntry } from './safetensors/header.js';
 
+/** The config file of a PEFT adapter folder. */
 export const ADAPTER_CONFIG = 'adapter_config.json';
+/** The weights file of a PEFT adapter folder. */
 export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
 /** The prefix PEFT's PeftModel → LoraModel wrapping puts before every module path. */
 export const KEY_PREFIX = 'base_model.model.';

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { describe, type Description } from '../../io/describe.js';
 import { formatBytes, formatCount, table } from '../format.js';
 
+/** Adds the command to the program. */
 export function register(program: Command): void {
   program
     .command('inspect')

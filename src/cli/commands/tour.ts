@@ -20,6 +20,7 @@ import { progress } from '../progress.js';
 
 const SHAPE: LlamaShape = { hidden_size: 128, intermediate_size: 344, num_hidden_layers: 4, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 1024 };
 
+/** Adds the command to the program. */
 export function register(program: Command): void {
   program
     .command('tour')
