@@ -23,7 +23,10 @@ export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
 /** The prefix PEFT's PeftModel → LoraModel wrapping puts before every module path. */
 export const KEY_PREFIX = 'base_model.model.';
 
-/** A LoRA adapter config with PEFT's field names. Fields lowrank does not interpret are kept as read. */
+/**
+ * A LoRA adapter config with PEFT's field names. Fields lowrank does not interpret are kept as read
+ * (and written back), but are not part of the type, so a misspelt field fails to compile.
+ */
 export interface LoraConfig {
   readonly peft_type: string;
   readonly r: number;
@@ -47,7 +50,6 @@ export interface LoraConfig {
   readonly inference_mode: boolean;
   readonly layers_to_transform: readonly number[] | number | null;
   readonly layers_pattern: readonly string[] | string | null;
-  readonly [field: string]: unknown;
 }
 
 /** PEFT's LoraConfig defaults, plus the bookkeeping fields save_pretrained writes. */
@@ -315,6 +317,6 @@ export async function writeAdapter(dir: string, config: Partial<LoraConfig>, mod
   return full;
 }
 
-function sortKeys(o: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  return Object.fromEntries(Object.keys(o).sort().map((k) => [k, o[k]]));
+function sortKeys(o: object): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
