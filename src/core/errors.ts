@@ -21,6 +21,8 @@ export type ErrorCode =
   | 'E_USAGE'
   /** NaN or Inf where a finite number is required. */
   | 'E_NONFINITE'
+  /** A numerical failure: not positive definite, singular, or an iteration that did not converge. */
+  | 'E_NUMERIC'
   /** The job was stopped (Ctrl-C). */
   | 'E_INTERRUPTED'
   /** A bug: an invariant lowrank relies on was broken. */

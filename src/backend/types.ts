@@ -1,0 +1,67 @@
+/**
+ * The backend interface: the dense kernels every algorithm in lowrank reduces to. Each backend
+ * (js: plain TypeScript, the reference; wasm: SIMD kernels on worker threads; native: OpenBLAS and
+ * LAPACKE through an N-API addon) implements all of them for float32 and float64.
+ *
+ * Conventions, the same for every backend:
+ * - matrices are dense and row-major; inputs are never modified; outputs are new arrays of the
+ *   input's element type;
+ * - every call returns a Promise (wasm and native run off the main thread);
+ * - inputs are already validated by the linalg frontend (finite values, matching shapes, same
+ *   dtype), so backends do not re-check them.
+ */
+
+/** The element arrays backends compute on. */
+export type FloatArray = Float32Array | Float64Array;
+
+/** A dense row-major matrix: element (i, j) is `data[i * cols + j]`. */
+export interface Matrix<A extends FloatArray = FloatArray> {
+  readonly rows: number;
+  readonly cols: number;
+  readonly data: A;
+}
+
+/** The backends lowrank has. */
+export type BackendName = 'js' | 'wasm' | 'native';
+
+/** What to compute of an SVD. */
+export type SvdJob = 'thin' | 'full' | 'values';
+
+/** The result of an SVD: A = U · diag(s) · Vt, s descending and non-negative. */
+export interface SvdResult<A extends FloatArray> {
+  /** m×k (thin, k = min(m, n)) or m×m (full); absent for 'values'. */
+  readonly u?: Matrix<A>;
+  readonly s: A;
+  /** k×n (thin) or n×n (full); absent for 'values'. */
+  readonly vt?: Matrix<A>;
+}
+
+/** One implementation of the dense kernels. */
+export interface Backend {
+  readonly name: BackendName;
+  /** C = op(A) · op(B), where op transposes when asked. */
+  matmul<A extends FloatArray>(a: Matrix<A>, b: Matrix<A>, transA: boolean, transB: boolean): Promise<Matrix<A>>;
+  /** Thin Householder QR: A (m×n) = Q (m×k) · R (k×n), k = min(m, n), Q with orthonormal columns. */
+  qr<A extends FloatArray>(a: Matrix<A>): Promise<{ q: Matrix<A>; r: Matrix<A> }>;
+  /** Singular value decomposition (no Gram-matrix shortcuts: small singular values stay accurate). */
+  svd<A extends FloatArray>(a: Matrix<A>, job: SvdJob): Promise<SvdResult<A>>;
+  /**
+   * Symmetric eigendecomposition from the lower triangle of A: values ascending; vectors as the
+   * columns of an n×n matrix when asked.
+   */
+  eigh<A extends FloatArray>(a: Matrix<A>, vectors: boolean): Promise<{ values: A; vectors?: Matrix<A> }>;
+  /**
+   * LU with partial pivoting of an m×n matrix: P·A = L·U with L unit lower (m×k) and U upper (k×n)
+   * packed in one m×n matrix; row i of P·A is row perm[i] of A.
+   */
+  lu<A extends FloatArray>(a: Matrix<A>): Promise<{ lu: Matrix<A>; perm: Int32Array }>;
+  /**
+   * Lower Cholesky factor L of a symmetric positive definite A (A = L·Lᵀ, from the lower
+   * triangle); throws LowrankError E_NUMERIC when A is not positive definite.
+   */
+  cholesky<A extends FloatArray>(a: Matrix<A>): Promise<Matrix<A>>;
+  /**
+   * Solves op(T) · X = B for X, T square triangular (lower or upper, unit diagonal or not), B n×k.
+   */
+  solveTriangular<A extends FloatArray>(t: Matrix<A>, b: Matrix<A>, opts: { lower: boolean; trans: boolean; unitDiagonal: boolean }): Promise<Matrix<A>>;
+}
