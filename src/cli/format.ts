@@ -27,7 +27,8 @@ export function formatCount(n: number): string {
 
 /** Rows as aligned columns; columns listed in `right` are right-aligned. */
 export function table(header: readonly string[], rows: readonly (readonly string[])[], right: readonly number[] = []): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const widths = header.map((h) => h.length);
+  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i], c.length)));
   const line = (cells: readonly string[]): string =>
     cells.map((c, i) => (right.includes(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');

@@ -239,6 +239,26 @@ export function f32ToF16(src: Float32Array, out: Uint16Array = new Uint16Array(s
   return out;
 }
 
+/**
+ * f64 → f32 bits rounded to odd (truncate toward zero, set the last bit when inexact). Rounding that
+ * result to nearest even in a narrower format (bf16, f16) equals rounding the f64 directly, which
+ * going through a plain f64 → f32 rounding does not (double rounding).
+ */
+export function f64ToF32BitsRoundToOdd(x: number): number {
+  const f = Math.fround(x);
+  if (f === x || Number.isNaN(x)) return f32ToBits(f);
+  let bits = f32ToBits(f);
+  if (Math.abs(f) > Math.abs(x)) bits -= 1; // one step toward zero (Inf steps to the largest finite)
+  return (bits | 1) >>> 0;
+}
+
+/** f64 → bf16 or f16 bits, rounded to nearest even once. */
+export function f64ToHalf(src: Float64Array, format: 'bf16' | 'f16', out: Uint16Array = new Uint16Array(src.length)): Uint16Array {
+  const narrow = format === 'bf16' ? f32BitsToBf16 : f32BitsToF16;
+  for (let i = 0; i < src.length; i++) out[i] = narrow(f64ToF32BitsRoundToOdd(src[i]));
+  return out;
+}
+
 /** fp8 codes → f32 through the format's 256-entry table. */
 export function f8ToF32(src: Uint8Array, format: 'f8_e4m3' | 'f8_e5m2', out: Float32Array = new Float32Array(src.length)): Float32Array {
   const t = format === 'f8_e4m3' ? f8e4m3Table() : f8e5m2Table();

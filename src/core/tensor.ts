@@ -2,7 +2,7 @@
  * The Tensor: a row-major array with a shape, an element type and typed-array storage.
  */
 import { LowrankError } from './errors.js';
-import { decodeInto, dtypeBytes, f32ToBf16, f32ToF16, makeStorage, type DType, type FloatDType, type Storage } from './dtype.js';
+import { decodeInto, dtypeBytes, f32ToBf16, f32ToF16, f64ToHalf, makeStorage, type DType, type FloatDType, type Storage } from './dtype.js';
 
 /** A row-major tensor. `data.length` equals the product of `shape`. */
 export interface Tensor<D extends DType = DType> {
@@ -20,11 +20,14 @@ export interface TensorSpec {
 
 /** The number of elements of a shape (1 for a scalar). Throws when it is not a safe integer. */
 export function numel(shape: readonly number[]): number {
-  let n = 1;
   for (const d of shape) {
     if (!Number.isSafeInteger(d) || d < 0) {
       throw new LowrankError('E_SHAPE', `shape dimension ${String(d)} is not a non-negative integer`, { shape });
     }
+  }
+  if (shape.includes(0)) return 0;
+  let n = 1;
+  for (const d of shape) {
     n *= d;
     if (!Number.isSafeInteger(n)) throw new LowrankError('E_SHAPE', 'element count overflows', { shape });
   }
@@ -69,12 +72,11 @@ export function toFloat<F extends FloatDType>(t: Tensor, dtype: F): Tensor<F> {
  */
 export function encodeFloat<D extends 'f64' | 'f32' | 'f16' | 'bf16'>(t: Tensor<FloatDType>, dtype: D): Tensor<D> {
   if ((t.dtype as DType) === dtype) return t as unknown as Tensor<D>;
-  const f32 = t.dtype === 'f32' ? (t.data as Float32Array) : Float32Array.from(t.data);
   let data: Storage;
-  if (dtype === 'bf16') data = f32ToBf16(f32);
-  else if (dtype === 'f16') data = f32ToF16(f32);
-  else if (dtype === 'f32') data = f32;
-  else data = Float64Array.from(t.data);
+  if (dtype === 'f64') data = Float64Array.from(t.data);
+  else if (dtype === 'f32') data = Float32Array.from(t.data);
+  else if (t.dtype === 'f32') data = dtype === 'bf16' ? f32ToBf16(t.data as Float32Array) : f32ToF16(t.data as Float32Array);
+  else data = f64ToHalf(t.data as Float64Array, dtype);
   return tensor(dtype, t.shape, data as Storage<D>);
 }
 

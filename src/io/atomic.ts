@@ -4,7 +4,7 @@
  * new one, never half of it. Files opened as inputs are remembered and refused as outputs.
  */
 import { open, rename, rm, mkdir, stat, realpath, type FileHandle } from 'node:fs/promises';
-import { rmSync } from 'node:fs';
+import { existsSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { LowrankError, fromSystemError } from '../core/errors.js';
@@ -16,6 +16,8 @@ export interface WriteOptions {
 }
 
 const inProgress = new Set<string>();
+/** Old folders moved aside while a new one takes their place: aside path → target. */
+const movedAside = new Map<string, string>();
 const openInputs = new Map<string, number>();
 
 /** Marks a file as an input of this process (writers will refuse it) until {@link releaseInput}. */
@@ -39,6 +41,12 @@ export function releaseInput(real: string): void {
 export function removeTempOutputsSync(): void {
   for (const p of inProgress) rmSync(p, { recursive: true, force: true });
   inProgress.clear();
+  for (const [old, target] of movedAside) {
+    // Interrupted mid-swap: keep the new folder if it is in place, else put the old one back.
+    if (existsSync(target)) rmSync(old, { recursive: true, force: true });
+    else renameSync(old, target);
+  }
+  movedAside.clear();
 }
 
 async function checkTarget(target: string, overwrite: boolean): Promise<void> {
@@ -85,7 +93,8 @@ export async function writeFileAtomic(target: string, write: (fh: FileHandle) =>
 
 /**
  * Writes a folder atomically: `fill` writes into a temporary folder beside `target`, which then
- * replaces `target` (the old folder, when overwriting, is moved aside first and removed last).
+ * replaces `target`. When overwriting, the old folder is moved aside first and removed last; if the
+ * swap fails or is interrupted between its two renames, the old folder is put back.
  */
 export async function writeDirAtomic(target: string, fill: (dir: string) => Promise<void>, opts: WriteOptions = {}): Promise<void> {
   await checkTarget(target, opts.overwrite ?? false);
@@ -94,23 +103,53 @@ export async function writeDirAtomic(target: string, fill: (dir: string) => Prom
   });
   const tmp = tempName(target, 'tmp');
   inProgress.add(tmp);
+  let old: string | undefined;
   try {
     await mkdir(tmp);
     await fill(tmp);
-    const exists = await stat(target).then(() => true, () => false);
-    if (exists) {
-      const old = tempName(target, 'old');
+    await syncDir(tmp);
+    if (await stat(target).then(() => true, () => false)) {
+      old = tempName(target, 'old');
       await rename(target, old);
-      await rename(tmp, target);
-      await rm(old, { recursive: true, force: true });
-    } else {
-      await rename(tmp, target);
+      movedAside.set(old, target);
     }
+    await rename(tmp, target);
+    await syncDir(dirname(resolve(target)));
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
-    throw fromSystemError(e, 'writing', target);
+    if (old !== undefined && !(await stat(target).then(() => true, () => false))) await rename(old, target);
+    throw renamePath(fromSystemError(e, 'writing', target), tmp, target);
   } finally {
     inProgress.delete(tmp);
+    if (old !== undefined) {
+      movedAside.delete(old);
+      await rm(old, { recursive: true, force: true });
+    }
+  }
+}
+
+/** An error whose message speaks of the temporary folder, re-worded to name the target instead. */
+function renamePath(e: unknown, tmp: string, target: string): unknown {
+  if (!(e instanceof LowrankError) || !e.message.includes(tmp)) return e;
+  return new LowrankError(e.code, e.message.split(tmp).join(target), {}, { cause: e });
+}
+
+/** Flushes a folder's entries to disk (where the platform allows fsync on a folder). */
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r').catch(() => undefined);
+  if (fh === undefined) return;
+  await fh.sync().catch(() => undefined);
+  await fh.close();
+}
+
+/** Writes a small text file (a config, an index) and syncs it: for files inside a folder being written atomically. */
+export async function writeTextFile(path: string, text: string): Promise<void> {
+  const fh = await open(path, 'wx');
+  try {
+    await fh.writeFile(text, 'utf8');
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
 }
 

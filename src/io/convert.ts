@@ -43,7 +43,8 @@ export async function convertModel(src: string, dst: string, opts: ConvertOption
         },
       };
     });
-    const config = model.config === undefined || target === undefined ? model.config : { ...model.config, torch_dtype: TORCH_DTYPES[target] };
+    // transformers ≥ 4.56 writes `dtype`, older versions `torch_dtype`: update whichever is there.
+    const config = model.config === undefined || target === undefined ? model.config : { ...model.config, torch_dtype: TORCH_DTYPES[target], ...('dtype' in model.config ? { dtype: TORCH_DTYPES[target] } : {}) };
     return await writeModel(dst, sources, { config, maxShardSize: opts.maxShardSize, overwrite: opts.overwrite, metadata: model.metadata });
   } finally {
     await model.close();

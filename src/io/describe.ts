@@ -84,7 +84,8 @@ export async function describe(path: string): Promise<Description> {
   const model = await openModel(path);
   try {
     const tensors = model.tensors.map((t) => row(t.name, t.dtype, t.shape, t.byteLength, model.shards.length > 1 ? t.shard : undefined));
-    const architecture = model.config === undefined ? undefined : Object.fromEntries(ARCH_FIELDS.filter((f) => f in (model.config ?? {})).map((f) => [f, model.config?.[f]]));
+    const config = model.config;
+    const architecture = config === undefined ? undefined : Object.fromEntries(ARCH_FIELDS.filter((f) => f in config).map((f) => [f, plain(config[f])]));
     return {
       path,
       kind: st.isDirectory() ? 'model' : 'safetensors',
@@ -127,6 +128,14 @@ async function describeAdapter(dir: string): Promise<Description> {
   } finally {
     await a.close();
   }
+}
+
+/** A config value as shown: primitives and short lists of them as they are, anything else summarized. */
+function plain(v: unknown): unknown {
+  const primitive = (x: unknown): boolean => x === null || ['string', 'number', 'boolean'].includes(typeof x);
+  if (primitive(v)) return typeof v === 'string' && v.length > 200 ? `${v.slice(0, 200)}…` : v;
+  if (Array.isArray(v) && v.length <= 64 && v.every((x) => primitive(x) && !(typeof x === 'string' && x.length > 200))) return v;
+  return `(${Array.isArray(v) ? `a list of ${v.length}` : 'an object'}, not shown)`;
 }
 
 function row(name: string, dtype: DType, shape: readonly number[], bytes: number, shard?: string): TensorRow {

@@ -3,12 +3,12 @@
  * `model.safetensors.index.json`. Opening reads the config and the shard headers only; tensors are
  * read one at a time by name.
  */
-import { readdir, stat, writeFile } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { FormatError, LowrankError, fromSystemError } from '../core/errors.js';
 import type { FloatDType, Storage } from '../core/dtype.js';
 import { byteSize, type Tensor } from '../core/tensor.js';
-import { writeDirAtomic, type WriteOptions } from './atomic.js';
+import { writeDirAtomic, writeTextFile, type WriteOptions } from './atomic.js';
 import { readJsonObject } from './files.js';
 import { openSafetensors, type SafetensorsFile } from './safetensors/reader.js';
 import { writeSafetensors, type TensorSource } from './safetensors/writer.js';
@@ -208,13 +208,13 @@ export async function writeModel(dir: string, tensors: Iterable<TensorSource>, o
   await writeDirAtomic(
     dir,
     async (tmp) => {
-      if (opts.config !== undefined) await writeFile(join(tmp, 'config.json'), JSON.stringify(opts.config, null, 2) + '\n');
+      if (opts.config !== undefined) await writeTextFile(join(tmp, 'config.json'), JSON.stringify(opts.config, null, 2) + '\n');
       for (let i = 0; i < n; i++) await writeSafetensors(join(tmp, names[i]), groups[i], { metadata });
       if (n > 1) {
-        const weightMap: Record<string, string> = {};
+        const weightMap: Record<string, string> = Object.create(null) as Record<string, string>; // a tensor may be named __proto__
         groups.forEach((g, i) => g.forEach((t) => (weightMap[t.name] = names[i])));
         const index = { metadata: { total_size: totalSize }, weight_map: weightMap };
-        await writeFile(join(tmp, INDEX_FILE), JSON.stringify(index, null, 2) + '\n');
+        await writeTextFile(join(tmp, INDEX_FILE), JSON.stringify(index, null, 2) + '\n');
       }
     },
     opts,

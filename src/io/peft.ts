@@ -5,12 +5,12 @@
  * its config semantics (scaling alpha/r or alpha/sqrt(r), rank_pattern/alpha_pattern, target_modules
  * as a list or a regex).
  */
-import { readdir, stat, writeFile } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FormatError, LowrankError } from '../core/errors.js';
 import type { FloatDType, Storage } from '../core/dtype.js';
 import type { Tensor } from '../core/tensor.js';
-import { writeDirAtomic, type WriteOptions } from './atomic.js';
+import { writeDirAtomic, writeTextFile, type WriteOptions } from './atomic.js';
 import { readJsonObject } from './files.js';
 import { openSafetensors, type SafetensorsFile } from './safetensors/reader.js';
 import { writeSafetensors, type TensorSource } from './safetensors/writer.js';
@@ -50,6 +50,8 @@ export interface LoraConfig {
   readonly inference_mode: boolean;
   readonly layers_to_transform: readonly number[] | number | null;
   readonly layers_pattern: readonly string[] | string | null;
+  /** Modules never adapted (PEFT ≥ 0.14): a name list or a full-match regex. */
+  readonly exclude_modules?: readonly string[] | string | null;
 }
 
 /** PEFT's LoraConfig defaults, plus the bookkeeping fields save_pretrained writes. */
@@ -80,10 +82,12 @@ const LORA_DEFAULTS = {
 } as const;
 
 /** A complete LoRA config from the fields given (PEFT's defaults for the rest), validated. */
-export function loraConfig(fields: Partial<LoraConfig> = {}, file = ADAPTER_CONFIG): LoraConfig {
+export function loraConfig(fields: Partial<LoraConfig> = {}, file?: string): LoraConfig {
   const c = { ...LORA_DEFAULTS, ...fields } as LoraConfig;
+  // From a file, a bad field is a malformed file; from a caller, a bad argument.
+  const code = file === undefined ? 'E_USAGE' : 'E_FORMAT';
   const bad = (msg: string): never => {
-    throw new LowrankError('E_USAGE', msg, { file });
+    throw new LowrankError(code, msg, { file });
   };
   if (!Number.isInteger(c.r) || c.r <= 0) bad(`r must be a positive integer, got ${JSON.stringify(c.r)}`);
   if (typeof c.lora_alpha !== 'number' || !Number.isFinite(c.lora_alpha)) bad(`lora_alpha must be a number, got ${JSON.stringify(c.lora_alpha)}`);
@@ -91,16 +95,25 @@ export function loraConfig(fields: Partial<LoraConfig> = {}, file = ADAPTER_CONF
   if (tm !== null && typeof tm !== 'string' && !(Array.isArray(tm) && tm.every((t) => typeof t === 'string'))) {
     bad('target_modules must be a list of names, a regex string, or null');
   }
-  if (typeof tm === 'string' && tm !== 'all-linear') compilePattern(tm, `^(?:${tm})$`, file);
+  if (typeof tm === 'string' && tm !== 'all-linear') compilePattern(tm, `^(?:${tm})$`, file, code);
   for (const [field, pattern] of [['rank_pattern', c.rank_pattern], ['alpha_pattern', c.alpha_pattern]] as const) {
     if (typeof pattern !== 'object' || pattern === null || Array.isArray(pattern)) bad(`${field} must be an object`);
     for (const [k, v] of Object.entries(pattern)) {
       if (typeof v !== 'number' || !Number.isFinite(v) || (field === 'rank_pattern' && (!Number.isInteger(v) || v <= 0))) {
         bad(`${field}['${k}'] must be a ${field === 'rank_pattern' ? 'positive integer' : 'number'}`);
       }
-      compilePattern(k, `^(.*\\.)?(${k})$`, file);
+      compilePattern(k, `^(.*\\.)?(${k})$`, file, code);
     }
   }
+  const isNames = (v: unknown): boolean => typeof v === 'string' || (Array.isArray(v) && v.every((x) => typeof x === 'string'));
+  if (c.modules_to_save !== null && !(Array.isArray(c.modules_to_save) && isNames(c.modules_to_save))) bad('modules_to_save must be a list of names or null');
+  if (c.layers_pattern !== null && !isNames(c.layers_pattern)) bad('layers_pattern must be a name, a list of names, or null');
+  if (c.exclude_modules !== undefined && c.exclude_modules !== null && !isNames(c.exclude_modules)) bad('exclude_modules must be a list of names, a regex string, or null');
+  const ltt = c.layers_to_transform;
+  if (ltt !== null && !Number.isInteger(ltt) && !(Array.isArray(ltt) && ltt.every((x) => Number.isInteger(x)))) bad('layers_to_transform must be an integer, a list of integers, or null');
+  if (c.base_model_name_or_path !== null && typeof c.base_model_name_or_path !== 'string') bad('base_model_name_or_path must be a string or null');
+  if (!['none', 'all', 'lora_only'].includes(c.bias)) bad(`bias must be 'none', 'all' or 'lora_only'`);
+  if (typeof c.use_dora !== 'boolean') bad('use_dora must be true or false');
   if (typeof c.use_rslora !== 'boolean') bad('use_rslora must be true or false');
   if (typeof c.fan_in_fan_out !== 'boolean') bad('fan_in_fan_out must be true or false');
   if (typeof c.init_lora_weights !== 'boolean' && typeof c.init_lora_weights !== 'string') bad('init_lora_weights must be a boolean or a string');
@@ -108,13 +121,13 @@ export function loraConfig(fields: Partial<LoraConfig> = {}, file = ADAPTER_CONF
 }
 
 const patternCache = new Map<string, RegExp>();
-function compilePattern(key: string, source: string, file: string): RegExp {
+function compilePattern(key: string, source: string, file = ADAPTER_CONFIG, code: 'E_USAGE' | 'E_FORMAT' = 'E_USAGE'): RegExp {
   let re = patternCache.get(source);
   if (re === undefined) {
     try {
       re = new RegExp(source);
     } catch {
-      throw new LowrankError('E_USAGE', `pattern '${key}' is not a valid regular expression`, { file });
+      throw new LowrankError(code, `pattern '${key.slice(0, 100)}' is not a valid regular expression`, { file });
     }
     patternCache.set(source, re);
   }
@@ -135,17 +148,45 @@ export function loraScaling(config: LoraConfig, module: string): { r: number; al
   return { r, alpha, scaling: config.use_rslora ? alpha / Math.sqrt(r) : alpha / r };
 }
 
+/** A name list matches a module equal to an entry or ending in `.entry`; a string is a full-match regex. */
+function matchesNames(names: readonly string[] | string, module: string): boolean {
+  if (typeof names === 'string') return compilePattern(names, `^(?:${names})$`, ADAPTER_CONFIG).test(module);
+  return names.some((t) => module === t || module.endsWith(`.${t}`));
+}
+
+/** The layer index PEFT reads from a module name (`...<layers_pattern>.<i>.`), or undefined. */
+function layerIndex(config: LoraConfig, module: string): number | undefined {
+  const lp = config.layers_pattern;
+  const patterns = lp === null || lp.length === 0 ? ['[^.]*'] : typeof lp === 'string' ? [lp] : lp;
+  for (const p of patterns) {
+    const m = compilePattern(p, `^.*\\.${p}\\.(\\d+)\\.`, ADAPTER_CONFIG).exec(module);
+    if (m !== null) return Number(m[1]);
+  }
+  return undefined;
+}
+
 /**
- * Whether PEFT would put an adapter on a module: a string target is a regex matched against the whole
- * name; a list matches a name equal to an entry or ending in `.entry`. ('all-linear' depends on the
- * model's layer types, which a name alone does not tell: it matches every name here.)
+ * Whether PEFT would put an adapter on a module, as its check_target_module_exists decides:
+ * `exclude_modules` and `modules_to_save` rule a module out; a string `target_modules` is a regex
+ * matched against the whole name; a list matches a name equal to an entry, or ending in `.entry`
+ * and then (when `layers_to_transform` is set) only in those layers. ('all-linear' depends on the
+ * model's layer types, which a name alone does not tell: every name matches here.)
  */
 export function isTargetModule(config: LoraConfig, module: string): boolean {
+  const exclude = config.exclude_modules;
+  if (exclude !== undefined && exclude !== null && exclude.length > 0 && matchesNames(exclude, module)) return false;
+  const save = config.modules_to_save ?? [];
+  if (save.some((m) => compilePattern(m, `^(?:|.*\\.)${m}(?:$|\\..*)`, ADAPTER_CONFIG).test(module))) return false;
   const tm = config.target_modules;
   if (tm === null) return false;
   if (tm === 'all-linear') return true;
-  if (typeof tm === 'string') return compilePattern(tm, `^(?:${tm})$`, ADAPTER_CONFIG).test(module);
-  return tm.some((t) => module === t || module.endsWith(`.${t}`));
+  if (typeof tm === 'string') return matchesNames(tm, module);
+  if (tm.includes(module)) return true;
+  if (!matchesNames(tm, module)) return false;
+  const layers = config.layers_to_transform;
+  if (layers === null) return true;
+  const i = layerIndex(config, module);
+  return i !== undefined && (typeof layers === 'number' ? i === layers : layers.includes(i));
 }
 
 /** The state-dict keys PEFT saves for a module's LoRA tensors. */
@@ -287,12 +328,21 @@ export interface AdapterWriteOptions extends WriteOptions {
  * every module written.
  */
 export async function writeAdapter(dir: string, config: Partial<LoraConfig>, modules: readonly LoraModuleTensors[], opts: AdapterWriteOptions = {}): Promise<LoraConfig> {
+  if (config.peft_type !== undefined && config.peft_type !== 'LORA') {
+    throw new LowrankError('E_USAGE', `writeAdapter writes LoRA adapters; peft_type '${config.peft_type}' is not LORA`, { file: dir });
+  }
   const targets = config.target_modules ?? [...new Set(modules.map((m) => m.name.split('.').pop() as string))].sort();
-  const full = loraConfig({ ...config, target_modules: targets, use_dora: config.use_dora ?? modules.some((m) => m.magnitude !== undefined) });
+  const full = loraConfig({ ...config, peft_type: 'LORA', target_modules: targets, use_dora: config.use_dora ?? modules.some((m) => m.magnitude !== undefined) });
   const sources: TensorSource[] = [];
   for (const m of modules) {
     const { r } = loraScaling(full, m.name);
     const ctx = { file: dir, tensor: m.name };
+    if (!isTargetModule(full, m.name)) {
+      throw new LowrankError('E_USAGE', 'module is not matched by target_modules (or is excluded), so PEFT would not load its weights', ctx);
+    }
+    if (full.use_dora !== (m.magnitude !== undefined) && (m.kind ?? 'linear') === 'linear') {
+      throw new LowrankError('E_USAGE', full.use_dora ? 'use_dora is set but this module has no magnitude vector' : 'module has a DoRA magnitude vector but use_dora is false', ctx);
+    }
     const [ra, rb] = [m.A.shape[0], m.B.shape[m.B.shape.length - 1]];
     if (m.A.shape.length !== 2 || m.B.shape.length !== 2 || ra !== r || rb !== r) {
       throw new LowrankError('E_SHAPE', `lora_A ${fmt(m.A.shape)} and lora_B ${fmt(m.B.shape)} must be [${r}, in] and [out, ${r}]`, ctx);
@@ -309,7 +359,7 @@ export async function writeAdapter(dir: string, config: Partial<LoraConfig>, mod
   await writeDirAtomic(
     dir,
     async (tmp) => {
-      await writeFile(join(tmp, ADAPTER_CONFIG), JSON.stringify(sortKeys(full), null, 2) + '\n');
+      await writeTextFile(join(tmp, ADAPTER_CONFIG), JSON.stringify(sortKeys(full), null, 2) + '\n');
       await writeSafetensors(join(tmp, ADAPTER_WEIGHTS), sources, { metadata: { format: 'pt' } });
     },
     opts,

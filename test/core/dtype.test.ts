@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  bf16ToF32, bitsToF32, f16ToF32, f32BitsToBf16, f32ToBf16, f32ToBits, f32ToF16, f8e4m3Table, f8e5m2Table,
+  bf16ToF32, bitsToF32, f16ToF32, f32BitsToBf16, f32ToBf16, f32ToBits, f32ToF16, f64ToHalf, f8e4m3Table, f8e5m2Table,
 } from '../../src/core/dtype.js';
 import { rng } from '../../src/core/rng.js';
 import { pythonJson } from '../helpers/python.js';
@@ -131,4 +131,33 @@ test('fp8 tables follow the OCP FP8 definitions (E4M3FN: max 448, no Inf; E5M2: 
     for (let c = 1; c <= last; c++) assert.ok(t[c] > t[c - 1], `codes increase at ${c}`);
     for (let c = 0; c <= last; c++) assert.ok(Object.is(t[c | 0x80], -t[c]), `sign bit at ${c}`);
   }
+});
+
+test('f64 → bf16/f16 rounds once (no double rounding through f32): f16 against numpy, bf16 against an f64 reference', () => {
+  const g = rng(13);
+  const xs = new Float64Array(100_000);
+  for (let i = 0; i < xs.length; i++) xs[i] = (g.uniform() * 2 - 1) * 2 ** (Math.floor(g.uniform() * 40) - 26);
+  // Values just above a bf16/f16 halfway point by less than an f32 ulp: f64 → f32 → 16-bit rounds them wrongly.
+  xs.set([1 + 2 ** -8 + 2 ** -30, 1 + 2 ** -11 + 2 ** -40, -(1 + 2 ** -8 + 2 ** -30), 1 + 3 * 2 ** -8 - 2 ** -30, 65519.99999, 2 ** -25 + 2 ** -60, 1e300, 0, -0]);
+  const f16 = f64ToHalf(xs, 'f16');
+  const want = pythonJson<number[]>(
+    'import sys, json, base64; a = np.frombuffer(base64.b64decode(sys.stdin.read()), dtype=np.float64)\nprint(json.dumps(a.astype(np.float16).view(np.uint16).tolist()))',
+    [],
+    Buffer.from(xs.buffer).toString('base64'),
+  );
+  for (let i = 0; i < xs.length; i++) assert.equal(f16[i], want[i], `f16 of ${xs[i]}`);
+  const bf = f64ToHalf(xs, 'bf16');
+  for (let i = 0; i < xs.length; i++) {
+    const x = xs[i];
+    const got = value16(bf[i], 8);
+    // Nearest bf16 by exhaustive comparison with the two neighbours of the result.
+    for (const nb of [bf[i] - 1, bf[i] + 1]) {
+      if ((nb & 0x7fff) >= 0x7f80 || (bf[i] & 0x7fff) >= 0x7f80 || nb < 0 || nb > 0xffff || (bf[i] & 0x7fff) === 0) continue;
+      const other = value16(nb, 8);
+      const dGot = Math.abs(x - got);
+      const dOther = Math.abs(x - other);
+      assert.ok(dGot < dOther || (dGot === dOther && (bf[i] & 1) === 0), `bf16 of ${x}: ${got} but ${other} is nearer`);
+    }
+  }
+  assert.equal(f64ToHalf(Float64Array.of(1 + 2 ** -8 + 2 ** -30), 'bf16')[0], 0x3f81, 'the double-rounding case');
 });

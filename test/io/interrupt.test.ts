@@ -9,6 +9,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeSafetensors } from '../../src/io/safetensors/index.js';
+import { writeModel } from '../../src/io/hf.js';
 import { LowrankError } from '../../src/core/errors.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -29,25 +30,24 @@ function startWriter(out: string, args: string[]): Promise<{ kill: (sig: NodeJS.
 test('Ctrl-C mid-write (CLI signal handling) removes the temporary file and exits 130; the old output survives', async (t) => {
   const dir = await tempDir(t);
   const out = join(dir, 'out.safetensors');
-  const w = await startWriter(out, ['--cli-signals']);
+  await writeFile(out, 'previous contents');
+  const w = await startWriter(out, ['--cli-signals', '--overwrite']);
   assert.ok((await readdir(dir)).some((n) => n.includes('lowrank-tmp')), 'a temporary file exists mid-write');
   assert.equal(await w.kill('SIGINT'), 130);
-  assert.deepEqual(await readdir(dir), [], 'nothing left: no target, no temporary file');
+  assert.deepEqual(await readdir(dir), ['out.safetensors'], 'no temporary file left');
+  assert.equal(await readFile(out, 'utf8'), 'previous contents', 'the old output survives');
 });
 
 test('SIGKILL mid-write never leaves a file under the target name', async (t) => {
   const dir = await tempDir(t);
   const out = join(dir, 'out.safetensors');
   await writeFile(out, 'previous contents');
-  // The writer refuses to overwrite, so point it at a fresh name and check the old file beside it too.
-  const target = join(dir, 'new.safetensors');
-  const w = await startWriter(target, []);
+  const w = await startWriter(out, ['--overwrite']);
   await w.kill('SIGKILL');
   assert.equal(w.signalCode(), 'SIGKILL');
   const names = await readdir(dir);
-  assert.ok(!names.includes('new.safetensors'), 'no half-written target');
-  assert.ok(names.filter((n) => n !== 'out.safetensors').every((n) => n.startsWith('.new.safetensors.lowrank-tmp-')), `only a hidden temporary file may remain: ${names.join(', ')}`);
-  assert.equal(await readFile(out, 'utf8'), 'previous contents');
+  assert.ok(names.filter((n) => n !== 'out.safetensors').every((n) => n.startsWith('.out.safetensors.lowrank-tmp-')), `only a hidden temporary file may remain: ${names.join(', ')}`);
+  assert.equal(await readFile(out, 'utf8'), 'previous contents', 'the target still holds the old contents');
 });
 
 test('a full disk is a typed E_IO error, and no partial file remains (1 MiB tmpfs)', async (t) => {
@@ -67,7 +67,25 @@ test('a full disk is a typed E_IO error, and no partial file remains (1 MiB tmpf
       (e: unknown) => e instanceof LowrankError && e.code === 'E_IO' && /no space left/.test(e.message) && e.message.includes(out),
     );
     assert.deepEqual(await readdir(mnt), [], 'no partial or temporary file');
+    const folder = join(mnt, 'model');
+    await assert.rejects(
+      writeModel(folder, [{ name: 'w', dtype: 'f32', shape: [1 << 20], data: new Float32Array(1 << 20) }]),
+      (e: unknown) => e instanceof LowrankError && e.code === 'E_IO' && e.message.includes(folder) && !e.message.includes('lowrank-tmp'),
+    );
+    assert.deepEqual(await readdir(mnt), [], 'no partial folder');
   } finally {
     spawnSync('umount', [mnt]);
   }
+});
+
+test('a failed overwrite of a model folder leaves the old folder as it was', async (t) => {
+  const dir = await tempDir(t);
+  const folder = join(dir, 'model');
+  await writeModel(folder, [{ name: 'w', dtype: 'f32', shape: [2], data: Float32Array.of(1, 2) }], { config: { model_type: 'old' } });
+  const before = await readFile(join(folder, 'model.safetensors'));
+  const failing = { name: 'x', dtype: 'f32' as const, shape: [1], data: (): Float32Array => { throw new Error('producer failed'); } };
+  await assert.rejects(writeModel(folder, [failing], { overwrite: true, config: { model_type: 'new' } }), /producer failed/);
+  assert.deepEqual(await readFile(join(folder, 'model.safetensors')), before);
+  assert.match(await readFile(join(folder, 'config.json'), 'utf8'), /"old"/);
+  assert.deepEqual(await readdir(dir), ['model'], 'no temporary or aside folders left');
 });

@@ -5,9 +5,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { openSafetensors } from '../../src/io/safetensors/index.js';
+import { openSafetensors, writeSafetensors } from '../../src/io/safetensors/index.js';
+import { openModel, writeModel } from '../../src/io/hf.js';
 import { LowrankError, type ErrorCode } from '../../src/core/errors.js';
 import { tempDir } from '../helpers/tmp.js';
 import { cli } from '../helpers/cli.js';
@@ -46,6 +48,9 @@ const CORPUS: { name: string; bytes: Uint8Array; code: ErrorCode; message: RegEx
   { name: 'offsets reversed', bytes: file({ a: { dtype: 'F32', shape: [0], data_offsets: [4, 0] } }, 4), code: 'E_FORMAT', message: /end before they begin/ },
   { name: 'offsets not a pair', bytes: file({ a: { dtype: 'F32', shape: [1], data_offsets: [0] } }, 4), code: 'E_FORMAT', message: /not a pair/ },
   { name: 'entry not an object', bytes: file({ a: 'F32' }, 0), code: 'E_FORMAT', message: /entry is not an object/ },
+  { name: 'deeply nested shape', bytes: file(null, 4, { rawHeader: `{"a":{"dtype":"F32","shape":${'['.repeat(5000)}${']'.repeat(5000)},"data_offsets":[0,4]}}` }), code: 'E_FORMAT', message: /shape \(an array of 1 items\) is not a list/ },
+  { name: 'deeply nested offsets', bytes: file(null, 4, { rawHeader: `{"a":{"dtype":"F32","shape":[1],"data_offsets":${'['.repeat(5000)}${']'.repeat(5000)}}}` }), code: 'E_FORMAT', message: /data_offsets \(an array of 1 items\)/ },
+  { name: 'a 1 MB dtype string', bytes: file({ a: { dtype: 'F'.repeat(1_000_000), shape: [1], data_offsets: [0, 4] } }, 4), code: 'E_FORMAT', message: /unknown dtype 'F{40}…' \(1000000 characters\)/ },
   { name: 'metadata with a number', bytes: file({ __metadata__: { step: 3 } }, 0), code: 'E_FORMAT', message: /__metadata__ value of 'step' is not a string/ },
 ];
 
@@ -80,4 +85,48 @@ test('at the CLI a malformed file is one line on stderr, exit code 1, no stack t
     assert.doesNotMatch(r.stderr, /\n\s+at /, `${c.name}: no stack trace`);
     assert.equal(r.stdout, '', c.name);
   }
+});
+
+test('things that are not regular files are refused at once (a FIFO would block, /dev/zero never ends)', async (t) => {
+  const dir = await tempDir(t);
+  const fifo = join(dir, 'pipe.safetensors');
+  assert.equal(spawnSync('mkfifo', [fifo]).status, 0, 'mkfifo');
+  await assert.rejects(openSafetensors(fifo), (e: unknown) => e instanceof LowrankError && e.code === 'E_IO' && /not a regular file/.test(e.message));
+  await assert.rejects(openSafetensors('/dev/zero'), (e: unknown) => e instanceof LowrankError && /not a regular file/.test(e.message));
+  await assert.rejects(openSafetensors(dir), (e: unknown) => e instanceof LowrankError && /not a regular file \(a folder\)/.test(e.message));
+  const model = join(dir, 'model');
+  await mkdir(model);
+  await writeSafetensors(join(model, 'model.safetensors'), [{ name: 'w', dtype: 'f32', shape: [1], data: new Float32Array(1) }]);
+  assert.equal(spawnSync('mkfifo', [join(model, 'config.json')]).status, 0);
+  await assert.rejects(openModel(model), (e: unknown) => e instanceof LowrankError && /config\.json.*not a regular file/.test(e.message));
+  const r = cli(['inspect', fifo]);
+  assert.equal(r.code, 1, r.stderr);
+});
+
+test('a tensor named __proto__ round-trips through files and folders', async (t) => {
+  const dir = await tempDir(t);
+  const src = [
+    { name: '__proto__', dtype: 'f32' as const, shape: [2], data: Float32Array.of(1, 2) },
+    { name: 'constructor', dtype: 'f32' as const, shape: [1], data: Float32Array.of(3) },
+  ];
+  await writeSafetensors(join(dir, 'p.safetensors'), src);
+  const f = await openSafetensors(join(dir, 'p.safetensors'));
+  assert.deepEqual(Array.from((await f.read('__proto__')).data as Float32Array), [1, 2]);
+  await f.close();
+  await writeModel(join(dir, 'm'), src, { maxShardSize: 4 });
+  const m = await openModel(join(dir, 'm'));
+  t.after(() => m.close());
+  assert.deepEqual(m.tensors.map((x) => x.name).sort(), ['__proto__', 'constructor']);
+});
+
+test('150k tensors inspect fine at the CLI, text and JSON (large FP8 MoE checkpoints have this many)', async (t) => {
+  const dir = await tempDir(t);
+  const path = join(dir, 'many.safetensors');
+  await writeSafetensors(path, Array.from({ length: 150_000 }, (_, i) => ({ name: `experts.${i}.scale`, dtype: 'f32' as const, shape: [0], data: new Float32Array(0) })));
+  const text = cli(['inspect', path]);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /tensors \(150000\)/);
+  const json = cli(['inspect', path, '--json']);
+  assert.equal(json.code, 0, json.stderr);
+  assert.equal((JSON.parse(json.stdout) as { totals: { tensors: number } }).totals.tensors, 150_000);
 });

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { openAdapter, writeAdapter, loraConfig, loraScaling, isTargetModule, type LoraModuleTensors } from '../../src/io/peft.js';
+import { openAdapter, writeAdapter, loraConfig, loraScaling, isTargetModule, type LoraConfig, type LoraModuleTensors } from '../../src/io/peft.js';
 import { tensor } from '../../src/core/tensor.js';
 import { rng } from '../../src/core/rng.js';
 import { LowrankError } from '../../src/core/errors.js';
@@ -139,7 +139,18 @@ test('scaling, patterns and targets follow PEFT semantics', () => {
   assert.ok(isTargetModule(re, 'model.layers.1.self_attn.v_proj'));
   assert.ok(!isTargetModule(re, 'model.layers.2.self_attn.v_proj'));
   assert.ok(!isTargetModule(re, 'model.layers.1.self_attn.v_proj.extra'), 'a regex must match the whole name');
-  for (const bad of [{ r: 0 }, { r: 2.5 }, { lora_alpha: Number.NaN }, { rank_pattern: { '(': 4 } }, { target_modules: '[' }]) {
+  const layered = loraConfig({ target_modules: ['q_proj'], layers_to_transform: [0, 2] });
+  assert.ok(isTargetModule(layered, 'model.layers.0.self_attn.q_proj'));
+  assert.ok(!isTargetModule(layered, 'model.layers.1.self_attn.q_proj'), 'layers_to_transform keeps only listed layers');
+  assert.ok(isTargetModule(layered, 'q_proj'), 'a name equal to a target is matched before layer filtering, as in PEFT');
+  const patterned = loraConfig({ target_modules: ['c_attn'], layers_to_transform: 1, layers_pattern: 'h' });
+  assert.ok(isTargetModule(patterned, 'transformer.h.1.attn.c_attn'));
+  assert.ok(!isTargetModule(patterned, 'transformer.h.0.attn.c_attn'));
+  const excluded = loraConfig({ target_modules: ['q_proj', 'lm_head'], exclude_modules: ['model.layers.3.self_attn.q_proj'], modules_to_save: ['lm_head'] });
+  assert.ok(!isTargetModule(excluded, 'model.layers.3.self_attn.q_proj'), 'exclude_modules');
+  assert.ok(isTargetModule(excluded, 'model.layers.4.self_attn.q_proj'));
+  assert.ok(!isTargetModule(excluded, 'lm_head'), 'modules_to_save are never adapted');
+  for (const bad of [{ r: 0 }, { r: 2.5 }, { lora_alpha: Number.NaN }, { rank_pattern: { '(': 4 } }, { target_modules: '[' }, { layers_to_transform: 'all' }, { modules_to_save: 3 }] as Partial<LoraConfig>[]) {
     assert.throws(() => loraConfig(bad), (e: unknown) => e instanceof LowrankError && e.code === 'E_USAGE', JSON.stringify(bad));
   }
 });
@@ -150,9 +161,19 @@ test('broken adapters give typed errors', async (t) => {
   await writeAdapter(good, { r: 2, lora_alpha: 2 }, [module('model.layers.0.q_proj', 2, 6, 5, 1)]);
   await assert.rejects(writeAdapter(join(root, 'bad-rank'), { r: 3, lora_alpha: 2 }, [module('q_proj', 2, 6, 5, 1)]), (e: unknown) => e instanceof LowrankError && e.code === 'E_SHAPE');
   await assert.rejects(writeAdapter(good, { r: 2 }, [module('q_proj', 2, 6, 5, 1)]), (e: unknown) => e instanceof LowrankError && e.code === 'E_EXISTS');
+  const refused: [Partial<LoraConfig>, LoraModuleTensors, RegExp][] = [
+    [{ r: 2, target_modules: ['v_proj'] }, module('m.q_proj', 2, 6, 5, 1), /not matched by target_modules/],
+    [{ r: 2, peft_type: 'VERA' }, module('q_proj', 2, 6, 5, 1), /not LORA/],
+    [{ r: 2, use_dora: true }, module('q_proj', 2, 6, 5, 1), /no magnitude vector/],
+    [{ r: 2, use_dora: false }, module('q_proj', 2, 6, 5, 1, true), /use_dora is false/],
+  ];
+  for (const [cfg, mod, msg] of refused) {
+    await assert.rejects(writeAdapter(join(root, 'refused'), cfg, [mod]), (e: unknown) => e instanceof LowrankError && e.code === 'E_USAGE' && msg.test(e.message), msg.source);
+  }
 
   const cases: [string, (dir: string) => Promise<void>, string, RegExp][] = [
     ['rank-mismatch', async (d) => writeFile(join(d, 'adapter_config.json'), JSON.stringify({ ...JSON.parse(await readFile(join(good, 'adapter_config.json'), 'utf8')), r: 4 })), 'E_SHAPE', /rank 4/],
+    ['bad-field', async (d) => writeFile(join(d, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 2, modules_to_save: 5 })), 'E_FORMAT', /modules_to_save/],
     ['no-peft-type', async (d) => writeFile(join(d, 'adapter_config.json'), '{"r": 2}'), 'E_FORMAT', /no peft_type/],
     ['bad-json', async (d) => writeFile(join(d, 'adapter_config.json'), '{"r": '), 'E_FORMAT', /not valid JSON/],
   ];

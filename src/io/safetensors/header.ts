@@ -116,17 +116,17 @@ function parseEntry(name: string, value: unknown, dataStart: number, dataSize: n
   const dtype = fromSafetensorsDType(dt);
   if (dtype === undefined) {
     if (FOREIGN_SAFETENSORS_DTYPES.includes(dt)) throw new LowrankError('E_UNSUPPORTED', `dtype ${dt} is valid safetensors but lowrank does not read it`, ctx);
-    throw new FormatError(`unknown dtype '${dt}'`, ctx);
+    throw new FormatError(`unknown dtype ${brief(dt)}`, ctx);
   }
   if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
-    throw new FormatError(`shape ${JSON.stringify(shape)} is not a list of non-negative integers`, ctx);
+    throw new FormatError(`shape ${brief(shape)} is not a list of non-negative integers`, ctx);
   }
   let count = 1n;
   for (const d of shape as number[]) count *= BigInt(d);
   const need = count * BigInt(dtypeBytes(dtype));
   if (need > BigInt(Number.MAX_SAFE_INTEGER)) throw new FormatError(`shape [${shape.join(', ')}] has more elements than any file can hold`, ctx);
   if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isSafeInteger(o) && (o as number) >= 0)) {
-    throw new FormatError(`data_offsets ${JSON.stringify(offs)} is not a pair of non-negative integers`, ctx);
+    throw new FormatError(`data_offsets ${brief(offs)} is not a pair of non-negative integers`, ctx);
   }
   const [begin, end] = offs as [number, number];
   if (begin > end) throw new FormatError(`data_offsets [${begin}, ${end}] end before they begin`, ctx);
@@ -137,6 +137,15 @@ function parseEntry(name: string, value: unknown, dataStart: number, dataSize: n
     throw new FormatError(`data_offsets span ${end - begin} bytes but ${dt} x [${shape.join(', ')}] needs ${need}`, { ...ctx, offset: dataStart + begin });
   }
   return { name, dtype, shape: shape as number[], byteOffset: dataStart + begin, byteLength: end - begin };
+}
+
+/** A short description of an untrusted JSON value for an error message (never deep, never long). */
+function brief(v: unknown): string {
+  if (Array.isArray(v)) {
+    return v.every((x) => typeof x === 'number') && v.length <= 8 ? `[${v.join(', ')}]` : `(an array of ${v.length} items)`;
+  }
+  if (typeof v === 'string') return v.length <= 40 ? `'${v}'` : `'${v.slice(0, 40)}…' (${v.length} characters)`;
+  return v === null ? 'null' : typeof v === 'object' ? '(an object)' : String(v);
 }
 
 /** The first key that the top-level JSON object (already known to be valid JSON) holds twice. */
@@ -195,7 +204,7 @@ export function layoutHeader(specs: readonly TensorSpec[], metadata: Readonly<Re
     }
   }
   const sorted = [...specs].sort((a, b) => dtypeBytes(b.dtype) - dtypeBytes(a.dtype) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  const header: Record<string, unknown> = {};
+  const header: Record<string, unknown> = Object.create(null) as Record<string, unknown>; // a tensor may be named __proto__
   if (metadata !== undefined) header.__metadata__ = metadata;
   const order: { spec: TensorSpec; begin: number; end: number }[] = [];
   let off = 0;
