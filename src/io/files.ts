@@ -11,7 +11,7 @@ export const MAX_JSON_BYTES = 100_000_000;
  */
 export async function regularFileSize(path: string): Promise<number> {
   const st = await stat(path).catch((e: unknown) => {
-    throw fromSystemError(e, 'opening', path);
+    throw fromSystemError(e, 'reading', path);
   });
   if (!st.isFile()) throw new LowrankError('E_IO', `not a regular file (${st.isDirectory() ? 'a folder' : 'a device, pipe or socket'})`, { file: path });
   return st.size;

@@ -1,0 +1,790 @@
+/*
+ * lowrank_native: the dense kernels of lowrank's `native` backend over OpenBLAS (CBLAS) and
+ * LAPACKE, as an N-API addon written in C (node_api.h only).
+ *
+ * Every kernel takes row-major Float32Array or Float64Array inputs plus their dimensions and
+ * returns a Promise. The calling (JS) thread validates the arguments, copies the inputs LAPACK
+ * overwrites into private buffers or straight into the outputs (inputs are never modified) and
+ * allocates the output ArrayBuffers; the LAPACK/BLAS work then runs on a libuv pool thread
+ * (napi_create_async_work), writing into those outputs, and the promise resolves with new typed
+ * arrays over them. The read-only inputs of gemm and trsm are not copied but referenced until the
+ * work is done: like a buffer passed to fs.write, they must not be changed or transferred while
+ * the promise is pending. Failures reject with an Error whose message names the routine
+ * and whose `code` is "E_NUMERIC" (not positive definite, no convergence) or "E_INTERNAL".
+ *
+ * Row-major data is handed to column-major LAPACK without transposing wherever the algebra allows
+ * (a row-major A is a column-major Aᵀ):
+ *   svd      gesdd on Aᵀ = V S Uᵀ: LAPACK's U is our Vt and its Vt is our U (fallback gesvd);
+ *   qr       gelqf + orglq on Aᵀ = L Q': A = Q'ᵀ Lᵀ, so Q = Q'ᵀ and R = Lᵀ, both read in place;
+ *   eigh     syevd on the upper triangle of Aᵀ (= the lower triangle of A), vectors transposed;
+ *   cholesky potrf 'U' on Aᵀ: Uᵀ U = A, and U read row-major is the lower factor L = Uᵀ;
+ *   lu       getrf needs the rows of A as rows, so it goes through LAPACKE's row-major path;
+ *   gemm and trsm use CBLAS's row-major interface directly.
+ */
+#ifndef NAPI_VERSION
+#define NAPI_VERSION 8
+#endif
+#include <node_api.h>
+
+#include <cblas.h>
+#include <lapacke.h>
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* OpenBLAS extensions (declared by OpenBLAS's cblas.h; repeated for other cblas.h headers). */
+char *openblas_get_config(void);
+char *openblas_get_corename(void);
+int openblas_get_num_threads(void);
+int openblas_get_parallel(void);
+
+/* ------------------------------------------------------------------------------------------- */
+/* Jobs                                                                                        */
+
+typedef enum { OP_GEMM, OP_QR, OP_SVD, OP_EIGH, OP_LU, OP_CHOL, OP_TRSM } op_kind;
+
+#define MAX_OUT 3
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  op_kind op;
+  int f64;     /* element type: 0 float32, 1 float64 */
+  size_t esz;  /* element size in bytes */
+  int m, n, k; /* op-specific dimensions (see each op) */
+  int lda, ldb;
+  int flag_a, flag_b, flag_c; /* gemm: transA, transB; trsm: lower, trans, unit */
+  char job;                   /* svd: 'S' 'A' 'N'; eigh: 'V' 'N' */
+  void *in0, *in1;            /* private copies of the inputs (malloc), or borrowed (see below) */
+  napi_ref in_ref[2];         /* when set, in0/in1 point into these JS typed arrays: read only */
+  int nout;                   /* number of result slots */
+  int has_out[MAX_OUT];       /* slot present (else null in the result) */
+  napi_ref out_ref[MAX_OUT];  /* the output ArrayBuffers, kept alive while the work runs */
+  void *out[MAX_OUT];
+  size_t out_count[MAX_OUT];
+  napi_typedarray_type out_type[MAX_OUT];
+  const char *err_code; /* NULL on success */
+  char err_msg[384];
+} job_t;
+
+static void job_fail(job_t *j, const char *code, const char *fmt, const char *routine, int value) {
+  j->err_code = code;
+  snprintf(j->err_msg, sizeof j->err_msg, fmt, routine, value);
+}
+
+/* The name of the single (s) or double (d) routine, by the job's element type. */
+static const char *rname(const job_t *j, const char *s_name, const char *d_name) {
+  return j->f64 ? d_name : s_name;
+}
+
+/* Reports a LAPACKE info < 0 (bad argument or out of memory). */
+static void lapacke_error(job_t *j, const char *routine, lapack_int info) {
+  if (info == LAPACK_WORK_MEMORY_ERROR || info == LAPACK_TRANSPOSE_MEMORY_ERROR)
+    job_fail(j, "E_INTERNAL", "%s: out of memory for the workspace (info %d)", routine, (int)info);
+  else
+    job_fail(j, "E_INTERNAL", "%s: argument %d had an illegal value", routine, (int)-info);
+}
+
+static void transpose_square_inplace(job_t *j, void *data, int n) {
+  if (j->f64) {
+    double *a = (double *)data;
+    for (int i = 0; i < n; i++)
+      for (int c = i + 1; c < n; c++) {
+        double t = a[(size_t)i * n + c];
+        a[(size_t)i * n + c] = a[(size_t)c * n + i];
+        a[(size_t)c * n + i] = t;
+      }
+  } else {
+    float *a = (float *)data;
+    for (int i = 0; i < n; i++)
+      for (int c = i + 1; c < n; c++) {
+        float t = a[(size_t)i * n + c];
+        a[(size_t)i * n + c] = a[(size_t)c * n + i];
+        a[(size_t)c * n + i] = t;
+      }
+  }
+}
+
+static void set_identity(job_t *j, void *data, int n) {
+  memset(data, 0, (size_t)n * n * j->esz);
+  for (int i = 0; i < n; i++) {
+    if (j->f64) ((double *)data)[(size_t)i * n + i] = 1.0;
+    else ((float *)data)[(size_t)i * n + i] = 1.0f;
+  }
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Kernels (run on a pool thread: no N-API calls here)                                         */
+
+/* C (m×n) = op(A) · op(B); k the inner dimension, lda/ldb the stored column counts. */
+static void run_gemm(job_t *j) {
+  if (j->m == 0 || j->n == 0 || j->k == 0) return; /* outputs are zero-filled */
+  enum CBLAS_TRANSPOSE ta = j->flag_a ? CblasTrans : CblasNoTrans;
+  enum CBLAS_TRANSPOSE tb = j->flag_b ? CblasTrans : CblasNoTrans;
+  if (j->f64)
+    cblas_dgemm(CblasRowMajor, ta, tb, j->m, j->n, j->k, 1.0, j->in0, j->lda, j->in1, j->ldb, 0.0, j->out[0], j->n);
+  else
+    cblas_sgemm(CblasRowMajor, ta, tb, j->m, j->n, j->k, 1.0f, j->in0, j->lda, j->in1, j->ldb, 0.0f, j->out[0], j->n);
+}
+
+/* Thin QR of A (m×n): out[0] = Q (m×k), out[1] = R (k×n). */
+static void run_qr(job_t *j) {
+  const int m = j->m, n = j->n, k = j->k;
+  if (k == 0) return;
+  const char *geq = rname(j, "LAPACKE_sgelqf", "LAPACKE_dgelqf");
+  const char *org = rname(j, "LAPACKE_sorglq", "LAPACKE_dorglq");
+  void *tau = malloc((size_t)k * j->esz);
+  if (tau == NULL) {
+    job_fail(j, "E_INTERNAL", "%s: out of memory (%d reflectors)", geq, k);
+    return;
+  }
+  /* in0 holds A row-major = Aᵀ column-major (n×m, lda n). */
+  lapack_int info = j->f64 ? LAPACKE_dgelqf(LAPACK_COL_MAJOR, n, m, j->in0, n, tau)
+                           : LAPACKE_sgelqf(LAPACK_COL_MAJOR, n, m, j->in0, n, tau);
+  if (info != 0) {
+    lapacke_error(j, geq, info);
+    free(tau);
+    return;
+  }
+  /* R = Lᵀ: R[r][c] = L(c, r) = in0[r*n + c] for c >= r; the rest (reflectors) is zero. */
+  for (int r = 0; r < k; r++) {
+    const size_t row = (size_t)r * n;
+    memset((char *)j->out[1] + row * j->esz, 0, (size_t)r * j->esz);
+    memcpy((char *)j->out[1] + (row + r) * j->esz, (char *)j->in0 + (row + r) * j->esz, (size_t)(n - r) * j->esz);
+  }
+  /* Q' (k×m column-major, lda n) = Qᵀ: Q[c][r] = Q'(r, c) = in0[c*n + r]. */
+  info = j->f64 ? LAPACKE_dorglq(LAPACK_COL_MAJOR, k, m, k, j->in0, n, tau)
+                : LAPACKE_sorglq(LAPACK_COL_MAJOR, k, m, k, j->in0, n, tau);
+  free(tau);
+  if (info != 0) {
+    lapacke_error(j, org, info);
+    return;
+  }
+  for (int c = 0; c < m; c++)
+    memcpy((char *)j->out[0] + (size_t)c * k * j->esz, (char *)j->in0 + (size_t)c * n * j->esz, (size_t)k * j->esz);
+}
+
+/*
+ * SVD of A (m×n): out[0] = s (k), out[1] = U (m×k or m×m), out[2] = Vt (k×n or n×n).
+ * LAPACK sees Aᵀ (n×m) = V S Uᵀ, so its U (ldu n) is our Vt and its Vt is our U.
+ */
+static void run_svd(job_t *j) {
+  const int m = j->m, n = j->n, k = j->k;
+  const char job = j->job;
+  if (k == 0) {
+    if (job == 'A') {
+      set_identity(j, j->out[1], m);
+      set_identity(j, j->out[2], n);
+    }
+    return;
+  }
+  double dummy[1];
+  void *lu = job == 'N' ? (void *)dummy : j->out[2]; /* LAPACK's U = our Vt */
+  void *lvt = job == 'N' ? (void *)dummy : j->out[1]; /* LAPACK's Vt = our U */
+  const lapack_int ldu = job == 'N' ? 1 : n;
+  const lapack_int ldvt = job == 'N' ? 1 : (job == 'A' ? m : k);
+  const size_t bytes = (size_t)m * n * j->esz;
+
+  /* gesdd overwrites its input; keep in0 intact for the gesvd fallback. */
+  void *a = malloc(bytes);
+  lapack_int info;
+  if (a != NULL) {
+    memcpy(a, j->in0, bytes);
+    info = j->f64 ? LAPACKE_dgesdd(LAPACK_COL_MAJOR, job, n, m, a, n, j->out[0], lu, ldu, lvt, ldvt)
+                  : LAPACKE_sgesdd(LAPACK_COL_MAJOR, job, n, m, a, n, j->out[0], lu, ldu, lvt, ldvt);
+    free(a);
+    if (info < 0) {
+      lapacke_error(j, rname(j, "LAPACKE_sgesdd", "LAPACKE_dgesdd"), info);
+      return;
+    }
+    if (info == 0) return;
+  }
+  /* gesdd did not converge (info > 0) or there was no memory for a second copy: gesvd on in0. */
+  void *superb = malloc((size_t)(k > 1 ? k - 1 : 1) * j->esz);
+  const char *gesvd = rname(j, "LAPACKE_sgesvd", "LAPACKE_dgesvd");
+  if (superb == NULL) {
+    job_fail(j, "E_INTERNAL", "%s: out of memory (%d values)", gesvd, k);
+    return;
+  }
+  info = j->f64 ? LAPACKE_dgesvd(LAPACK_COL_MAJOR, job, job, n, m, j->in0, n, j->out[0], lu, ldu, lvt, ldvt, superb)
+                : LAPACKE_sgesvd(LAPACK_COL_MAJOR, job, job, n, m, j->in0, n, j->out[0], lu, ldu, lvt, ldvt, superb);
+  free(superb);
+  if (info < 0) lapacke_error(j, gesvd, info);
+  else if (info > 0)
+    job_fail(j, "E_NUMERIC", "%s (after gesdd failed): the QR iteration did not converge (%d superdiagonals left)",
+             gesvd, (int)info);
+}
+
+/* Symmetric eigendecomposition of A (n×n, lower triangle): out[0] = values, out[1] = vectors. */
+static void run_eigh(job_t *j) {
+  const int n = j->n;
+  if (n == 0) return;
+  /* The lower triangle of row-major A is the upper triangle of column-major Aᵀ = A. */
+  void *a = j->job == 'V' ? j->out[1] : j->in0;
+  lapack_int info = j->f64 ? LAPACKE_dsyevd(LAPACK_COL_MAJOR, j->job, 'U', n, a, n, j->out[0])
+                           : LAPACKE_ssyevd(LAPACK_COL_MAJOR, j->job, 'U', n, a, n, j->out[0]);
+  const char *name = rname(j, "LAPACKE_ssyevd", "LAPACKE_dsyevd");
+  if (info < 0) {
+    lapacke_error(j, name, info);
+    return;
+  }
+  if (info > 0) {
+    job_fail(j, "E_NUMERIC", "%s: the eigenvalue algorithm did not converge (info %d)", name, (int)info);
+    return;
+  }
+  /* Column-major eigenvectors (vector c in column c) into row-major with vectors as columns. */
+  if (j->job == 'V') transpose_square_inplace(j, a, n);
+}
+
+/* LU with partial pivoting of A (m×n), in place in out[0]; out[1] = perm (m). */
+static void run_lu(job_t *j) {
+  const int m = j->m, n = j->n, k = j->k;
+  int32_t *perm = (int32_t *)j->out[1];
+  for (int i = 0; i < m; i++) perm[i] = i;
+  if (k == 0) return;
+  const char *name = rname(j, "LAPACKE_sgetrf", "LAPACKE_dgetrf");
+  lapack_int *ipiv = (lapack_int *)malloc((size_t)k * sizeof(lapack_int));
+  if (ipiv == NULL) {
+    job_fail(j, "E_INTERNAL", "%s: out of memory (%d pivots)", name, k);
+    return;
+  }
+  lapack_int info = j->f64 ? LAPACKE_dgetrf(LAPACK_ROW_MAJOR, m, n, j->out[0], n, ipiv)
+                           : LAPACKE_sgetrf(LAPACK_ROW_MAJOR, m, n, j->out[0], n, ipiv);
+  if (info < 0) {
+    lapacke_error(j, name, info);
+    free(ipiv);
+    return;
+  }
+  /* info > 0: U has an exact zero on its diagonal; the factorization is still valid. */
+  /* ipiv: row i was swapped with row ipiv[i]-1, in order; applying the swaps to the identity gives
+     perm with row i of P·A = row perm[i] of A. */
+  for (int i = 0; i < k; i++) {
+    const int p = (int)ipiv[i] - 1;
+    if (p != i && p >= 0 && p < m) {
+      const int32_t t = perm[i];
+      perm[i] = perm[p];
+      perm[p] = t;
+    }
+  }
+  free(ipiv);
+}
+
+/* Lower Cholesky factor of A (n×n, lower triangle), in place in out[0]. */
+static void run_chol(job_t *j) {
+  const int n = j->n;
+  if (n == 0) return;
+  const char *name = rname(j, "LAPACKE_spotrf", "LAPACKE_dpotrf");
+  lapack_int info = j->f64 ? LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'U', n, j->out[0], n)
+                           : LAPACKE_spotrf(LAPACK_COL_MAJOR, 'U', n, j->out[0], n);
+  if (info < 0) {
+    lapacke_error(j, name, info);
+    return;
+  }
+  if (info > 0) {
+    job_fail(j, "E_NUMERIC", "%s: the matrix is not positive definite (the leading minor of order %d is not positive)",
+             name, (int)info);
+    return;
+  }
+  /* Row-major result: the factor is in the lower triangle; clear the untouched upper part. */
+  for (int i = 0; i + 1 < n; i++)
+    memset((char *)j->out[0] + ((size_t)i * n + i + 1) * j->esz, 0, (size_t)(n - 1 - i) * j->esz);
+}
+
+/* Solves op(T) X = B; T n×n in in0, B n×k copied into out[0] and overwritten with X. */
+static void run_trsm(job_t *j) {
+  if (j->n == 0 || j->k == 0) return;
+  enum CBLAS_UPLO uplo = j->flag_a ? CblasLower : CblasUpper;
+  enum CBLAS_TRANSPOSE tr = j->flag_b ? CblasTrans : CblasNoTrans;
+  enum CBLAS_DIAG diag = j->flag_c ? CblasUnit : CblasNonUnit;
+  if (j->f64)
+    cblas_dtrsm(CblasRowMajor, CblasLeft, uplo, tr, diag, j->n, j->k, 1.0, j->in0, j->n, j->out[0], j->k);
+  else
+    cblas_strsm(CblasRowMajor, CblasLeft, uplo, tr, diag, j->n, j->k, 1.0f, j->in0, j->n, j->out[0], j->k);
+}
+
+static void execute(napi_env env, void *data) {
+  (void)env;
+  job_t *j = (job_t *)data;
+  switch (j->op) {
+    case OP_GEMM: run_gemm(j); break;
+    case OP_QR: run_qr(j); break;
+    case OP_SVD: run_svd(j); break;
+    case OP_EIGH: run_eigh(j); break;
+    case OP_LU: run_lu(j); break;
+    case OP_CHOL: run_chol(j); break;
+    case OP_TRSM: run_trsm(j); break;
+  }
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* N-API plumbing (JS thread)                                                                  */
+
+static void job_free(napi_env env, job_t *j) {
+  if (j == NULL) return;
+  for (int i = 0; i < MAX_OUT; i++)
+    if (j->out_ref[i] != NULL) napi_delete_reference(env, j->out_ref[i]);
+  if (j->work != NULL) napi_delete_async_work(env, j->work);
+  if (j->in_ref[0] != NULL) napi_delete_reference(env, j->in_ref[0]);
+  else free(j->in0);
+  if (j->in_ref[1] != NULL) napi_delete_reference(env, j->in_ref[1]);
+  else free(j->in1);
+  free(j);
+}
+
+/* Throws a JS error for a failed N-API call (unless one is already pending). */
+static void throw_last(napi_env env, const char *what) {
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (pending) return;
+  const napi_extended_error_info *info = NULL;
+  napi_get_last_error_info(env, &info);
+  char msg[256];
+  snprintf(msg, sizeof msg, "lowrank_native: %s failed: %s", what,
+           info != NULL && info->error_message != NULL ? info->error_message : "unknown N-API error");
+  napi_throw_error(env, "E_INTERNAL", msg);
+}
+
+#define CHECK(call, what)                                                                          \
+  do {                                                                                             \
+    if ((call) != napi_ok) {                                                                       \
+      throw_last(env, what);                                                                       \
+      goto fail;                                                                                   \
+    }                                                                                              \
+  } while (0)
+
+static void complete(napi_env env, napi_status status, void *data) {
+  job_t *j = (job_t *)data;
+  napi_value result = NULL, error = NULL, code = NULL, msg = NULL;
+  if (status != napi_ok && j->err_code == NULL) {
+    j->err_code = "E_INTERNAL";
+    snprintf(j->err_msg, sizeof j->err_msg, "lowrank_native: the work was %s",
+             status == napi_cancelled ? "cancelled" : "not run");
+  }
+  if (j->err_code != NULL) {
+    if (napi_create_string_utf8(env, j->err_code, NAPI_AUTO_LENGTH, &code) == napi_ok &&
+        napi_create_string_utf8(env, j->err_msg, NAPI_AUTO_LENGTH, &msg) == napi_ok &&
+        napi_create_error(env, code, msg, &error) == napi_ok)
+      napi_reject_deferred(env, j->deferred, error);
+    job_free(env, j);
+    return;
+  }
+  napi_value items[MAX_OUT];
+  for (int i = 0; i < j->nout; i++) {
+    if (!j->has_out[i]) {
+      if (napi_get_null(env, &items[i]) != napi_ok) goto fail;
+      continue;
+    }
+    napi_value ab;
+    if (napi_get_reference_value(env, j->out_ref[i], &ab) != napi_ok || ab == NULL) goto fail;
+    if (napi_create_typedarray(env, j->out_type[i], j->out_count[i], ab, 0, &items[i]) != napi_ok) goto fail;
+  }
+  if (j->nout == 1) {
+    result = items[0];
+  } else {
+    if (napi_create_array_with_length(env, (size_t)j->nout, &result) != napi_ok) goto fail;
+    for (int i = 0; i < j->nout; i++)
+      if (napi_set_element(env, result, (uint32_t)i, items[i]) != napi_ok) goto fail;
+  }
+  napi_resolve_deferred(env, j->deferred, result);
+  job_free(env, j);
+  return;
+fail:
+  {
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) {
+      napi_get_and_clear_last_exception(env, &error);
+    } else if (napi_create_string_utf8(env, "E_INTERNAL", NAPI_AUTO_LENGTH, &code) == napi_ok &&
+               napi_create_string_utf8(env, "lowrank_native: could not build the result", NAPI_AUTO_LENGTH, &msg) ==
+                   napi_ok) {
+      napi_create_error(env, code, msg, &error);
+    }
+    if (error != NULL) napi_reject_deferred(env, j->deferred, error);
+    job_free(env, j);
+  }
+}
+
+/* A new job with room for the arguments. */
+static job_t *job_new(napi_env env) {
+  job_t *j = (job_t *)calloc(1, sizeof(job_t));
+  if (j == NULL) napi_throw_range_error(env, "E_INTERNAL", "lowrank_native: out of memory");
+  return j;
+}
+
+/* Reads a Float32Array/Float64Array argument. Sets the job's element type from the first one. */
+static int get_floats(napi_env env, napi_value v, job_t *j, int first, const char *what, void **data, size_t *length) {
+  bool is_ta = false;
+  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "lowrank_native: %s must be a Float32Array or Float64Array", what);
+    napi_throw_type_error(env, "E_INTERNAL", msg);
+    return 0;
+  }
+  napi_typedarray_type type;
+  napi_value ab;
+  size_t offset;
+  if (napi_get_typedarray_info(env, v, &type, length, data, &ab, &offset) != napi_ok) {
+    throw_last(env, "napi_get_typedarray_info");
+    return 0;
+  }
+  if (type != napi_float32_array && type != napi_float64_array) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "lowrank_native: %s must be a Float32Array or Float64Array", what);
+    napi_throw_type_error(env, "E_INTERNAL", msg);
+    return 0;
+  }
+  const int f64 = type == napi_float64_array;
+  if (first) {
+    j->f64 = f64;
+    j->esz = f64 ? sizeof(double) : sizeof(float);
+  } else if (f64 != j->f64) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "lowrank_native: %s has a different element type than the first matrix", what);
+    napi_throw_type_error(env, "E_INTERNAL", msg);
+    return 0;
+  }
+  return 1;
+}
+
+static int get_dim(napi_env env, napi_value v, const char *what, int *out) {
+  int32_t x = -1;
+  if (napi_get_value_int32(env, v, &x) != napi_ok || x < 0) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "lowrank_native: %s must be a non-negative integer", what);
+    napi_throw_type_error(env, "E_INTERNAL", msg);
+    return 0;
+  }
+  *out = x;
+  return 1;
+}
+
+static int get_flag(napi_env env, napi_value v, const char *what, int *out) {
+  bool b = false;
+  if (napi_get_value_bool(env, v, &b) != napi_ok) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "lowrank_native: %s must be a boolean", what);
+    napi_throw_type_error(env, "E_INTERNAL", msg);
+    return 0;
+  }
+  *out = b ? 1 : 0;
+  return 1;
+}
+
+/* Checks that an array holds exactly rows×cols elements. */
+static int check_len(napi_env env, size_t length, int rows, int cols, const char *what) {
+  if (length != (size_t)rows * (size_t)cols) {
+    char msg[192];
+    snprintf(msg, sizeof msg, "lowrank_native: %s has %zu elements, not %d x %d", what, length, rows, cols);
+    napi_throw_range_error(env, "E_INTERNAL", msg);
+    return 0;
+  }
+  return 1;
+}
+
+/* A private copy of count elements (at least one byte is allocated). */
+static int copy_in(napi_env env, job_t *j, const void *src, size_t count, void **dst) {
+  const size_t bytes = count * j->esz;
+  *dst = malloc(bytes > 0 ? bytes : 1);
+  if (*dst == NULL) {
+    napi_throw_range_error(env, "E_INTERNAL", "lowrank_native: out of memory copying an input");
+    return 0;
+  }
+  if (bytes > 0) memcpy(*dst, src, bytes);
+  return 1;
+}
+
+/*
+ * Borrows a read-only input instead of copying it (gemm's A and B, trsm's T): the typed array is
+ * referenced until the work completes. Copying would cost as much as a skinny product itself.
+ */
+static int borrow_in(napi_env env, napi_value array, void *data, void **dst, napi_ref *ref) {
+  if (napi_create_reference(env, array, 1, ref) != napi_ok) {
+    throw_last(env, "napi_create_reference");
+    return 0;
+  }
+  *dst = data;
+  return 1;
+}
+
+/* Allocates result slot i: a new ArrayBuffer of count elements, referenced until completion. */
+static int alloc_out(napi_env env, job_t *j, int i, size_t count, napi_typedarray_type type) {
+  const size_t esz = type == napi_int32_array ? sizeof(int32_t) : j->esz;
+  napi_value ab;
+  if (napi_create_arraybuffer(env, count * esz, &j->out[i], &ab) != napi_ok) {
+    throw_last(env, "napi_create_arraybuffer (out of memory?)");
+    return 0;
+  }
+  if (napi_create_reference(env, ab, 1, &j->out_ref[i]) != napi_ok) {
+    throw_last(env, "napi_create_reference");
+    return 0;
+  }
+  j->has_out[i] = 1;
+  j->out_count[i] = count;
+  j->out_type[i] = type;
+  return 1;
+}
+
+static napi_typedarray_type float_type(const job_t *j) {
+  return j->f64 ? napi_float64_array : napi_float32_array;
+}
+
+/* Creates the promise, queues the work; frees the job on failure. */
+static napi_value start(napi_env env, job_t *j, const char *name) {
+  napi_value promise = NULL, resource_name;
+  CHECK(napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource_name), "napi_create_string_utf8");
+  CHECK(napi_create_async_work(env, NULL, resource_name, execute, complete, j, &j->work), "napi_create_async_work");
+  CHECK(napi_create_promise(env, &j->deferred, &promise), "napi_create_promise");
+  CHECK(napi_queue_async_work(env, j->work), "napi_queue_async_work");
+  return promise;
+fail:
+  /* A created deferred with no queued work is left pending: the exception thrown wins. */
+  job_free(env, j);
+  return NULL;
+}
+
+static int get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv, const char *fn) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
+    throw_last(env, "napi_get_cb_info");
+    return 0;
+  }
+  if (argc < want) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "lowrank_native: %s expects %zu arguments, got %zu", fn, want, argc);
+    napi_throw_type_error(env, "E_INTERNAL", msg);
+    return 0;
+  }
+  return 1;
+}
+
+/* gemm(a, aRows, aCols, b, bRows, bCols, transA, transB) -> Promise<C> */
+static napi_value js_gemm(napi_env env, napi_callback_info info) {
+  napi_value argv[8];
+  if (!get_args(env, info, 8, argv, "gemm")) return NULL;
+  job_t *j = job_new(env);
+  if (j == NULL) return NULL;
+  j->op = OP_GEMM;
+  void *a, *b;
+  size_t alen, blen;
+  int ar, ac, br, bc;
+  if (!get_floats(env, argv[0], j, 1, "a", &a, &alen) || !get_dim(env, argv[1], "aRows", &ar) ||
+      !get_dim(env, argv[2], "aCols", &ac) || !get_floats(env, argv[3], j, 0, "b", &b, &blen) ||
+      !get_dim(env, argv[4], "bRows", &br) || !get_dim(env, argv[5], "bCols", &bc) ||
+      !get_flag(env, argv[6], "transA", &j->flag_a) || !get_flag(env, argv[7], "transB", &j->flag_b) ||
+      !check_len(env, alen, ar, ac, "a") || !check_len(env, blen, br, bc, "b"))
+    goto fail;
+  j->m = j->flag_a ? ac : ar;
+  j->k = j->flag_a ? ar : ac;
+  j->n = j->flag_b ? br : bc;
+  if ((j->flag_b ? bc : br) != j->k) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "lowrank_native: gemm inner dimensions differ (%d and %d)", j->k, j->flag_b ? bc : br);
+    napi_throw_range_error(env, "E_INTERNAL", msg);
+    goto fail;
+  }
+  j->lda = ac > 0 ? ac : 1;
+  j->ldb = bc > 0 ? bc : 1;
+  if (!borrow_in(env, argv[0], a, &j->in0, &j->in_ref[0]) || !borrow_in(env, argv[3], b, &j->in1, &j->in_ref[1]))
+    goto fail;
+  j->nout = 1;
+  if (!alloc_out(env, j, 0, (size_t)j->m * j->n, float_type(j))) goto fail;
+  return start(env, j, j->f64 ? "lowrank_native.dgemm" : "lowrank_native.sgemm");
+fail:
+  job_free(env, j);
+  return NULL;
+}
+
+/* qr(a, rows, cols) -> Promise<[Q, R]> */
+static napi_value js_qr(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv, "qr")) return NULL;
+  job_t *j = job_new(env);
+  if (j == NULL) return NULL;
+  j->op = OP_QR;
+  void *a;
+  size_t alen;
+  if (!get_floats(env, argv[0], j, 1, "a", &a, &alen) || !get_dim(env, argv[1], "rows", &j->m) ||
+      !get_dim(env, argv[2], "cols", &j->n) || !check_len(env, alen, j->m, j->n, "a"))
+    goto fail;
+  j->k = j->m < j->n ? j->m : j->n;
+  if (!copy_in(env, j, a, alen, &j->in0)) goto fail;
+  j->nout = 2;
+  if (!alloc_out(env, j, 0, (size_t)j->m * j->k, float_type(j)) ||
+      !alloc_out(env, j, 1, (size_t)j->k * j->n, float_type(j)))
+    goto fail;
+  return start(env, j, "lowrank_native.qr");
+fail:
+  job_free(env, j);
+  return NULL;
+}
+
+/* svd(a, rows, cols, job: 'thin' | 'full' | 'values') -> Promise<[s, U | null, Vt | null]> */
+static napi_value js_svd(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!get_args(env, info, 4, argv, "svd")) return NULL;
+  job_t *j = job_new(env);
+  if (j == NULL) return NULL;
+  j->op = OP_SVD;
+  void *a;
+  size_t alen;
+  char jobs[16] = {0};
+  size_t jl = 0;
+  if (!get_floats(env, argv[0], j, 1, "a", &a, &alen) || !get_dim(env, argv[1], "rows", &j->m) ||
+      !get_dim(env, argv[2], "cols", &j->n) || !check_len(env, alen, j->m, j->n, "a"))
+    goto fail;
+  if (napi_get_value_string_utf8(env, argv[3], jobs, sizeof jobs, &jl) != napi_ok) jobs[0] = 0;
+  if (strcmp(jobs, "thin") == 0) j->job = 'S';
+  else if (strcmp(jobs, "full") == 0) j->job = 'A';
+  else if (strcmp(jobs, "values") == 0) j->job = 'N';
+  else {
+    napi_throw_type_error(env, "E_INTERNAL", "lowrank_native: svd job must be 'thin', 'full' or 'values'");
+    goto fail;
+  }
+  j->k = j->m < j->n ? j->m : j->n;
+  if (!copy_in(env, j, a, alen, &j->in0)) goto fail;
+  j->nout = 3;
+  const size_t uc = j->job == 'A' ? j->m : j->k, vr = j->job == 'A' ? j->n : j->k;
+  if (!alloc_out(env, j, 0, (size_t)j->k, float_type(j))) goto fail;
+  if (j->job != 'N' && (!alloc_out(env, j, 1, (size_t)j->m * uc, float_type(j)) ||
+                        !alloc_out(env, j, 2, vr * (size_t)j->n, float_type(j))))
+    goto fail;
+  return start(env, j, "lowrank_native.svd");
+fail:
+  job_free(env, j);
+  return NULL;
+}
+
+/* eigh(a, n, vectors) -> Promise<[values, vectors | null]> */
+static napi_value js_eigh(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv, "eigh")) return NULL;
+  job_t *j = job_new(env);
+  if (j == NULL) return NULL;
+  j->op = OP_EIGH;
+  void *a;
+  size_t alen;
+  int vectors;
+  if (!get_floats(env, argv[0], j, 1, "a", &a, &alen) || !get_dim(env, argv[1], "n", &j->n) ||
+      !get_flag(env, argv[2], "vectors", &vectors) || !check_len(env, alen, j->n, j->n, "a"))
+    goto fail;
+  j->job = vectors ? 'V' : 'N';
+  j->nout = 2;
+  if (!alloc_out(env, j, 0, (size_t)j->n, float_type(j))) goto fail;
+  if (vectors) {
+    if (!alloc_out(env, j, 1, alen, float_type(j))) goto fail;
+    if (alen > 0) memcpy(j->out[1], a, alen * j->esz); /* syevd works in place in the output */
+  } else if (!copy_in(env, j, a, alen, &j->in0)) {
+    goto fail;
+  }
+  return start(env, j, "lowrank_native.eigh");
+fail:
+  job_free(env, j);
+  return NULL;
+}
+
+/* lu(a, rows, cols) -> Promise<[LU, perm]> */
+static napi_value js_lu(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv, "lu")) return NULL;
+  job_t *j = job_new(env);
+  if (j == NULL) return NULL;
+  j->op = OP_LU;
+  void *a;
+  size_t alen;
+  if (!get_floats(env, argv[0], j, 1, "a", &a, &alen) || !get_dim(env, argv[1], "rows", &j->m) ||
+      !get_dim(env, argv[2], "cols", &j->n) || !check_len(env, alen, j->m, j->n, "a"))
+    goto fail;
+  j->k = j->m < j->n ? j->m : j->n;
+  j->nout = 2;
+  if (!alloc_out(env, j, 0, alen, float_type(j)) || !alloc_out(env, j, 1, (size_t)j->m, napi_int32_array)) goto fail;
+  if (alen > 0) memcpy(j->out[0], a, alen * j->esz); /* getrf works in place in the output */
+  return start(env, j, "lowrank_native.lu");
+fail:
+  job_free(env, j);
+  return NULL;
+}
+
+/* cholesky(a, n) -> Promise<L> */
+static napi_value js_cholesky(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv, "cholesky")) return NULL;
+  job_t *j = job_new(env);
+  if (j == NULL) return NULL;
+  j->op = OP_CHOL;
+  void *a;
+  size_t alen;
+  if (!get_floats(env, argv[0], j, 1, "a", &a, &alen) || !get_dim(env, argv[1], "n", &j->n) ||
+      !check_len(env, alen, j->n, j->n, "a"))
+    goto fail;
+  j->nout = 1;
+  if (!alloc_out(env, j, 0, alen, float_type(j))) goto fail;
+  if (alen > 0) memcpy(j->out[0], a, alen * j->esz); /* potrf works in place in the output */
+  return start(env, j, "lowrank_native.cholesky");
+fail:
+  job_free(env, j);
+  return NULL;
+}
+
+/* trsm(t, n, b, cols, lower, trans, unitDiagonal) -> Promise<X> with op(T) X = B */
+static napi_value js_trsm(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  if (!get_args(env, info, 7, argv, "trsm")) return NULL;
+  job_t *j = job_new(env);
+  if (j == NULL) return NULL;
+  j->op = OP_TRSM;
+  void *t, *b;
+  size_t tlen, blen;
+  if (!get_floats(env, argv[0], j, 1, "t", &t, &tlen) || !get_dim(env, argv[1], "n", &j->n) ||
+      !get_floats(env, argv[2], j, 0, "b", &b, &blen) || !get_dim(env, argv[3], "cols", &j->k) ||
+      !get_flag(env, argv[4], "lower", &j->flag_a) || !get_flag(env, argv[5], "trans", &j->flag_b) ||
+      !get_flag(env, argv[6], "unitDiagonal", &j->flag_c) || !check_len(env, tlen, j->n, j->n, "t") ||
+      !check_len(env, blen, j->n, j->k, "b"))
+    goto fail;
+  if (!borrow_in(env, argv[0], t, &j->in0, &j->in_ref[0])) goto fail;
+  j->nout = 1;
+  if (!alloc_out(env, j, 0, blen, float_type(j))) goto fail;
+  if (blen > 0) memcpy(j->out[0], b, blen * j->esz); /* trsm overwrites B with X */
+  return start(env, j, "lowrank_native.trsm");
+fail:
+  job_free(env, j);
+  return NULL;
+}
+
+/* info() -> { config, corename, threads, parallel } (synchronous) */
+static napi_value js_info(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value obj = NULL, v;
+  const char *config = openblas_get_config();
+  const char *core = openblas_get_corename();
+  const int par = openblas_get_parallel();
+  const char *parallel = par == 0 ? "sequential" : par == 1 ? "pthreads" : par == 2 ? "openmp" : "unknown";
+  CHECK(napi_create_object(env, &obj), "napi_create_object");
+  CHECK(napi_create_string_utf8(env, config != NULL ? config : "", NAPI_AUTO_LENGTH, &v), "napi_create_string_utf8");
+  CHECK(napi_set_named_property(env, obj, "config", v), "napi_set_named_property");
+  CHECK(napi_create_string_utf8(env, core != NULL ? core : "", NAPI_AUTO_LENGTH, &v), "napi_create_string_utf8");
+  CHECK(napi_set_named_property(env, obj, "corename", v), "napi_set_named_property");
+  CHECK(napi_create_int32(env, openblas_get_num_threads(), &v), "napi_create_int32");
+  CHECK(napi_set_named_property(env, obj, "threads", v), "napi_set_named_property");
+  CHECK(napi_create_string_utf8(env, parallel, NAPI_AUTO_LENGTH, &v), "napi_create_string_utf8");
+  CHECK(napi_set_named_property(env, obj, "parallel", v), "napi_set_named_property");
+  return obj;
+fail:
+  return NULL;
+}
+
+NAPI_MODULE_INIT() {
+  const napi_property_descriptor props[] = {
+    {"gemm", NULL, js_gemm, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"qr", NULL, js_qr, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"svd", NULL, js_svd, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"eigh", NULL, js_eigh, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"lu", NULL, js_lu, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"cholesky", NULL, js_cholesky, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"trsm", NULL, js_trsm, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"info", NULL, js_info, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  return exports;
+}
