@@ -50,3 +50,16 @@ test('the tour writes a sharded model, an adapter and an .npy, then inspects the
   assert.equal(npy.code, 0, npy.stderr);
   assert.match(npy.stdout, /q_proj\.npy\s+F32\s+\[128, 128\]\s+64\.0 KiB/);
 });
+
+test('doctor reports the backends, the one in use and why; LOWRANK_BACKEND forces one', () => {
+  const r = cli(['doctor', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const d = JSON.parse(r.stdout) as { inUse: string; why: string; backends: { name: string; available: boolean }[] };
+  assert.ok(d.backends.some((b) => b.name === d.inUse && b.available));
+  const js = JSON.parse(cli(['doctor', '--json'], { env: { LOWRANK_BACKEND: 'js' } }).stdout) as typeof d;
+  assert.equal(js.inUse, 'js');
+  assert.match(js.why, /LOWRANK_BACKEND=js/);
+  const bad = cli(['doctor'], { env: { LOWRANK_BACKEND: 'gpu' } });
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /unknown backend 'gpu'/);
+});

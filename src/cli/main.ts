@@ -7,10 +7,11 @@ import { readFileSync } from 'node:fs';
 import { isLowrankError } from '../core/errors.js';
 import { removeTempOutputsSync } from '../io/atomic.js';
 import { register as convert } from './commands/convert.js';
+import { register as doctor } from './commands/doctor.js';
 import { register as inspect } from './commands/inspect.js';
 import { register as tour } from './commands/tour.js';
 
-const COMMANDS = [inspect, convert, tour];
+const COMMANDS = [inspect, convert, doctor, tour];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
