@@ -5,13 +5,13 @@
  */
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { numel } from '../core/tensor.js';
+import { byteSize, numel } from '../core/tensor.js';
 import { toSafetensorsDType, type DType } from '../core/dtype.js';
 import { fromSystemError } from '../core/errors.js';
 import { openModel } from './hf.js';
 import { isAdapterFolder, openAdapter, loraScaling } from './peft.js';
-import { readNpy } from './npy.js';
-import { readNpz } from './npz.js';
+import { readNpyHeader } from './npy.js';
+import { readNpzHeaders } from './npz.js';
 
 /** One tensor in a description. */
 export interface TensorRow {
@@ -68,8 +68,8 @@ const ARCH_FIELDS = [
 ];
 
 /**
- * Describes a model folder, an adapter folder or a .safetensors file from their headers, or an
- * .npy/.npz file (which is read whole: numpy files have no separate index).
+ * Describes a model folder, an adapter folder, a .safetensors, .npy or .npz file from their headers
+ * alone (for .npz, the zip directory and each member's .npy header).
  */
 export async function describe(path: string): Promise<Description> {
   const st = await stat(path).catch((e: unknown) => {
@@ -77,8 +77,8 @@ export async function describe(path: string): Promise<Description> {
   });
   if (st.isDirectory() && (await isAdapterFolder(path))) return describeAdapter(path);
   if (st.isFile() && /\.np[yz]$/.test(path)) {
-    const arrays = path.endsWith('.npy') ? { [basename(path)]: await readNpy(path) } : await readNpz(path);
-    const tensors = Object.entries(arrays).map(([name, t]) => row(name, t.dtype, t.shape, t.data.byteLength));
+    const arrays = path.endsWith('.npy') ? { [basename(path)]: await readNpyHeader(path) } : await readNpzHeaders(path);
+    const tensors = Object.entries(arrays).map(([name, h]) => row(name, h.dtype, h.shape, byteSize(h.dtype, h.shape)));
     return { path, kind: path.endsWith('.npy') ? 'npy' : 'npz', shards: [], tensors, totals: totals(tensors) };
   }
   const model = await openModel(path);

@@ -1,5 +1,5 @@
 /** Whole-file reads with lowrank's errors: a missing file is E_NOT_FOUND, bad JSON is E_FORMAT. */
-import { readFile, stat } from 'node:fs/promises';
+import { open, readFile, stat, constants, type FileHandle } from 'node:fs/promises';
 import { FormatError, LowrankError, fromSystemError } from '../core/errors.js';
 
 /** The largest JSON file lowrank reads (configs and indexes are kilobytes; this stops hostile ones). */
@@ -39,4 +39,24 @@ export async function readJsonObject(path: string): Promise<Record<string, unkno
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new FormatError('must hold a JSON object', { file: path });
   return v as Record<string, unknown>;
+}
+
+/**
+ * Opens `path` for reading once it is known to be a regular file (checked before opening, so a FIFO
+ * cannot block, and again on the open handle) and passes the handle and size to `use`.
+ */
+export async function withRegularFile<T>(path: string, use: (fh: FileHandle, size: number) => Promise<T>): Promise<T> {
+  await regularFileSize(path);
+  const fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK).catch((e: unknown) => {
+    throw fromSystemError(e, 'opening', path);
+  });
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new LowrankError('E_IO', 'not a regular file (it was replaced while being opened)', { file: path });
+    return await use(fh, st.size);
+  } catch (e) {
+    throw fromSystemError(e, 'reading', path);
+  } finally {
+    await fh.close();
+  }
 }

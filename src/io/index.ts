@@ -11,6 +11,6 @@ export {
 } from './peft.js';
 export { describe, type Description, type TensorRow, type Totals, type AdapterSummary } from './describe.js';
 export { llamaConfig, llamaTensors, gpt2Config, gpt2Tensors, randomWeights, type LlamaShape, type Gpt2Shape } from './synthetic.js';
-export { parseNpy, encodeNpy, readNpy, writeNpy } from './npy.js';
-export { parseNpz, encodeNpz, readNpz, writeNpz, type NpzWriteOptions } from './npz.js';
+export { parseNpy, encodeNpy, readNpy, writeNpy, readNpyHeader, parseNpyHeader, type NpyHeader } from './npy.js';
+export { parseNpz, encodeNpz, readNpz, writeNpz, readNpzHeaders, type NpzWriteOptions } from './npz.js';
 export { convertModel, TORCH_DTYPES, type ModelDType, type ConvertOptions } from './convert.js';

@@ -4,6 +4,7 @@
  * `{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }`, then the raw C-order data.
  *
  * {@link parseNpy} and {@link encodeNpy} are pure (no file system) and work in browsers.
+ * {@link readNpyHeader} describes a file of any size from its header alone.
  * Only little-endian, C-order arrays of plain numeric and bool dtypes are read or written; object
  * (pickled), structured, big-endian and Fortran-order arrays are refused with a typed error.
  */
@@ -11,7 +12,7 @@ import { assertLittleEndian, dtypeBytes, makeStorage, type DType } from '../core
 import { FormatError, LowrankError, type ErrorContext } from '../core/errors.js';
 import { numel, tensor, type Tensor } from '../core/tensor.js';
 import { writeAll, writeFileAtomic, type WriteOptions } from './atomic.js';
-import { readBytes } from './files.js';
+import { readBytes, withRegularFile } from './files.js';
 
 /** `\x93NUMPY`: the first six bytes of every .npy file. */
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59];
@@ -41,6 +42,17 @@ const FROM_NUMPY_CODE = new Map(Object.entries(NUMPY_CODE).map(([d, code]) => [c
 
 // ---- reading ----------------------------------------------------------------------------------
 
+/** What an .npy header declares: enough to describe the array without reading its data. */
+export interface NpyHeader {
+  dtype: DType;
+  shape: number[];
+}
+
+/** The longest header read (numpy itself refuses headers over 10000 bytes unless told otherwise). */
+const MAX_HEADER = 1 << 20;
+/** Bytes of a file's start read first for its header: more than any header numpy writes for itself. */
+export const NPY_HEADER_PROBE = 4096;
+
 /**
  * Parses the bytes of a .npy file into a tensor (the data is copied, so `bytes` may be reused).
  * Reads format versions 1.0, 2.0 and 3.0. `file` (and `name`, an array's name in an .npz
@@ -48,22 +60,59 @@ const FROM_NUMPY_CODE = new Map(Object.entries(NUMPY_CODE).map(([d, code]) => [c
  *
  * @throws FormatError for bad magic, a header that does not parse, or data shorter or longer
  *   than the shape needs; LowrankError `E_UNSUPPORTED` for object (pickled), structured,
- *   big-endian, Fortran-order or other dtypes lowrank does not have.
+ *   big-endian, Fortran-order or other dtypes lowrank does not have, and headers over 1 MiB.
  */
 export function parseNpy(bytes: Uint8Array, file: string, name?: string): Tensor {
-  assertLittleEndian();
-  const ctx: ErrorContext = name === undefined ? { file } : { file, tensor: name };
-  const { header, headerStart, dataStart } = readPreamble(bytes, ctx);
-  const dict = parseHeaderDict(header, headerStart, ctx);
-  const dtype = dtypeFromDescr(dict.get('descr'), ctx);
-  const shape = shapeFromHeader(dict.get('shape'), ctx);
-  checkOrder(dict.get('fortran_order'), shape, ctx);
-  return readData(bytes, dataStart, dtype, shape, ctx);
+  const { dtype, shape, dataStart } = headerOf(bytes, bytes.length, file, name);
+  const data = makeStorage(dtype, numel(shape));
+  new Uint8Array(data.buffer, data.byteOffset, data.byteLength).set(bytes.subarray(dataStart));
+  return tensor(dtype, shape, data);
+}
+
+/**
+ * Parses the header of a .npy file of `total` bytes from its first bytes, which must hold the whole
+ * header (see {@link npyHeaderEnd}), and checks that the data the shape needs is exactly what
+ * follows the header. Errors as {@link parseNpy}.
+ */
+export function parseNpyHeader(head: Uint8Array, total: number, file: string, name?: string): NpyHeader {
+  const { dtype, shape } = headerOf(head, total, file, name);
+  return { dtype, shape };
+}
+
+/**
+ * How many bytes of a .npy file's start hold its header, from at least its first
+ * {@link NPY_HEADER_PROBE} bytes (or the whole file, when shorter).
+ *
+ * @throws as {@link parseNpy}, for bad magic, version or header length.
+ */
+export function npyHeaderEnd(head: Uint8Array, file: string, name?: string): number {
+  return preamble(head, name === undefined ? { file } : { file, tensor: name }).dataStart;
 }
 
 /** Reads a .npy file. See {@link parseNpy} for what is accepted and what each error means. */
 export async function readNpy(path: string): Promise<Tensor> {
   return parseNpy(await readBytes(path), path);
+}
+
+/**
+ * The dtype and shape of a .npy file, reading only its header (at most about 1 MiB, usually
+ * 4 KiB), so a file of any size is described at once. The header is checked as strictly as by
+ * {@link readNpy}, including that the file's length is exactly what the shape needs.
+ *
+ * @throws LowrankError `E_IO` for a path that is not a regular file (a folder, FIFO or device:
+ *   checked before it is opened), `E_NOT_FOUND` for a missing one; otherwise as {@link parseNpy}.
+ */
+export async function readNpyHeader(path: string): Promise<NpyHeader> {
+  return withRegularFile(path, async (fh, size) => {
+    const read = async (n: number): Promise<Uint8Array> => {
+      const out = new Uint8Array(Math.min(n, size));
+      const { bytesRead } = await fh.read(out, 0, out.length, 0);
+      return out.subarray(0, bytesRead);
+    };
+    const head = await read(NPY_HEADER_PROBE);
+    const end = npyHeaderEnd(head, path);
+    return parseNpyHeader(end > head.length ? await read(end) : head, size, path);
+  });
 }
 
 interface Preamble {
@@ -72,8 +121,28 @@ interface Preamble {
   dataStart: number;
 }
 
-/** Checks the magic and version and cuts out the header text. */
-function readPreamble(bytes: Uint8Array, ctx: ErrorContext): Preamble {
+/** The header's dtype and shape and where the data starts, checked against the file's `total` length. */
+function headerOf(head: Uint8Array, total: number, file: string, name?: string): NpyHeader & { dataStart: number } {
+  assertLittleEndian();
+  const ctx: ErrorContext = name === undefined ? { file } : { file, tensor: name };
+  const { header, headerStart, dataStart } = readPreamble(head, ctx);
+  const dict = parseHeaderDict(header, headerStart, ctx);
+  const dtype = dtypeFromDescr(dict.get('descr'), ctx);
+  const shape = shapeFromHeader(dict.get('shape'), ctx);
+  checkOrder(dict.get('fortran_order'), shape, ctx);
+  const need = (shape.includes(0) ? 0 : shape.reduce((n, d) => n * d, 1)) * dtypeBytes(dtype);
+  const have = total - dataStart;
+  if (!Number.isSafeInteger(need) || need > have) {
+    throw new FormatError(`truncated: the data section has ${have} bytes, the shape needs ${need}`, { ...ctx, offset: dataStart, shape });
+  }
+  if (need < have) {
+    throw new FormatError(`${have - need} unexpected bytes after the array data (several arrays saved into one file?)`, { ...ctx, offset: dataStart + need, shape });
+  }
+  return { dtype, shape, dataStart };
+}
+
+/** Checks the magic, version and header length; where the header and the data start. */
+function preamble(bytes: Uint8Array, ctx: ErrorContext): Omit<Preamble, 'header'> & { major: number } {
   if (bytes[0] === 0x80) {
     throw new LowrankError('E_UNSUPPORTED', 'this is a Python pickle, not a .npy file; pickled data is not supported', ctx);
   }
@@ -85,14 +154,21 @@ function readPreamble(bytes: Uint8Array, ctx: ErrorContext): Preamble {
   if (minor !== 0 || major < 1 || major > 3) {
     throw new LowrankError('E_UNSUPPORTED', `.npy format version ${major}.${minor} is not supported (1.0, 2.0 and 3.0 are)`, { ...ctx, offset: 6 });
   }
-  const lengthBytes = major === 1 ? 2 : 4;
-  const headerStart = 8 + lengthBytes;
+  const headerStart = major === 1 ? 10 : 12;
   if (bytes.length < headerStart) throw new FormatError('truncated: the file ends inside the header length', { ...ctx, offset: 8 });
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
-  const dataStart = headerStart + headerLength;
+  if (headerLength > MAX_HEADER) {
+    throw new LowrankError('E_UNSUPPORTED', `the header is ${headerLength} bytes; headers over ${MAX_HEADER} bytes are not read`, { ...ctx, offset: 8 });
+  }
+  return { major, headerStart, dataStart: headerStart + headerLength };
+}
+
+/** Checks the magic and version and cuts out the header text. */
+function readPreamble(bytes: Uint8Array, ctx: ErrorContext): Preamble {
+  const { major, headerStart, dataStart } = preamble(bytes, ctx);
   if (dataStart > bytes.length) {
-    throw new FormatError(`truncated: the header is ${headerLength} bytes but the file ends after ${bytes.length - headerStart}`, { ...ctx, offset: headerStart });
+    throw new FormatError(`truncated: the header is ${dataStart - headerStart} bytes but the file ends after ${bytes.length - headerStart}`, { ...ctx, offset: headerStart });
   }
   const text = bytes.subarray(headerStart, dataStart);
   const header = major === 3 ? decodeUtf8(text, headerStart, ctx) : decodeLatin1(text);
@@ -152,23 +228,6 @@ function checkOrder(fortranOrder: PyValue | undefined, shape: readonly number[],
   if (fortranOrder && shape.length > 1) {
     throw new LowrankError('E_UNSUPPORTED', 'Fortran-order arrays are not supported; save with np.ascontiguousarray', { ...ctx, shape });
   }
-}
-
-/** Copies the data section into new storage, after checking its length against the shape. */
-function readData(bytes: Uint8Array, dataStart: number, dtype: DType, shape: number[], ctx: ErrorContext): Tensor {
-  let count = 1;
-  for (const d of shape) count *= d;
-  const need = count * dtypeBytes(dtype);
-  const have = bytes.length - dataStart;
-  if (!Number.isSafeInteger(need) || need > have) {
-    throw new FormatError(`truncated: the data section has ${have} bytes, the shape needs ${need}`, { ...ctx, offset: dataStart, shape });
-  }
-  if (need < have) {
-    throw new FormatError(`${have - need} unexpected bytes after the array data (several arrays saved into one file?)`, { ...ctx, offset: dataStart + need, shape });
-  }
-  const data = makeStorage(dtype, count);
-  new Uint8Array(data.buffer, data.byteOffset, need).set(bytes.subarray(dataStart, dataStart + need));
-  return tensor(dtype, shape, data);
 }
 
 // ---- the header: a small strict parser of Python literals -------------------------------------

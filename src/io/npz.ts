@@ -7,12 +7,13 @@
  * fields, central directory, local headers, CRC-32); fflate only inflates and deflates.
  * {@link parseNpz} and {@link encodeNpz} are pure and work in browsers.
  */
-import { deflateSync, inflateSync } from 'fflate';
+import { readSync } from 'node:fs';
+import { Inflate, deflateSync } from 'fflate';
 import { FormatError, LowrankError } from '../core/errors.js';
 import type { Tensor } from '../core/tensor.js';
 import { writeAll, writeFileAtomic, type WriteOptions } from './atomic.js';
-import { readBytes } from './files.js';
-import { encodeNpy, parseNpy } from './npy.js';
+import { readBytes, withRegularFile } from './files.js';
+import { encodeNpy, npyHeaderEnd, NPY_HEADER_PROBE, parseNpy, parseNpyHeader, type NpyHeader } from './npy.js';
 
 const SIG_LOCAL = 0x04034b50;
 const SIG_CENTRAL = 0x02014b50;
@@ -35,27 +36,46 @@ export interface NpzWriteOptions extends WriteOptions {
 
 // ---- reading ----------------------------------------------------------------------------------
 
+/** Deflate's largest possible ratio of output to input bytes (2 bits per 258-byte match). */
+const MAX_DEFLATE_RATIO = 1032;
+/** Compressed bytes inflated per step (a step makes at most 1032 times as much output). */
+const INFLATE_CHUNK = 1 << 14;
+/** The same when only a member's first bytes are wanted. */
+const PREFIX_CHUNK = 1 << 10;
+/** The largest member read into memory (a typed array's limit in Node 20). */
+const MAX_MEMBER_BYTES = 2 ** 32;
+/** The largest central directory read (about a million members). */
+const MAX_CENTRAL_BYTES = 1 << 26;
+
 /**
  * Parses the bytes of an .npz archive into its arrays, keyed by member name without `.npy`.
  * Reads what np.savez and np.savez_compressed write (stored or deflated members, zip64 extra
  * fields). Members whose name does not end in `.npy` are skipped, so a zip with a readme beside
  * its arrays still loads. Every member read is checked against its CRC-32. Errors from a member
- * name the archive (`file`) and the array; their byte offsets count from the member's start.
+ * name the archive (`file`) and the array; byte offsets count from the archive's start in zip
+ * errors, from the member's start in .npy errors.
+ *
+ * Decompression bombs are refused before they cost memory: members may not overlap, a member may
+ * not declare more than deflate's 1032:1 ratio allows, its .npy header is checked before its data
+ * is inflated, and inflating stops as soon as it passes the declared size.
  *
  * @throws FormatError for a file that is not a zip, a corrupt zip, or a corrupt .npy member;
- *   LowrankError `E_UNSUPPORTED` for encrypted members, compression other than deflate, and
- *   the .npy members {@link parseNpy} refuses.
+ *   LowrankError `E_UNSUPPORTED` for encrypted members, compression other than deflate, members
+ *   over 4 GiB, and the .npy members {@link parseNpy} refuses.
  */
 export function parseNpz(bytes: Uint8Array, file: string): Record<string, Tensor> {
-  const zip: Zip = { bytes, view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), file };
-  const arrays = new Map<string, Tensor>();
-  for (const m of centralDirectory(zip)) {
-    if (!m.name.endsWith('.npy')) continue;
-    const key = m.name.slice(0, -'.npy'.length);
-    if (arrays.has(key)) throw new FormatError(`the archive has two members named '${m.name}'`, { file });
-    arrays.set(key, parseNpy(memberData(zip, m), file, key));
-  }
-  return Object.fromEntries(arrays);
+  const zip: Zip = {
+    file,
+    size: bytes.length,
+    read: (at, length, what) => {
+      need(zip, at, length, what);
+      return bytes.subarray(at, at + length);
+    },
+  };
+  return eachArray(zip, (m, key) => {
+    memberHeader(zip, m, key);
+    return parseNpy(memberBytes(zip, m), file, key);
+  });
 }
 
 /** Reads an .npz file. See {@link parseNpz} for what is accepted and what each error means. */
@@ -63,13 +83,45 @@ export async function readNpz(path: string): Promise<Record<string, Tensor>> {
   return parseNpz(await readBytes(path), path);
 }
 
-interface Zip {
-  bytes: Uint8Array;
-  view: DataView;
-  file: string;
+/**
+ * The dtype and shape of every array in an .npz file, keyed as by {@link readNpz}, reading only the
+ * central directory and the start of each member: the first bytes of a stored member, the first
+ * few KiB inflated of a deflated one. Each .npy header is checked as strictly as by readNpz,
+ * including that the shape needs exactly the member's declared size; CRCs are not checked, as
+ * that needs the data.
+ *
+ * @throws LowrankError `E_IO` for a path that is not a regular file (checked before it is
+ *   opened), `E_NOT_FOUND` for a missing one; otherwise as {@link parseNpz}.
+ */
+export async function readNpzHeaders(path: string): Promise<Record<string, NpyHeader>> {
+  return withRegularFile(path, async (fh, size) => {
+    const zip: Zip = {
+      file: path,
+      size,
+      read: (at, length, what) => {
+        need(zip, at, length, what);
+        const out = new Uint8Array(length);
+        for (let got = 0; got < length; ) {
+          const n = readSync(fh.fd, out, got, length - got, at + got);
+          if (n === 0) throw new FormatError(`the file shrank while the ${what} was read`, { file: path, offset: at + got });
+          got += n;
+        }
+        return out;
+      },
+    };
+    return eachArray(zip, (m, key) => memberHeader(zip, m, key));
+  });
 }
 
-/** A member as the central directory describes it. */
+/** An archive read piece by piece: from memory, or (for the header reader) from an open file. */
+interface Zip {
+  file: string;
+  size: number;
+  /** `length` bytes from `at`; a FormatError naming `what` when they run past the end. */
+  read(at: number, length: number, what: string): Uint8Array;
+}
+
+/** A member as the central directory describes it, with where its data starts. */
 interface Member {
   name: string;
   flags: number;
@@ -78,83 +130,119 @@ interface Member {
   compressedSize: number;
   size: number;
   localOffset: number;
+  dataStart: number;
+}
+
+/** Calls `read` on each .npy member, after checking the whole directory. */
+function eachArray<T>(zip: Zip, read: (m: Member, key: string) => T): Record<string, T> {
+  const out = new Map<string, T>();
+  for (const m of centralDirectory(zip)) {
+    if (!m.name.endsWith('.npy')) continue;
+    const key = m.name.slice(0, -'.npy'.length);
+    if (out.has(key)) throw new FormatError(`the archive has two members named '${m.name}'`, { file: zip.file });
+    checkMember(zip, m);
+    out.set(key, read(m, key));
+  }
+  return Object.fromEntries(out);
 }
 
 /** Throws unless `length` bytes from `at` lie inside the archive. */
 function need(zip: Zip, at: number, length: number, what: string): void {
-  if (at < 0 || at + length > zip.bytes.length) {
+  if (at < 0 || at + length > zip.size) {
     throw new FormatError(`corrupt zip archive: the ${what} runs past the end of the file`, { file: zip.file, offset: at });
   }
 }
 
-function u64(zip: Zip, at: number, what: string): number {
-  need(zip, at, 8, what);
-  const v = zip.view.getBigUint64(at, true);
-  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new FormatError(`corrupt zip archive: impossible 64-bit value in the ${what}`, { file: zip.file, offset: at });
+function le(bytes: Uint8Array): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function u64(zip: Zip, view: DataView, at: number, base: number, what: string): number {
+  if (at + 8 > view.byteLength) throw new FormatError(`corrupt zip archive: the ${what} is cut short`, { file: zip.file, offset: base + at });
+  const v = view.getBigUint64(at, true);
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new FormatError(`corrupt zip archive: impossible 64-bit value in the ${what}`, { file: zip.file, offset: base + at });
   return Number(v);
 }
 
-/** Every member, from the central directory (found through the end record, or its zip64 form). */
+/**
+ * Every member, from the central directory (found through the end record, or its zip64 form),
+ * each with its local header checked. Members must not overlap each other or the directory.
+ */
 function centralDirectory(zip: Zip): Member[] {
-  const end = findEndRecord(zip);
-  const { view } = zip;
-  let count = view.getUint16(end + 10, true);
-  let offset = view.getUint32(end + 16, true);
-  const locator = end - 20;
-  if (locator >= 0 && view.getUint32(locator, true) === SIG_ZIP64_LOCATOR) {
-    const at = u64(zip, locator + 8, 'zip64 end locator');
-    need(zip, at, 56, 'zip64 end record');
-    if (view.getUint32(at, true) !== SIG_ZIP64_END) throw new FormatError('corrupt zip archive: bad zip64 end record', { file: zip.file, offset: at });
-    count = u64(zip, at + 32, 'zip64 end record');
-    offset = u64(zip, at + 48, 'zip64 end record');
+  const tailStart = Math.max(0, zip.size - 22 - 0xffff - 20);
+  const tail = le(zip.read(tailStart, zip.size - tailStart, 'end record'));
+  const end = findEndRecord(zip, tail);
+  let count = tail.getUint16(end + 10, true);
+  let size = tail.getUint32(end + 12, true);
+  let offset = tail.getUint32(end + 16, true);
+  if (end >= 20 && tail.getUint32(end - 20, true) === SIG_ZIP64_LOCATOR) {
+    const at = u64(zip, tail, end - 12, tailStart, 'zip64 end locator');
+    const rec = le(zip.read(at, 56, 'zip64 end record'));
+    if (rec.getUint32(0, true) !== SIG_ZIP64_END) throw new FormatError('corrupt zip archive: bad zip64 end record', { file: zip.file, offset: at });
+    count = u64(zip, rec, 32, at, 'zip64 end record');
+    size = u64(zip, rec, 40, at, 'zip64 end record');
+    offset = u64(zip, rec, 48, at, 'zip64 end record');
   }
+  if (size > MAX_CENTRAL_BYTES) throw new LowrankError('E_UNSUPPORTED', `central directories over ${MAX_CENTRAL_BYTES} bytes are not read`, { file: zip.file, offset });
+  if (count * 46 > size) throw new FormatError(`corrupt zip archive: ${count} members cannot fit a ${size}-byte central directory`, { file: zip.file, offset });
+  const cd = zip.read(offset, size, 'central directory');
   const members: Member[] = [];
-  for (let i = 0; i < count; i++) {
-    const { member, next } = centralEntry(zip, offset);
+  for (let i = 0, at = 0; i < count; i++) {
+    const { member, next } = centralEntry(zip, cd, at, offset);
     members.push(member);
-    offset = next;
+    at = next;
   }
+  checkLayout(zip, members, offset);
   return members;
 }
 
-/** The end-of-central-directory record: the last 22 bytes, or earlier when a comment follows. */
-function findEndRecord(zip: Zip): number {
-  const last = zip.bytes.length - 22;
-  for (let at = last; at >= 0 && at >= last - 0xffff; at--) {
-    if (zip.view.getUint32(at, true) === SIG_END) return at;
+/** The end-of-central-directory record in the archive's tail: its last 22 bytes, or earlier when a comment follows. */
+function findEndRecord(zip: Zip, tail: DataView): number {
+  for (let at = tail.byteLength - 22; at >= 0; at--) {
+    if (tail.getUint32(at, true) === SIG_END) return at;
   }
   throw new FormatError('not a zip archive (no end-of-central-directory record); an .npz file is a zip', { file: zip.file });
 }
 
-function centralEntry(zip: Zip, at: number): { member: Member; next: number } {
-  const { view, bytes } = zip;
-  need(zip, at, 46, 'central directory');
-  if (view.getUint32(at, true) !== SIG_CENTRAL) throw new FormatError('corrupt zip archive: bad central directory entry', { file: zip.file, offset: at });
+/** The entry at `at` in the central directory `cd`, which starts at byte `base` of the archive. */
+function centralEntry(zip: Zip, cd: Uint8Array, at: number, base: number): { member: Member; next: number } {
+  const view = le(cd);
+  const corrupt = (why: string): never => {
+    throw new FormatError(`corrupt zip archive: ${why}`, { file: zip.file, offset: base + at });
+  };
+  if (at + 46 > cd.length) corrupt('the central directory is cut short');
+  if (view.getUint32(at, true) !== SIG_CENTRAL) corrupt('bad central directory entry');
   const nameLength = view.getUint16(at + 28, true);
   const extraLength = view.getUint16(at + 30, true);
-  const commentLength = view.getUint16(at + 32, true);
-  need(zip, at + 46, nameLength + extraLength + commentLength, 'central directory');
+  const next = at + 46 + nameLength + extraLength + view.getUint16(at + 32, true);
+  if (next > cd.length) corrupt('the central directory is cut short');
   const member: Member = {
-    name: new TextDecoder().decode(bytes.subarray(at + 46, at + 46 + nameLength)),
+    name: new TextDecoder().decode(cd.subarray(at + 46, at + 46 + nameLength)),
     flags: view.getUint16(at + 8, true),
     method: view.getUint16(at + 10, true),
     crc: view.getUint32(at + 16, true),
     compressedSize: view.getUint32(at + 20, true),
     size: view.getUint32(at + 24, true),
     localOffset: view.getUint32(at + 42, true),
+    dataStart: 0,
   };
-  applyZip64Extra(zip, member, at + 46 + nameLength, extraLength);
-  return { member, next: at + 46 + nameLength + extraLength + commentLength };
+  applyZip64Extra(zip, member, view, at + 46 + nameLength, extraLength, base);
+  const local = le(zip.read(member.localOffset, 30, 'local header'));
+  if (local.getUint32(0, true) !== SIG_LOCAL) {
+    throw new FormatError('corrupt zip archive: no local header where the central directory points', { file: zip.file, tensor: member.name, offset: member.localOffset });
+  }
+  member.dataStart = member.localOffset + 30 + local.getUint16(26, true) + local.getUint16(28, true);
+  return { member, next };
 }
 
 /** The zip64 extra field (id 1) holds, in order, each of these that is 0xffffffff in the entry. */
-function applyZip64Extra(zip: Zip, m: Member, start: number, length: number): void {
-  for (let at = start; at + 4 <= start + length; at += 4 + zip.view.getUint16(at + 2, true)) {
-    if (zip.view.getUint16(at, true) !== 1) continue;
+function applyZip64Extra(zip: Zip, m: Member, view: DataView, start: number, length: number, base: number): void {
+  for (let at = start; at + 4 <= start + length; at += 4 + view.getUint16(at + 2, true)) {
+    if (view.getUint16(at, true) !== 1) continue;
     let field = at + 4;
     const next = (): number => {
       field += 8;
-      return u64(zip, field - 8, 'zip64 extra field');
+      return u64(zip, view, field - 8, base, 'zip64 extra field');
     };
     if (m.size === 0xffffffff) m.size = next();
     if (m.compressedSize === 0xffffffff) m.compressedSize = next();
@@ -162,33 +250,81 @@ function applyZip64Extra(zip: Zip, m: Member, start: number, length: number): vo
   }
 }
 
-/** A member's uncompressed bytes, checked against its size and CRC-32. */
-function memberData(zip: Zip, m: Member): Uint8Array {
-  const ctx = { file: zip.file, tensor: m.name };
+/**
+ * Refuses members that overlap (several directory entries pointing at one member's data would
+ * inflate it many times) or run into the central directory at `centralStart`.
+ */
+function checkLayout(zip: Zip, members: readonly Member[], centralStart: number): void {
+  const sorted = [...members].sort((a, b) => a.localOffset - b.localOffset);
+  sorted.forEach((m, i) => {
+    const end = m.dataStart + m.compressedSize;
+    const limit = i + 1 < sorted.length ? sorted[i + 1].localOffset : centralStart;
+    if (end > limit) {
+      throw new FormatError(`corrupt zip archive: member '${m.name}' overlaps ${i + 1 < sorted.length ? `member '${sorted[i + 1].name}'` : 'the central directory'}`, { file: zip.file, offset: limit });
+    }
+  });
+}
+
+/** Refuses what cannot be read, and sizes no honest member could have, before anything is inflated. */
+function checkMember(zip: Zip, m: Member): void {
+  const ctx = { file: zip.file, tensor: m.name, offset: m.localOffset };
   if ((m.flags & 1) !== 0) throw new LowrankError('E_UNSUPPORTED', 'encrypted zip members are not supported', ctx);
   if (m.method !== STORED && m.method !== DEFLATED) {
     throw new LowrankError('E_UNSUPPORTED', `zip compression method ${m.method} is not supported (numpy writes 0, stored, and 8, deflate)`, ctx);
   }
-  need(zip, m.localOffset, 30, 'local header');
-  if (zip.view.getUint32(m.localOffset, true) !== SIG_LOCAL) {
-    throw new FormatError('corrupt zip archive: no local header where the central directory points', { ...ctx, offset: m.localOffset });
+  const most = m.method === STORED ? m.compressedSize : m.compressedSize * MAX_DEFLATE_RATIO + 1024;
+  if (m.size > most || (m.method === STORED && m.size !== most)) {
+    throw new FormatError(`corrupt zip archive: ${m.compressedSize} ${m.method === STORED ? 'stored' : 'deflated'} bytes cannot hold the declared ${m.size}`, ctx);
   }
-  const start = m.localOffset + 30 + zip.view.getUint16(m.localOffset + 26, true) + zip.view.getUint16(m.localOffset + 28, true);
-  need(zip, start, m.compressedSize, `data of member '${m.name}'`);
-  const raw = zip.bytes.subarray(start, start + m.compressedSize);
-  const data = m.method === STORED ? raw : inflate(raw, { ...ctx, offset: start });
+}
+
+/** The .npy header at the start of a member, without reading the rest (see {@link parseNpyHeader}). */
+function memberHeader(zip: Zip, m: Member, key: string): NpyHeader {
+  const prefix = (n: number): Uint8Array =>
+    m.method === STORED ? zip.read(m.dataStart, Math.min(n, m.size), `data of member '${m.name}'`) : inflateMember(zip, m, Math.min(n, m.size), true);
+  const head = prefix(NPY_HEADER_PROBE);
+  const end = npyHeaderEnd(head, zip.file, key);
+  return parseNpyHeader(end > head.length ? prefix(end) : head, m.size, zip.file, key);
+}
+
+/** A member's uncompressed bytes, checked against its size and CRC-32. */
+function memberBytes(zip: Zip, m: Member): Uint8Array {
+  const ctx = { file: zip.file, tensor: m.name, offset: m.dataStart };
+  if (m.size > MAX_MEMBER_BYTES) throw new LowrankError('E_UNSUPPORTED', `members over ${MAX_MEMBER_BYTES} bytes are not read into memory`, ctx);
+  const data = m.method === STORED ? zip.read(m.dataStart, m.compressedSize, `data of member '${m.name}'`) : inflateMember(zip, m, m.size, false);
   if (data.length !== m.size || crc32(data) !== m.crc) {
-    throw new FormatError('corrupt zip archive: the member fails its size or CRC-32 check', { ...ctx, offset: start });
+    throw new FormatError('corrupt zip archive: the member fails its size or CRC-32 check', ctx);
   }
   return data;
 }
 
-function inflate(raw: Uint8Array, ctx: { file: string; tensor: string; offset: number }): Uint8Array {
+/**
+ * Inflates a member into `limit` bytes, a piece at a time. With `prefix`, stops once `limit` bytes
+ * are out; otherwise output past `limit` (the declared size) is an error the moment it appears.
+ */
+function inflateMember(zip: Zip, m: Member, limit: number, prefix: boolean): Uint8Array {
+  const ctx = { file: zip.file, tensor: m.name, offset: m.dataStart };
+  const out = new Uint8Array(limit);
+  let filled = 0;
+  const inflater = new Inflate((chunk) => {
+    if (!prefix && filled + chunk.length > limit) {
+      throw new FormatError(`corrupt zip archive: the member inflates to more than its declared ${m.size} bytes`, ctx);
+    }
+    const n = Math.min(chunk.length, limit - filled);
+    out.set(chunk.subarray(0, n), filled);
+    filled += n;
+  });
+  const step = prefix ? PREFIX_CHUNK : INFLATE_CHUNK;
   try {
-    return inflateSync(raw);
+    for (let at = 0; at < m.compressedSize && !(prefix && filled === limit); at += step) {
+      const n = Math.min(step, m.compressedSize - at);
+      inflater.push(zip.read(m.dataStart + at, n, `data of member '${m.name}'`), at + n === m.compressedSize);
+    }
   } catch (e) {
+    if (e instanceof LowrankError) throw e;
     throw new FormatError(`corrupt zip archive: the member does not inflate (${(e as Error).message})`, ctx, { cause: e });
   }
+  return out.subarray(0, filled);
 }
 
 let crcTable: Int32Array | undefined;

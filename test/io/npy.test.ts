@@ -1,14 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, truncate, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { constants as zlibConstants, deflateRawSync } from 'node:zlib';
 import { bitsToF32, dtypeBytes, f16BitsToF32Bits, type DType } from '../../src/core/dtype.js';
 import { FormatError, LowrankError, type ErrorCode } from '../../src/core/errors.js';
 import { rng, type Rng } from '../../src/core/rng.js';
 import { tensor, type Tensor } from '../../src/core/tensor.js';
-import { encodeNpy, parseNpy, readNpy, writeNpy } from '../../src/io/npy.js';
-import { encodeNpz, parseNpz, readNpz, writeNpz } from '../../src/io/npz.js';
+import { encodeNpy, parseNpy, readNpy, readNpyHeader, writeNpy } from '../../src/io/npy.js';
+import { encodeNpz, parseNpz, readNpz, readNpzHeaders, writeNpz } from '../../src/io/npz.js';
 import { python, pythonJson } from '../helpers/python.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -559,8 +561,10 @@ test('refuses corrupt zips, naming the file', async (t) => {
 
 test('a missing input is E_NOT_FOUND and an existing output needs overwrite', async (t) => {
   const dir = await tempDir(t);
-  await assertRejectsWith(readNpy(join(dir, 'missing.npy')), 'E_NOT_FOUND', /missing\.npy: reading failed: no such file/);
-  await assertRejectsWith(readNpz(join(dir, 'missing.npz')), 'E_NOT_FOUND', /missing\.npz: reading failed/);
+  await assertRejectsWith(readNpy(join(dir, 'missing.npy')), 'E_NOT_FOUND', /missing\.npy: (opening|reading) failed: no such file/);
+  await assertRejectsWith(readNpz(join(dir, 'missing.npz')), 'E_NOT_FOUND', /missing\.npz: (opening|reading) failed/);
+  await assertRejectsWith(readNpyHeader(join(dir, 'missing.npy')), 'E_NOT_FOUND', /missing\.npy: (opening|reading) failed: no such file/);
+  await assertRejectsWith(readNpzHeaders(join(dir, 'missing.npz')), 'E_NOT_FOUND', /missing\.npz: (opening|reading) failed/);
   const path = join(dir, 'out.npy');
   const first = randomTensor('i32', [3], rng(23));
   const second = randomTensor('i32', [4], rng(24));
@@ -570,3 +574,222 @@ test('a missing input is E_NOT_FOUND and an existing output needs overwrite', as
   await writeNpy(path, second, { overwrite: true });
   assertSameTensor(await readNpy(path), second, 'replaced');
 });
+
+// ---- header-only reads, bounded reads, files that are not files ---------------------------------
+
+test('readNpyHeader and readNpzHeaders give what the full readers give on numpy files', async (t) => {
+  const dir = await tempDir(t);
+  const r = rng(30);
+  const originals = CASES.map((c) => randomTensor(c.dtype, c.shape, r));
+  const specs = await writeRaw(dir, originals);
+  python(
+    `${RENDER}
+d = sys.argv[1]
+arrays = [raw(s['bin'], s['descr'], s['shape']) for s in json.load(sys.stdin)]
+for i, a in enumerate(arrays):
+    np.save(d + '/%d.npy' % i, a)
+    with open(d + '/%d.v3.npy' % i, 'wb') as f:
+        np.lib.format.write_array(f, a, version=(3, 0))
+np.savez(d + '/plain.npz', *arrays)
+np.savez_compressed(d + '/compressed.npz', *arrays)
+zipfile.ZIP64_LIMIT = 16
+np.savez_compressed(d + '/zip64.npz', *arrays)`,
+    [dir],
+    JSON.stringify(specs),
+  );
+  for (const [i, o] of originals.entries()) {
+    for (const file of [`${i}.npy`, `${i}.v3.npy`]) {
+      const full = await readNpy(join(dir, file));
+      assert.deepEqual(await readNpyHeader(join(dir, file)), { dtype: full.dtype, shape: full.shape }, file);
+      assert.deepEqual(full.shape, o.shape, file);
+    }
+  }
+  for (const name of ['plain', 'compressed', 'zip64']) {
+    const path = join(dir, `${name}.npz`);
+    const full = Object.entries(await readNpz(path)).map(([k, v]) => [k, { dtype: v.dtype, shape: v.shape }]);
+    assert.deepEqual(await readNpzHeaders(path), Object.fromEntries(full), name);
+  }
+});
+
+test('the header readers are as strict as the full readers', async (t) => {
+  const dir = await tempDir(t);
+  const good = encodeNpy(randomTensor('f32', [4, 4], rng(31)));
+  const write = async (name: string, bytes: Uint8Array): Promise<string> => {
+    await writeFile(join(dir, name), bytes);
+    return join(dir, name);
+  };
+  const same = async (full: () => Promise<unknown>, header: () => Promise<unknown>, pattern: RegExp): Promise<void> => {
+    const error = await full().then(() => assert.fail('the full reader accepted it'), (e: unknown) => e);
+    assert.ok(error instanceof LowrankError);
+    assert.match(error.message, pattern);
+    await assertRejectsWith(header(), error.code, new RegExp(`^${error.message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`));
+  };
+  const withExtra = new Uint8Array(good.length + 1);
+  withExtra.set(good);
+  const huge = rawNpy(`{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000000, 1000000), }`, new Uint8Array(8));
+  const npys: [string, Uint8Array, RegExp][] = [
+    ['cut.npy', good.subarray(0, good.length - 1), /truncated: the data section has 63 bytes/],
+    ['short.npy', good.subarray(0, 40), /truncated: the header is 118 bytes/],
+    ['extra.npy', withExtra, /1 unexpected bytes after the array data/],
+    ['huge.npy', huge, /truncated/],
+    ['magic.npy', new TextEncoder().encode('not numpy at all'), /bad magic/],
+    ['fortran.npy', rawNpy(`{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }`, new Uint8Array(16)), /Fortran-order/],
+    ['long.npy', Uint8Array.from([...good.subarray(0, 6), 2, 0, 0, 0, 0x20, 0]), /headers over 1048576 bytes are not read/],
+  ];
+  for (const [name, bytes, pattern] of npys) {
+    const path = await write(name, bytes);
+    await same(() => readNpy(path), () => readNpyHeader(path), pattern);
+  }
+  const stored = encodeNpz({ x: randomTensor('f32', [8, 8], rng(32)) });
+  const badOffset = stored.slice();
+  new DataView(badOffset.buffer).setUint32(badOffset.length - 6, 0x7fffffff, true);
+  const npzs: [string, Uint8Array, RegExp][] = [
+    ['text.npz', new TextEncoder().encode('not a zip at all, just text'), /not a zip archive/],
+    ['offset.npz', badOffset, /central directory runs past the end/],
+    ['half.npz', stored.subarray(0, stored.length >> 1), /not a zip archive/],
+    ['extra.npz', handZip([{ name: 'x.npy', stored: withExtra, size: withExtra.length, method: 0 }]), /tensor 'x'.*1 unexpected bytes after the array data/],
+    ['short.npz', handZip([{ name: 'x.npy', stored: good, size: good.length - 1, method: 0 }]), /cannot hold the declared/],
+    ['method.npz', handZip([{ name: 'x.npy', stored: good, size: good.length, method: 12 }]), /compression method 12 is not supported/],
+    ['deflated.npz', handZip([{ name: 'x.npy', stored: deflateRawSync(withExtra), size: withExtra.length, method: 8 }]), /1 unexpected bytes after the array data/],
+  ];
+  for (const [name, bytes, pattern] of npzs) {
+    const path = await write(name, bytes);
+    await same(() => readNpz(path), () => readNpzHeaders(path), pattern);
+  }
+});
+
+test('a 3 GB sparse .npy is described from its header, without reading its data', async (t) => {
+  const dir = await tempDir(t);
+  const path = join(dir, 'big.npy');
+  const n = 750_000_000;
+  python(
+    `import sys
+with open(sys.argv[1], 'wb') as f:
+    np.lib.format.write_array_header_1_0(f, {'descr': '<f4', 'fortran_order': False, 'shape': (${n},)})
+    f.truncate(f.tell() + ${n * 4})`,
+    [path],
+  );
+  const header = await bounded(() => readNpyHeader(path), 50);
+  assert.deepEqual(header, { dtype: 'f32', shape: [n] });
+  // The whole file is more than one read can hold: refused with a typed error, not a crash.
+  await assert.rejects(readNpy(path), (e: unknown) => e instanceof LowrankError);
+  const size = 128 + n * 4;
+  await truncate(path, size + 1);
+  await assertRejectsWith(readNpyHeader(path), 'E_FORMAT', /big\.npy, byte 3000000128, shape \[750000000\]: 1 unexpected bytes after the array data/);
+  await truncate(path, size - 1);
+  await assertRejectsWith(readNpyHeader(path), 'E_FORMAT', /truncated: the data section has 2999999999 bytes, the shape needs 3000000000/);
+});
+
+test('npz decompression bombs are refused at once, in bounded memory', async (t) => {
+  const dir = await tempDir(t);
+  const GiB = 2 ** 30;
+  const zeros = zeroStream(1024); // 1 GiB of zeros in about 1 MB
+  const head = (n: number): Uint8Array => rawNpy(`{'descr': '|u1', 'fortran_order': False, 'shape': (${n},), }`);
+  const npyOfZeros = (n: number): Uint8Array => Buffer.concat([deflateRawSync(head(n), { finishFlush: zlibConstants.Z_FULL_FLUSH }), zeros]);
+  const honest = { name: 'bomb.npy', stored: npyOfZeros(GiB), size: head(GiB).length + GiB, method: 8 };
+  const small = 1 << 20;
+  const archives: Record<string, Uint8Array> = {
+    // 1 GiB of zeros that is not an .npy: refused on the header, before the data is inflated.
+    junk: handZip([{ name: 'bomb.npy', stored: zeros, size: GiB, method: 8 }]),
+    // A header and a declared size of 1 MiB over 1 GiB of zeros: inflating stops past 1 MiB.
+    lying: handZip([{ name: 'bomb.npy', stored: npyOfZeros(small), size: head(small).length + small, method: 8 }]),
+    // A declared size no deflate stream of this length can reach.
+    ratio: handZip([{ ...honest, size: 0xffffff00, stored: npyOfZeros(0xffffff00 - head(0xffffff00).length) }]),
+    // 100 directory entries pointing at one member.
+    copies: handZip([honest], 100),
+    honest: handZip([honest]),
+  };
+  const paths: Record<string, string> = {};
+  for (const [name, bytes] of Object.entries(archives)) {
+    paths[name] = join(dir, `${name}.npz`);
+    await writeFile(paths[name], bytes);
+  }
+  for (const read of [readNpz, readNpzHeaders]) {
+    await bounded(() => assertRejectsWith(read(paths.junk), 'E_FORMAT', /junk\.npz, tensor 'bomb', byte 0: not a \.npy file/));
+    await bounded(() => assertRejectsWith(read(paths.ratio), 'E_FORMAT', /ratio\.npz, tensor 'bomb\.npy'.*cannot hold the declared 4294967040/));
+    await bounded(() => assertRejectsWith(read(paths.copies), 'E_FORMAT', /copies\.npz.*corrupt zip archive: member 'bomb\d+\.npy' overlaps member 'bomb\d+\.npy'/));
+  }
+  await bounded(() => assertRejectsWith(readNpz(paths.lying), 'E_FORMAT', new RegExp(`lying\\.npz, tensor 'bomb\\.npy'.*inflates to more than its declared ${head(small).length + small} bytes`)));
+  // The header readers read no data, so they describe what the headers say.
+  assert.deepEqual(await bounded(() => readNpzHeaders(paths.lying)), { bomb: { dtype: 'u8', shape: [small] } });
+  assert.deepEqual(await bounded(() => readNpzHeaders(paths.honest)), { bomb: { dtype: 'u8', shape: [GiB] } });
+});
+
+test('paths that are not regular files are refused before they are opened', { timeout: 20_000 }, async (t) => {
+  const dir = await tempDir(t);
+  const fifo = join(dir, 'pipe.npy');
+  assert.equal(spawnSync('mkfifo', [fifo]).status, 0, 'mkfifo');
+  const folder = join(dir, 'folder.npz');
+  await mkdir(folder);
+  const paths = [fifo, folder, ...(existsSync('/dev/zero') ? ['/dev/zero'] : [])];
+  for (const path of paths) {
+    for (const read of [readNpy, readNpz, readNpyHeader, readNpzHeaders]) {
+      await assertRejectsWith(read(path), 'E_IO', /not a regular file/);
+    }
+  }
+});
+
+/** A deflate stream of `mib` MiB of zeros, from independent 1 MiB pieces (about 1 KiB each). */
+function zeroStream(mib: number): Uint8Array {
+  const piece = deflateRawSync(Buffer.alloc(1 << 20), { level: 9, finishFlush: zlibConstants.Z_FULL_FLUSH });
+  return Buffer.concat([...Array<Buffer>(mib).fill(piece), Buffer.from([0x03, 0x00])]);
+}
+
+interface HandMember {
+  name: string;
+  stored: Uint8Array;
+  size: number;
+  method: number;
+}
+
+/**
+ * A zip written by hand: sizes as declared, CRCs zero. With `copies` > 1 each member gets that many
+ * central directory entries (x0.npy, x1.npy, ...), all pointing at its one local header.
+ */
+function handZip(members: HandMember[], copies = 1): Uint8Array {
+  const record = (central: boolean, m: HandMember, name: string, localOffset: number): Uint8Array => {
+    const nameBytes = new TextEncoder().encode(name);
+    const fixed = central ? 46 : 30;
+    const s = central ? 2 : 0;
+    const out = new Uint8Array(fixed + nameBytes.length);
+    const v = new DataView(out.buffer);
+    v.setUint32(0, central ? 0x02014b50 : 0x04034b50, true);
+    v.setUint16(8 + s, m.method, true);
+    v.setUint32(18 + s, m.stored.length, true);
+    v.setUint32(22 + s, m.size, true);
+    v.setUint16(26 + s, nameBytes.length, true);
+    if (central) v.setUint32(42, localOffset, true);
+    out.set(nameBytes, fixed);
+    return out;
+  };
+  const parts: Uint8Array[] = [];
+  const central: Uint8Array[] = [];
+  let offset = 0;
+  for (const m of members) {
+    const names = copies === 1 ? [m.name] : Array.from({ length: copies }, (_, i) => m.name.replace(/\.npy$/, `${i}.npy`));
+    central.push(...names.map((name) => record(true, m, name, offset)));
+    const local = record(false, m, m.name, 0);
+    parts.push(local, m.stored);
+    offset += local.length + m.stored.length;
+  }
+  const end = new Uint8Array(22);
+  const v = new DataView(end.buffer);
+  v.setUint32(0, 0x06054b50, true);
+  v.setUint16(8, central.length, true);
+  v.setUint16(10, central.length, true);
+  v.setUint32(12, central.reduce((n, c) => n + c.length, 0), true);
+  v.setUint32(16, offset, true);
+  return Buffer.concat([...parts, ...central, end]);
+}
+
+/** Runs `f`, checking it takes under 5 s and raises the process's peak memory by under `mib` MiB. */
+async function bounded<T>(f: () => Promise<T>, mib = 200): Promise<T> {
+  const peak = process.resourceUsage().maxRSS;
+  const start = performance.now();
+  const result = await f();
+  const seconds = (performance.now() - start) / 1000;
+  const grew = (process.resourceUsage().maxRSS - peak) / 1024;
+  assert.ok(seconds < 5, `took ${seconds.toFixed(1)} s`);
+  assert.ok(grew < mib, `peak memory grew by ${grew.toFixed(0)} MiB`);
+  return result;
+}
