@@ -11,6 +11,7 @@ import { machineInfo, now, type Suite } from './util.js';
 /** Every suite: its name and the module that implements it (loaded only when it runs). */
 const SUITES: Record<string, () => Promise<Suite>> = {
   io: () => import('./io.js'),
+  linalg: () => import('./linalg.js'),
 };
 
 /** bench/out/ of the repository (this file runs from dist/bench/). */

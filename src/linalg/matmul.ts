@@ -38,9 +38,13 @@ export async function matmul<F extends FloatDType>(a: Tensor<F>, b: Tensor<F>, o
   if (batchA.length > 0 && batchB.length > 0 && batchA.join() !== batchB.join()) {
     throw new LowrankError('E_SHAPE', `${routine}: batch dimensions [${batchA}] and [${batchB}] differ`);
   }
+  const be = backend();
+  if (batch.length === 0) {
+    const c = await be.matmul({ rows: ar, cols: ac, data: a.data }, { rows: br, cols: bc, data: b.data }, opts.transA ?? false, opts.transB ?? false);
+    return tensor(a.dtype, [m, n], c.data);
+  }
   const count = batch.reduce((x, d) => x * d, 1);
   const out = tensor(a.dtype, [...batch, m, n]);
-  const be = backend();
   for (let i = 0; i < count; i++) {
     const av = batchA.length > 0 ? (a.data.subarray(i * ar * ac, (i + 1) * ar * ac) as Storage<F>) : a.data;
     const bv = batchB.length > 0 ? (b.data.subarray(i * br * bc, (i + 1) * br * bc) as Storage<F>) : b.data;

@@ -4,11 +4,10 @@
  */
 import { LowrankError } from '../core/errors.js';
 import { tensor, type Tensor } from '../core/tensor.js';
-import type { FloatDType } from '../core/dtype.js';
+import type { FloatDType, Storage } from '../core/dtype.js';
 import { rng } from '../core/rng.js';
-import { matrixArg, sliceData } from './check.js';
-import { qr, svd } from './decompositions.js';
-import { matmul } from './matmul.js';
+import { matrixArg } from './check.js';
+import { backend, type Matrix } from '../backend/index.js';
 
 /** Options of {@link rsvd}. */
 export interface RsvdOptions {
@@ -40,15 +39,26 @@ export async function rsvd<F extends FloatDType>(a: Tensor<F>, rank: number, opt
   const l = Math.min(rank + oversample, kmax);
   const omega = tensor(a.dtype, [n, l]);
   rng(opts.seed ?? 0).fillNormal(omega.data);
-  let q = (await qr(await matmul(a, omega))).q; // m×l
+  // a was checked once above; the steps call the backend directly, so a large a is not rescanned
+  // for NaN at each of its 2·niter + 2 products.
+  const be = backend();
+  const A: Matrix<Storage<F>> = { rows: m, cols: n, data: a.data };
+  const mat = (t: Tensor<F>): Matrix<Storage<F>> => ({ rows: t.shape[0], cols: t.shape[1], data: t.data });
+  const orth = async (y: Matrix<Storage<F>>): Promise<Matrix<Storage<F>>> => (await be.qr(y)).q;
+  let q = await orth(await be.matmul(A, mat(omega), false, false)); // m×l
   for (let i = 0; i < niter; i++) {
-    const z = (await qr(await matmul(a, q, { transA: true }))).q; // n×l
-    q = (await qr(await matmul(a, z))).q;
+    const z = await orth(await be.matmul(A, q, true, false)); // n×l
+    q = await orth(await be.matmul(A, z, false, false));
   }
-  const b = await matmul(q, a, { transA: true }); // l×n
-  const small = await svd(b);
-  const u = await matmul(q, small.u); // m×l
-  return { u: columns(u, rank), s: tensor(a.dtype, [rank], sliceData(small.s, 0, rank)), vt: tensor(a.dtype, [rank, n], sliceData(small.vt, 0, rank * n)) };
+  const b = await be.matmul(q, A, true, false); // l×n
+  const small = await be.svd(b, 'thin');
+  if (small.u === undefined || small.vt === undefined) throw new LowrankError('E_INTERNAL', 'rsvd: backend returned no singular vectors');
+  const u = await be.matmul(q, small.u, false, false); // m×l
+  return {
+    u: columns(tensor(a.dtype, [m, l], u.data), rank),
+    s: tensor(a.dtype, [rank], small.s.slice(0, rank) as Storage<F>),
+    vt: tensor(a.dtype, [rank, n], small.vt.data.slice(0, rank * n) as Storage<F>),
+  };
 }
 
 function columns<F extends FloatDType>(t: Tensor<F>, k: number): Tensor<F> {
