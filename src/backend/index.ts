@@ -5,6 +5,7 @@
 import { LowrankError } from '../core/errors.js';
 import { jsBackend } from './js/index.js';
 import { loadNativeBackend } from './native/index.js';
+import { loadWasmBackend } from './wasm/index.js';
 import type { Backend, BackendName } from './types.js';
 
 export type { Backend, BackendName, FloatArray, Matrix, SvdJob, SvdResult } from './types.js';
@@ -22,7 +23,7 @@ const PREFERENCE: readonly BackendName[] = ['native', 'wasm', 'js'];
 function load(name: BackendName): { backend?: Backend; reason?: string } {
   if (name === 'js') return { backend: jsBackend };
   if (name === 'native') return loadNativeBackend();
-  return { reason: 'the WebAssembly backend is not built yet' };
+  return loadWasmBackend();
 }
 
 let current: Backend | undefined;

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { availableParallelism } from 'node:os';
 import { backend, backendReason, backendStatus } from '../../backend/index.js';
 import { nativeInfo } from '../../backend/native/index.js';
+import { wasmInfo } from '../../backend/wasm/index.js';
 
 /** Adds the command to the program. */
 export function register(program: Command): void {
@@ -18,6 +19,7 @@ export function register(program: Command): void {
         why: backendReason(),
         backends: backendStatus(),
         native: nativeInfo(),
+        wasm: wasmInfo(),
       };
       if (opts.json === true) {
         process.stdout.write(JSON.stringify(report, null, 2) + '\n');
@@ -29,6 +31,8 @@ export function register(program: Command): void {
       const n = report.native;
       if (n.available) lines.push(`native: ${n.config.trim()}; ${n.threads} threads`);
       else lines.push('fast path: install libopenblas-dev and liblapacke-dev (Debian/Ubuntu), then `npm rebuild lowrank`');
+      const w = report.wasm;
+      if (w.available) lines.push(`wasm: ${w.simd === 'relaxed' ? 'relaxed SIMD (fused multiply-add)' : 'SIMD128'}, ${w.threads} thread(s)${w.threadsNote ? ` (${w.threadsNote})` : ''}; decompositions use the js algorithms for now`);
       process.stdout.write(lines.join('\n') + '\n');
     });
 }
