@@ -39,6 +39,8 @@ export interface SvdResult<A extends FloatArray> {
 /** One implementation of the dense kernels. */
 export interface Backend {
   readonly name: BackendName;
+  /** True when no element is NaN or ±Inf (synchronous: the linalg frontend checks every input with it). */
+  allFinite(data: FloatArray): boolean;
   /** C = op(A) · op(B), where op transposes when asked. */
   matmul<A extends FloatArray>(a: Matrix<A>, b: Matrix<A>, transA: boolean, transB: boolean): Promise<Matrix<A>>;
   /** Thin Householder QR: A (m×n) = Q (m×k) · R (k×n), k = min(m, n), Q with orthonormal columns. */

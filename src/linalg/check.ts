@@ -2,7 +2,7 @@
 import { LowrankError } from '../core/errors.js';
 import { tensor, type Tensor } from '../core/tensor.js';
 import type { FloatDType, Storage } from '../core/dtype.js';
-import type { Matrix } from '../backend/types.js';
+import { backend, type Matrix } from '../backend/index.js';
 
 /** A float32 or float64 tensor. */
 export type FloatTensor<F extends FloatDType = FloatDType> = Tensor<F>;
@@ -19,22 +19,9 @@ export function matrixArg<F extends FloatDType>(routine: string, name: string, t
 
 /** Throws E_NONFINITE naming the routine, the argument and the first bad element. */
 export function checkFinite(routine: string, name: string, data: Float32Array | Float64Array): void {
-  // x·0 is 0 for finite x and NaN for NaN or ±Inf: a branch-free sum finds out whether to look further.
-  let a = 0;
-  let b = 0;
-  const n = data.length;
-  let i = 0;
-  for (; i + 1 < n; i += 2) {
-    a += data[i] * 0;
-    b += data[i + 1] * 0;
-  }
-  if (i < n) a += data[i] * 0;
-  if (a + b === 0) return;
-  for (let j = 0; j < n; j++) {
-    if (!Number.isFinite(data[j])) {
-      throw new LowrankError('E_NONFINITE', `${routine}: ${name} holds ${data[j]} at element ${j}; inputs must be finite`);
-    }
-  }
+  if (backend().allFinite(data)) return;
+  const i = data.findIndex((v) => !Number.isFinite(v));
+  throw new LowrankError('E_NONFINITE', `${routine}: ${name} holds ${data[i]} at element ${i}; inputs must be finite`);
 }
 
 /** Checks that two arguments share a dtype. */

@@ -189,6 +189,18 @@ for (const be of BACKENDS) {
       for (const [name, call] of calls) {
         await assert.rejects(call(), (e: unknown) => e instanceof LowrankError && e.code === 'E_NONFINITE' && e.message.startsWith(`${name}:`), name);
       }
+      const scan = linalg.backend();
+      for (const n of [1, 2, 3, 4, 5, 17, 1000]) {
+        for (const pos of [0, Math.floor(n / 2), n - 1]) {
+          for (const v of [Number.NaN, Infinity, -Infinity]) {
+            const x = new F(n).map((_v: number, i: number) => i - 3.5);
+            assert.ok(scan.allFinite(x), `${be}: finite ${n}`);
+            x[pos] = v;
+            assert.ok(!scan.allFinite(x), `${be}: ${v} at ${pos} of ${n}`);
+          }
+        }
+      }
+      assert.ok(scan.allFinite(F.of(dtype === 'f32' ? 3.4e38 : 1.7e308, -0, 1e-45)), 'largest finite, -0 and subnormals are finite');
       const inf = tensor(dtype, [2, 2], F.of(1, Infinity, 0, 1));
       await assert.rejects(linalg.svd(inf), (e: unknown) => e instanceof LowrankError && e.code === 'E_NONFINITE');
       await assert.rejects(linalg.matmul(good, tensor(dtype, [2, 3])), (e: unknown) => e instanceof LowrankError && e.code === 'E_SHAPE');

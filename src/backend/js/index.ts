@@ -5,6 +5,7 @@
  */
 import type { Backend } from '../types.js';
 import { cholesky } from './cholesky.js';
+import { allFinite } from './finite.js';
 import { eigh } from './eigh.js';
 import { matmul } from './gemm.js';
 import { lu } from './lu.js';
@@ -15,6 +16,7 @@ import { solveTriangular } from './triangular.js';
 /** The js backend: synchronous float64 kernels behind the Promise-returning Backend interface. */
 export const jsBackend: Backend = {
   name: 'js',
+  allFinite,
   matmul: async (a, b, transA, transB) => matmul(a, b, transA, transB),
   qr: async (a) => qr(a),
   svd: async (a, job) => svd(a, job),

@@ -45,6 +45,7 @@ interface Addon {
   cholesky(a: FloatArray, n: number): Promise<FloatArray>;
   trsm(t: FloatArray, n: number, b: FloatArray, cols: number, lower: boolean, trans: boolean, unitDiagonal: boolean): Promise<FloatArray>;
   info(): AddonInfo;
+  allFinite(a: FloatArray): boolean;
 }
 
 /** What {@link nativeInfo} reports: the OpenBLAS build behind the addon, or why there is none. */
@@ -132,6 +133,8 @@ function matrix<A extends FloatArray>(rows: number, cols: number, data: FloatArr
 function makeBackend(addon: Addon): Backend {
   return {
     name: 'native',
+
+    allFinite: (data) => addon.allFinite(data),
 
     async matmul<A extends FloatArray>(a: Matrix<A>, b: Matrix<A>, transA: boolean, transB: boolean): Promise<Matrix<A>> {
       const m = transA ? a.cols : a.rows;

@@ -117,6 +117,7 @@ export function createWasmBackendOn(platform: Platform, options: WasmBackendOpti
   return {
     name: 'wasm',
     info,
+    allFinite: (data) => jsBackend.allFinite(data),
     close: () => engine.close(),
     matmul: <A extends FloatArray>(a: Matrix<A>, b: Matrix<A>, transA: boolean, transB: boolean) => engine.matmul(a, b, transA, transB),
     qr: (a) => jsBackend.qr(a),

@@ -15,6 +15,7 @@
  * entry would call {@link createWasmBackendOn} with its own {@link Platform}.
  */
 import { LowrankError } from '../../core/errors.js';
+import { jsBackend } from '../js/index.js';
 import type { Backend } from '../types.js';
 import { createWasmBackendOn, type WasmBackend, type WasmBackendOptions, type WasmInfo } from './create.js';
 import { nodePlatform } from './node.js';
@@ -58,6 +59,7 @@ function defaultBackend(): WasmBackend {
  */
 export const wasmBackend: Backend = {
   name: 'wasm',
+  allFinite: (data) => jsBackend.allFinite(data),
   matmul: (a, b, transA, transB) => defaultBackend().matmul(a, b, transA, transB),
   qr: (a) => defaultBackend().qr(a),
   svd: (a, job) => defaultBackend().svd(a, job),
