@@ -11,9 +11,7 @@
  * Every file lives in a temporary folder that is removed at the end, also on failure or Ctrl-C.
  */
 import { createHash } from 'node:crypto';
-import { rmSync } from 'node:fs';
-import { mkdir, mkdtemp, open, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, open, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openSafetensors, writeSafetensors, type TensorSource } from '../src/io/index.js';
 import { bf16ToF32 } from '../src/core/dtype.js';
@@ -27,6 +25,7 @@ import {
   now,
   printTable,
   requireNumpy,
+  withTempDir,
   runNodeJson,
   runPythonJson,
   timeRepeated,
@@ -44,23 +43,12 @@ const TENSOR_ELEMS = SIDE * SIDE;
 
 export async function run(_opts: SuiteOptions): Promise<unknown> {
   const numpy = requireNumpy();
-  const dir = await mkdtemp(join(tmpdir(), 'lowrank-bench-io-'));
-  const onSignal = (sig: NodeJS.Signals): void => {
-    rmSync(dir, { recursive: true, force: true });
-    process.kill(process.pid, sig);
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
+  return withTempDir('lowrank-bench-io-', async (dir) => {
     const read = await benchRead(dir, numpy);
     const stream = await benchStream(dir);
     const inspect = await benchInspect(dir);
     return { read, stream, inspect };
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 // ---- data generation -----------------------------------------------------------------------------

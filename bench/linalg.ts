@@ -26,17 +26,16 @@
  * `npm run bench -- linalg -- quick` is a smoke run at 1/8 of the sides (about half a minute).
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { backendStatus, eigh, matmul, qr, rsvd, svd, useBackend, type Backend, type BackendName, type BackendStatus } from '../src/linalg/index.js';
 import { nativeInfo } from '../src/backend/native/index.js';
 import { tensor, type Tensor } from '../src/core/tensor.js';
 import { rng } from '../src/core/rng.js';
-import { fmtRatio, fmtSeconds, median, now, printTable, PY_MAX_RSS, requireNumpy, type SuiteOptions } from './util.js';
+import { fmtRatio, fmtSeconds, median, now, printTable, PY_MAX_RSS, requireNumpy, withTempDir, type SuiteOptions } from './util.js';
 
 export const description = 'gemm, qr, svd, eigh, rsvd on every backend vs numpy (OpenBLAS), jax-js and ml-matrix';
 
@@ -723,14 +722,7 @@ export async function run(opts: SuiteOptions): Promise<unknown> {
   const quick = opts.args.includes('quick');
   const status = backendStatus();
   const backends = status.filter((s) => s.available).map((s) => s.name);
-  const dir = await mkdtemp(join(tmpdir(), 'lowrank-bench-linalg-'));
-  const onSignal = (sig: NodeJS.Signals): void => {
-    rmSync(dir, { recursive: true, force: true });
-    process.kill(process.pid, sig);
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
+  return withTempDir('lowrank-bench-linalg-', async (dir) => {
     const jax = await loadJax();
     const ml = await loadMl();
     const ni = nativeInfo();
@@ -793,11 +785,7 @@ export async function run(opts: SuiteOptions): Promise<unknown> {
       })),
       targets,
     };
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 // ---- the table ------------------------------------------------------------------------------------

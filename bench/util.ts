@@ -3,9 +3,11 @@
  * that report their own peak memory, and formatting of tables, rates and ratios.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cpus, totalmem } from 'node:os';
+import { cpus, tmpdir, totalmem } from 'node:os';
 
 /** What every suite is given. */
 export interface SuiteOptions {
@@ -164,4 +166,25 @@ export function printTable(header: readonly string[], rows: readonly (readonly s
 export function machineInfo(): Record<string, unknown> {
   const c = cpus();
   return { node: process.version, platform: `${process.platform}-${process.arch}`, cpu: c[0]?.model ?? 'unknown', cores: c.length, memoryBytes: totalmem() };
+}
+
+/**
+ * Runs `fn` with a fresh temporary folder that is removed afterwards, also when the run is stopped
+ * with Ctrl-C or SIGTERM (benchmarks write gigabytes there).
+ */
+export async function withTempDir<T>(prefix: string, fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  const onSignal = (sig: NodeJS.Signals): void => {
+    rmSync(dir, { recursive: true, force: true });
+    process.kill(process.pid, sig);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    return await fn(dir);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await rm(dir, { recursive: true, force: true });
+  }
 }
