@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * Build of lowrank's WebAssembly kernels (assembly/*.ts, AssemblyScript) into
+ * Build of lowrank's WebAssembly kernels (assembly/index.ts and the modules it exports from,
+ * AssemblyScript) into
  * src/backend/wasm/kernels/, where the wasm backend's loader finds them from both src/ and dist/.
  * Run by `npm run build` (and so by `npm ci` through `prepare`) and by `npm run build:wasm`.
  *
@@ -23,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const sourceDir = join(root, 'assembly');
-const entry = join(sourceDir, 'gemm.ts');
+const entry = join(sourceDir, 'index.ts');
 const outDir = join(root, 'src', 'backend', 'wasm', 'kernels');
 
 /** The largest memory the modules accept, in 64 KiB pages (4 GiB, all of wasm32). */

@@ -6,7 +6,7 @@
  * grading of the current block.
  */
 import { LowrankError } from '../../core/errors.js';
-import { givens, rotateRows, swapRows, type Rotation } from './util.js';
+import { givens, type RowOps, type Rotation } from './util.js';
 
 /** Unit roundoff of float64. */
 const EPS = Number.EPSILON / 2;
@@ -47,27 +47,20 @@ export function smallerSingularValue2x2(f: number, g: number, h: number): number
 /**
  * Diagonalizes the upper bidiagonal B (diagonal `d`, superdiagonal `e`; both overwritten) so that
  * `d` ends as the singular values, descending and non-negative. Every rotation applied to B's
- * rows is applied to the first n rows of `ut` (rows `uCols` long), every rotation applied to B's
- * columns to the rows of `vt` (rows `vCols` long); either may be undefined. Sign flips and the
- * final sort are applied to them too, so A = utᵀ·B·vt keeps holding. Throws LowrankError
- * E_NUMERIC when the sweeps do not converge.
+ * rows goes to `u` (the first n rows of Uᵀ), every rotation applied to B's columns to `v` (the
+ * rows of Vᵀ); either may be undefined. Sign flips (on `v`) and the final sort (on both) go to
+ * them too, after every rotation, so A = Uᵀᵀ·B·Vᵀ keeps holding. Throws LowrankError E_NUMERIC
+ * when the sweeps do not converge.
  */
-export function bidiagonalSvd(
-  d: Float64Array,
-  e: Float64Array,
-  ut: Float64Array | undefined,
-  uCols: number,
-  vt: Float64Array | undefined,
-  vCols: number,
-): void {
+export function bidiagonalSvd(d: Float64Array, e: Float64Array, u?: RowOps, v?: RowOps): void {
   const n = d.length;
   if (n === 0) return;
   const rot: Rotation = { c: 1, s: 0, r: 0 };
   const rotU = (a: number, b: number, c: number, s: number): void => {
-    if (ut !== undefined) rotateRows(ut, uCols, a, b, c, s);
+    if (u !== undefined && (s !== 0 || c !== 1)) u.rotate(a, b, c, s);
   };
   const rotV = (a: number, b: number, c: number, s: number): void => {
-    if (vt !== undefined) rotateRows(vt, vCols, a, b, c, s);
+    if (v !== undefined && (s !== 0 || c !== 1)) v.rotate(a, b, c, s);
   };
 
   // Absolute threshold: TOL times an underestimate of the smallest singular value.
@@ -176,9 +169,7 @@ export function bidiagonalSvd(
   for (let i = 0; i < n; i++) {
     if (d[i] < 0) {
       d[i] = -d[i];
-      if (vt !== undefined) {
-        for (let j = 0; j < vCols; j++) vt[i * vCols + j] = -vt[i * vCols + j];
-      }
+      v?.negate(i);
     }
   }
   for (let i = 0; i < n - 1; i++) {
@@ -188,8 +179,8 @@ export function bidiagonalSvd(
       const t = d[i];
       d[i] = d[best];
       d[best] = t;
-      if (ut !== undefined) swapRows(ut, uCols, i, best);
-      if (vt !== undefined) swapRows(vt, vCols, i, best);
+      u?.swap(i, best);
+      v?.swap(i, best);
     }
   }
 }

@@ -6,7 +6,7 @@
 import { LowrankError } from '../../core/errors.js';
 import type { FloatArray, Matrix } from '../types.js';
 import { tridiagonalize } from './tridiagonal.js';
-import { fromWork, givens, hypot, matrixFromWork, maxAbs, rotateRows, swapRows, transpose, type Rotation } from './util.js';
+import { fromWork, givens, hypot, matrixFromWork, maxAbs, rowsOf, transpose, type RowOps, type Rotation } from './util.js';
 
 /** Unit roundoff of float64. */
 const EPS = Number.EPSILON / 2;
@@ -17,10 +17,10 @@ const MAX_SWEEPS = 30;
 
 /**
  * Diagonalizes the symmetric tridiagonal (d, e) in place (`d` ends as the eigenvalues, ascending).
- * Every rotation applied to T's rows is applied to the rows of `zt` (n×n) when given. Throws
+ * Every rotation applied to T's rows, and the final sort, go to `q` (the rows of Qᵀ) when given. Throws
  * LowrankError E_NUMERIC when the sweeps do not converge.
  */
-export function tridiagonalEigen(d: Float64Array, e: Float64Array, zt: Float64Array | undefined): void {
+export function tridiagonalEigen(d: Float64Array, e: Float64Array, q?: RowOps): void {
   const n = d.length;
   const rot: Rotation = { c: 1, s: 0, r: 0 };
   const negligible = (i: number): boolean => Math.abs(e[i]) <= EPS * (Math.abs(d[i]) + Math.abs(d[i + 1])) + SAFE_MIN;
@@ -64,7 +64,7 @@ export function tridiagonalEigen(d: Float64Array, e: Float64Array, zt: Float64Ar
         z = s * e[k + 1];
         e[k + 1] = c * e[k + 1];
       }
-      if (zt !== undefined) rotateRows(zt, n, k, k + 1, c, s);
+      if (q !== undefined && (s !== 0 || c !== 1)) q.rotate(k, k + 1, c, s);
     }
   }
   // Ascending order.
@@ -75,7 +75,7 @@ export function tridiagonalEigen(d: Float64Array, e: Float64Array, zt: Float64Ar
       const t = d[i];
       d[i] = d[best];
       d[best] = t;
-      if (zt !== undefined) swapRows(zt, n, i, best);
+      q?.swap(i, best);
     }
   }
 }
@@ -95,7 +95,7 @@ export function eighWork(a: Float64Array, n: number, vectors: boolean): { values
   const rescale = scale > 0 && scale !== 1;
   if (rescale) for (let i = 0; i < s.length; i++) s[i] /= scale;
   const t = tridiagonalize(s, n, vectors);
-  tridiagonalEigen(t.d, t.e, t.qt);
+  tridiagonalEigen(t.d, t.e, t.qt === undefined ? undefined : rowsOf(t.qt, n));
   if (rescale) for (let i = 0; i < n; i++) t.d[i] *= scale;
   if (!vectors || t.qt === undefined) return { values: t.d };
   return { values: t.d, vectors: transpose(t.qt, n, n) };

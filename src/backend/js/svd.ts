@@ -7,7 +7,7 @@
 import type { FloatArray, Matrix, SvdJob, SvdResult } from '../types.js';
 import { bidiagonalSvd } from './bdsqr.js';
 import { bidiagonalize } from './bidiagonal.js';
-import { fromWork, identity, matrixFromWork, maxAbs, toWork, transpose } from './util.js';
+import { fromWork, identity, matrixFromWork, maxAbs, rowsOf, toWork, transpose } from './util.js';
 
 /** A float64 SVD: U (m×uCols), s, Vᵀ (vRows×n); U and Vᵀ absent for 'values'. */
 export interface SvdWork {
@@ -38,7 +38,7 @@ export function svdWork(a: Float64Array, m: number, n: number, job: SvdJob): Svd
   }
   const uRows = !vectors ? 0 : job === 'full' ? M : N;
   const b = bidiagonalize(w, M, N, uRows, vectors);
-  bidiagonalSvd(b.d, b.e, b.ut, M, b.vt, N);
+  bidiagonalSvd(b.d, b.e, b.ut === undefined ? undefined : rowsOf(b.ut, M), b.vt === undefined ? undefined : rowsOf(b.vt, N));
   const s = b.d;
   if (scale > 0 && scale !== 1) for (let i = 0; i < N; i++) s[i] *= scale;
   if (!vectors || b.ut === undefined || b.vt === undefined) return { s };

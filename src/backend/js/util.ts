@@ -116,3 +116,28 @@ export function swapRows(x: Float64Array, len: number, a: number, b: number): vo
     x[ob + j] = t;
   }
 }
+
+/**
+ * The row operations of a QR iteration on the matrix that accumulates its transformations: the
+ * js backend applies them at once ({@link rowsOf}); the wasm backend logs the rotations and applies
+ * them in bulk.
+ */
+export interface RowOps {
+  /** row_a ← c·row_a + s·row_b and row_b ← c·row_b − s·row_a, for b = a ± 1. */
+  rotate(a: number, b: number, c: number, s: number): void;
+  /** Swaps rows a and b (only after every rotation). */
+  swap(a: number, b: number): void;
+  /** Negates row a (only after every rotation). */
+  negate(a: number): void;
+}
+
+/** Row operations applied at once to a row-major matrix whose rows are `len` long. */
+export function rowsOf(x: Float64Array, len: number): RowOps {
+  return {
+    rotate: (a, b, c, s) => rotateRows(x, len, a, b, c, s),
+    swap: (a, b) => swapRows(x, len, a, b),
+    negate: (a) => {
+      for (let j = a * len; j < (a + 1) * len; j++) x[j] = -x[j];
+    },
+  };
+}

@@ -1,13 +1,17 @@
 /**
- * The wasm backend over any host ({@link Platform}): kernel choice, threads, the product engine,
- * and the decompositions delegated to the js backend. Host-neutral; index.ts binds it to Node.
+ * The wasm backend over any host ({@link Platform}): kernel choice, threads, the engine, products
+ * and decompositions on its kernels (lu, cholesky and solveTriangular are the js backend's). Host-neutral; index.ts binds it to Node.
  */
 import { LowrankError } from '../../core/errors.js';
 import { jsBackend } from '../js/index.js';
 import type { Backend, FloatArray, Matrix } from '../types.js';
-import { GemmEngine } from './gemm.js';
+import { eighOn } from './eigh.js';
+import { Engine } from './engine.js';
+import { matmulOn, type GemmOptions } from './gemm.js';
 import { loadKernels, type SimdChoice, type SimdLevel } from './loader.js';
 import type { Platform } from './platform.js';
+import { qrOn } from './qr.js';
+import { svdOn } from './svd.js';
 
 /** Settings of a wasm backend made with {@link createWasmBackendOn} (or createWasmBackend in Node). */
 export interface WasmBackendOptions {
@@ -22,6 +26,11 @@ export interface WasmBackendOptions {
   readonly minThreadedFlops?: number;
   /** The most bytes of WebAssembly memory the operands may take before a product is tiled (default 1 GiB). */
   readonly maxWorkingBytes?: number;
+  /**
+   * The most rotations svd and eigh log per factor before applying them on the calling thread
+   * (default 2^22); the rest are applied by all threads at the end.
+   */
+  readonly maxRotationLog?: number;
 }
 
 /** What wasmInfo() reports: the kernel build and threads in use, or why the backend cannot run. */
@@ -55,6 +64,7 @@ export interface WasmBackend extends Backend {
 
 const DEFAULT_MIN_THREADED_FLOPS = 2 ** 22;
 const DEFAULT_WORKING_BYTES = 2 ** 30;
+const DEFAULT_ROTATION_LOG = 2 ** 22;
 
 function positiveInteger(name: string, value: number | string | undefined): number | undefined {
   if (value === undefined || value === '') return undefined;
@@ -93,13 +103,14 @@ export function createWasmBackendOn(platform: Platform, options: WasmBackendOpti
     threadsNote = options.threads !== undefined ? 'one thread was asked for' : 'LOWRANK_WASM_THREADS=1';
   }
 
-  let engine: GemmEngine;
+  const maxLog = positiveInteger('maxRotationLog', options.maxRotationLog) ?? DEFAULT_ROTATION_LOG;
+  let engine: Engine;
+  const gemm: GemmOptions = {
+    minThreadedFlops: options.minThreadedFlops ?? DEFAULT_MIN_THREADED_FLOPS,
+    workingBytes: options.maxWorkingBytes ?? DEFAULT_WORKING_BYTES,
+  };
   try {
-    engine = new GemmEngine(platform, loaded, {
-      threads,
-      minThreadedFlops: options.minThreadedFlops ?? DEFAULT_MIN_THREADED_FLOPS,
-      workingBytes: options.maxWorkingBytes ?? DEFAULT_WORKING_BYTES,
-    });
+    engine = new Engine(platform, loaded, threads);
   } catch (e) {
     // The memory or the instance could not be made (address space or memory exhausted).
     throw new LowrankError('E_UNSUPPORTED', `the WebAssembly kernels could not start: ${e instanceof Error ? e.message : String(e)}`, {}, { cause: e });
@@ -119,10 +130,10 @@ export function createWasmBackendOn(platform: Platform, options: WasmBackendOpti
     info,
     allFinite: (data) => jsBackend.allFinite(data),
     close: () => engine.close(),
-    matmul: <A extends FloatArray>(a: Matrix<A>, b: Matrix<A>, transA: boolean, transB: boolean) => engine.matmul(a, b, transA, transB),
-    qr: (a) => jsBackend.qr(a),
-    svd: (a, job) => jsBackend.svd(a, job),
-    eigh: (a, vectors) => jsBackend.eigh(a, vectors),
+    matmul: <A extends FloatArray>(a: Matrix<A>, b: Matrix<A>, transA: boolean, transB: boolean) => matmulOn(engine, gemm, a, b, transA, transB),
+    qr: (a) => qrOn(engine, a),
+    svd: (a, job) => svdOn(engine, maxLog, a, job),
+    eigh: (a, vectors) => eighOn(engine, maxLog, a, vectors),
     lu: (a) => jsBackend.lu(a),
     cholesky: (a) => jsBackend.cholesky(a),
     solveTriangular: (t, b, opts) => jsBackend.solveTriangular(t, b, opts),

@@ -2,11 +2,9 @@
  * Matrix products on the WebAssembly kernels: JavaScript owns the memory, copies the operands in,
  * splits C among the workers, and copies C out.
  *
- * Memory layout (byte addresses in the one WebAssembly.Memory): the first 64 KiB page is left
- * unused; then one scratch area per thread (packing buffers, see assembly/gemm.ts); then the blocks
- * of op(A), op(B) and C of the current step. The memory grows as needed and never shrinks; a
- * product whose operands exceed the working limit (1 GiB by default) is computed in tiles of C
- * and slices of k, copied in and out one at a time.
+ * Memory: each thread packs into its own scratch (see engine.ts); the blocks of op(A), op(B) and C
+ * of the current step lie on the engine's heap. A product whose operands exceed the working limit
+ * (1 GiB by default) is computed in tiles of C and slices of k, copied in and out one at a time.
  *
  * Threads: C (or the current tile of it) is split into contiguous row ranges (when it has at
  * least as many rows as columns) or column ranges, one per worker; each worker packs its own
@@ -17,16 +15,9 @@
  */
 import { LowrankError } from '../../core/errors.js';
 import type { FloatArray, Matrix } from '../types.js';
-import type { LoadedKernels } from './loader.js';
-import type { Platform } from './platform.js';
-import { ThreadPool, type Job } from './pool.js';
-import { instantiate, runGemm, type Dtype, type GemmArgs, type KernelExports } from './protocol.js';
+import { ALIGN, alignUp, dtypeOf, elementBytes, type Engine } from './engine.js';
+import { kernel, type Dtype, type Job } from './protocol.js';
 
-const PAGE = 65536;
-/** Where JavaScript-owned buffers start (the first page stays unused). */
-const BASE = PAGE;
-/** Alignment of every buffer. */
-const ALIGN = 64;
 /** The smallest working limit honoured: three 64×64 float64 blocks. */
 const MIN_WORKING_BYTES = 3 * 64 * 64 * 8 + 3 * ALIGN;
 /** Rows of C per thread are multiples of this (a multiple of the micro-tiles' 6 rows and of 8). */
@@ -34,18 +25,12 @@ const ROW_UNIT = 24;
 /** Columns of C per thread are multiples of this (a multiple of the micro-tiles' 8 or 4 columns). */
 const COL_UNIT = 8;
 
-/** Settings of a {@link GemmEngine}. */
-export interface GemmEngineOptions {
-  /** Worker threads (≥ 2), or 1 to compute on the calling thread. */
-  readonly threads: number;
+/** Settings of the products. */
+export interface GemmOptions {
   /** Products of fewer floating-point operations (2·m·n·k) than this run on the calling thread. */
   readonly minThreadedFlops: number;
   /** The most bytes the operand blocks may take in WebAssembly memory before the product is tiled. */
   readonly workingBytes: number;
-}
-
-function alignUp(x: number): number {
-  return Math.ceil(x / ALIGN) * ALIGN;
 }
 
 /** Copies rows r0…r0+rows, columns c0…c0+cols of a row-major matrix with `srcCols` columns into `dst` (dense). */
@@ -69,11 +54,6 @@ function copyOut(src: FloatArray, rows: number, cols: number, dst: FloatArray, d
   for (let r = 0; r < rows; r++) dst.set(src.subarray(r * cols, (r + 1) * cols), (r0 + r) * dstCols + c0);
 }
 
-/** A view of `length` elements of the memory at byte `offset`, of the element type. */
-function view(memory: WebAssembly.Memory, dtype: Dtype, offset: number, length: number): FloatArray {
-  return dtype === 'f32' ? new Float32Array(memory.buffer, offset, length) : new Float64Array(memory.buffer, offset, length);
-}
-
 /** Block sizes so that the three blocks fit in `budget` bytes: halves the largest side until they do. */
 function planTiles(m: number, n: number, k: number, size: number, budget: number): { mb: number; nb: number; kb: number } {
   let mb = m;
@@ -91,165 +71,109 @@ function planTiles(m: number, n: number, k: number, size: number, budget: number
   return { mb, nb, kb };
 }
 
-/**
- * Runs products on one kernel build, one product at a time: the memory layout is reused by every
- * call, so calls wait for the previous one.
- */
-export class GemmEngine {
-  /** Threads a large product uses (1: the calling thread only). */
-  readonly threads: number;
-  private readonly memory: WebAssembly.Memory;
-  private readonly maxBytes: number;
-  private readonly kernels: KernelExports;
-  private readonly pool: ThreadPool | undefined;
-  private tail: Promise<unknown> = Promise.resolve();
+/** C = op(A)·op(B) of the inputs' element type (computed in it), as one task of the engine. */
+export function matmulOn<A extends FloatArray>(engine: Engine, options: GemmOptions, a: Matrix<A>, b: Matrix<A>, transA: boolean, transB: boolean): Promise<Matrix<A>> {
+  return engine.exclusive(() => product(engine, options, a, b, transA, transB));
+}
 
-  /**
-   * @param platform starts the workers (when threads ≥ 2; the kernels must be a shared build)
-   * @param loaded the compiled kernel build
-   * @param options threads, the threading threshold and the working limit
-   */
-  constructor(
-    platform: Platform,
-    loaded: LoadedKernels,
-    private readonly options: GemmEngineOptions,
-  ) {
-    this.memory = new WebAssembly.Memory({ initial: 2, maximum: loaded.maximumPages, shared: loaded.shared });
-    this.maxBytes = loaded.maximumPages * PAGE;
-    this.kernels = instantiate(loaded.module, this.memory);
-    const threads = Math.max(1, Math.floor(options.threads));
-    this.pool = threads >= 2 && loaded.shared ? new ThreadPool(platform, loaded.module, this.memory, threads) : undefined;
-    this.threads = this.pool?.size ?? 1;
+async function product<A extends FloatArray>(engine: Engine, options: GemmOptions, a: Matrix<A>, b: Matrix<A>, transA: boolean, transB: boolean): Promise<Matrix<A>> {
+  const dtype = dtypeOf(a.data);
+  const size = elementBytes(dtype);
+  const m = transA ? a.cols : a.rows;
+  const k = transA ? a.rows : a.cols;
+  const n = transB ? b.rows : b.cols;
+  const out = (dtype === 'f32' ? new Float32Array(m * n) : new Float64Array(m * n)) as A;
+  if (m === 0 || n === 0 || k === 0) return { rows: m, cols: n, data: out };
+
+  const blocksAt = engine.heap;
+  let limit = Math.min(Math.max(options.workingBytes, MIN_WORKING_BYTES), engine.maxBytes - blocksAt);
+  let plan = planTiles(m, n, k, size, limit);
+  const layout = (): { aAt: number; bAt: number; cAt: number; end: number } => {
+    const aAt = blocksAt;
+    const bAt = aAt + alignUp(plan.mb * plan.kb * size);
+    const cAt = bAt + alignUp(plan.kb * plan.nb * size);
+    return { aAt, bAt, cAt, end: cAt + plan.mb * plan.nb * size };
+  };
+  let at = layout();
+  if (!engine.grow(at.end)) {
+    // The host refused more memory: tile within what there is.
+    limit = engine.memory.buffer.byteLength - blocksAt;
+    if (limit < MIN_WORKING_BYTES) {
+      throw new LowrankError('E_UNSUPPORTED', `wasm matmul: cannot grow WebAssembly memory to ${Math.ceil(at.end / 2 ** 20)} MiB`, { shape: [m, k, n] });
+    }
+    plan = planTiles(m, n, k, size, limit);
+    at = layout();
   }
 
-  /** C = op(A)·op(B) of the inputs' element type (computed in it). */
-  matmul<A extends FloatArray>(a: Matrix<A>, b: Matrix<A>, transA: boolean, transB: boolean): Promise<Matrix<A>> {
-    const run = this.tail.then(
-      () => this.compute(a, b, transA, transB),
-      () => this.compute(a, b, transA, transB),
-    );
-    this.tail = run.catch(() => undefined);
-    return run;
-  }
-
-  /** Stops the workers (a later product starts new ones). */
-  close(): void {
-    this.pool?.close();
-  }
-
-  private async compute<A extends FloatArray>(a: Matrix<A>, b: Matrix<A>, transA: boolean, transB: boolean): Promise<Matrix<A>> {
-    const dtype: Dtype = a.data instanceof Float32Array ? 'f32' : 'f64';
-    const size = dtype === 'f32' ? 4 : 8;
-    const m = transA ? a.cols : a.rows;
-    const k = transA ? a.rows : a.cols;
-    const n = transB ? b.rows : b.cols;
-    const out = (dtype === 'f32' ? new Float32Array(m * n) : new Float64Array(m * n)) as A;
-    if (m === 0 || n === 0 || k === 0) return { rows: m, cols: n, data: out };
-
-    const scratch = alignUp(dtype === 'f32' ? this.kernels.sgemmScratchBytes() : this.kernels.dgemmScratchBytes());
-    const blocksAt = BASE + this.threads * scratch;
-    let limit = Math.min(Math.max(this.options.workingBytes, MIN_WORKING_BYTES), this.maxBytes - blocksAt);
-    let plan = planTiles(m, n, k, size, limit);
-    const layout = (): { aAt: number; bAt: number; cAt: number; end: number } => {
-      const aAt = blocksAt;
-      const bAt = aAt + alignUp(plan.mb * plan.kb * size);
-      const cAt = bAt + alignUp(plan.kb * plan.nb * size);
-      return { aAt, bAt, cAt, end: cAt + plan.mb * plan.nb * size };
-    };
-    let at = layout();
-    if (!this.grow(at.end)) {
-      // The host refused more memory: tile within what there is.
-      limit = this.memory.buffer.byteLength - blocksAt;
-      if (limit < MIN_WORKING_BYTES) {
-        throw new LowrankError('E_UNSUPPORTED', `wasm matmul: cannot grow WebAssembly memory to ${Math.ceil(at.end / 2 ** 20)} MiB`, { shape: [m, k, n] });
+  const { mb, nb, kb } = plan;
+  for (let i0 = 0; i0 < m; i0 += mb) {
+    const rows = Math.min(mb, m - i0);
+    for (let j0 = 0; j0 < n; j0 += nb) {
+      const cols = Math.min(nb, n - j0);
+      for (let p0 = 0; p0 < k; p0 += kb) {
+        const depth = Math.min(kb, k - p0);
+        // op(A)[i0…, p0…] stays in A's layout: rows×depth (lda = depth), or depth×rows transposed (lda = rows).
+        const aBlock = engine.view(dtype, at.aAt, rows * depth);
+        if (transA) copyIn(a.data, a.cols, p0, depth, i0, rows, aBlock);
+        else copyIn(a.data, a.cols, i0, rows, p0, depth, aBlock);
+        const bBlock = engine.view(dtype, at.bAt, depth * cols);
+        if (transB) copyIn(b.data, b.cols, j0, cols, p0, depth, bBlock);
+        else copyIn(b.data, b.cols, p0, depth, j0, cols, bBlock);
+        await block(engine, options, dtype, size, transA, transB, rows, cols, depth, at.aAt, transA ? rows : depth, at.bAt, transB ? depth : cols, at.cAt, cols, p0 > 0);
       }
-      plan = planTiles(m, n, k, size, limit);
-      at = layout();
-    }
-
-    const { mb, nb, kb } = plan;
-    for (let i0 = 0; i0 < m; i0 += mb) {
-      const rows = Math.min(mb, m - i0);
-      for (let j0 = 0; j0 < n; j0 += nb) {
-        const cols = Math.min(nb, n - j0);
-        for (let p0 = 0; p0 < k; p0 += kb) {
-          const depth = Math.min(kb, k - p0);
-          // op(A)[i0…, p0…] stays in A's layout: rows×depth (lda = depth), or depth×rows transposed (lda = rows).
-          const aBlock = view(this.memory, dtype, at.aAt, rows * depth);
-          if (transA) copyIn(a.data, a.cols, p0, depth, i0, rows, aBlock);
-          else copyIn(a.data, a.cols, i0, rows, p0, depth, aBlock);
-          const bBlock = view(this.memory, dtype, at.bAt, depth * cols);
-          if (transB) copyIn(b.data, b.cols, j0, cols, p0, depth, bBlock);
-          else copyIn(b.data, b.cols, p0, depth, j0, cols, bBlock);
-          await this.block(dtype, size, scratch, transA, transB, rows, cols, depth, at.aAt, transA ? rows : depth, at.bAt, transB ? depth : cols, at.cAt, cols, p0 > 0);
-        }
-        copyOut(view(this.memory, dtype, at.cAt, rows * cols), rows, cols, out, n, i0, j0);
-      }
-    }
-    return { rows: m, cols: n, data: out };
-  }
-
-  /** Grows the memory to at least `bytes`; false when the host refuses. */
-  private grow(bytes: number): boolean {
-    const have = this.memory.buffer.byteLength;
-    if (bytes <= have) return true;
-    if (bytes > this.maxBytes) return false;
-    try {
-      this.memory.grow(Math.ceil((bytes - have) / PAGE));
-      return true;
-    } catch {
-      return false;
+      copyOut(engine.view(dtype, at.cAt, rows * cols), rows, cols, out, n, i0, j0);
     }
   }
+  return { rows: m, cols: n, data: out };
+}
 
-  /** One block product C = op(A)·op(B) (or C += … when accumulate), split among the threads when large. */
-  private async block(
-    dtype: Dtype,
-    size: number,
-    scratch: number,
-    transA: boolean,
-    transB: boolean,
-    m: number,
-    n: number,
-    k: number,
-    a: number,
-    lda: number,
-    b: number,
-    ldb: number,
-    c: number,
-    ldc: number,
-    accumulate: boolean,
-  ): Promise<void> {
-    const ta = transA ? 1 : 0;
-    const tb = transB ? 1 : 0;
-    const acc = accumulate ? 1 : 0;
-    const byRows = m >= n;
-    const unit = byRows ? ROW_UNIT : COL_UNIT;
-    const parts = this.pool === undefined || 2 * m * n * k < this.options.minThreadedFlops ? 1 : Math.min(this.threads, Math.ceil((byRows ? m : n) / unit));
-    if (parts <= 1 || this.pool === undefined) {
-      runGemm(this.kernels, dtype, [ta, tb, m, n, k, a, lda, b, ldb, c, ldc, acc, BASE]);
-      return;
-    }
-    const dim = byRows ? m : n;
-    const units = Math.ceil(dim / unit);
-    const jobs: Job[] = [];
-    for (let t = 0; t < parts; t++) {
-      const from = Math.min(dim, Math.round((units * t) / parts) * unit);
-      const to = Math.min(dim, Math.round((units * (t + 1)) / parts) * unit);
-      if (to <= from) continue;
-      const work = BASE + t * scratch;
-      let args: GemmArgs;
-      if (byRows) {
-        // Rows from…to of op(A) and C.
-        const aPart = a + (transA ? from : from * lda) * size;
-        args = [ta, tb, to - from, n, k, aPart, lda, b, ldb, c + from * ldc * size, ldc, acc, work];
-      } else {
-        // Columns from…to of op(B) and C.
-        const bPart = b + (transB ? from * ldb : from) * size;
-        args = [ta, tb, m, to - from, k, a, lda, bPart, ldb, c + from * size, ldc, acc, work];
-      }
-      jobs.push({ dtype, args });
-    }
-    await this.pool.run(jobs);
+/** One block product C = op(A)·op(B) (or C += … when accumulate), split among the threads when large. */
+async function block(
+  engine: Engine,
+  options: GemmOptions,
+  dtype: Dtype,
+  size: number,
+  transA: boolean,
+  transB: boolean,
+  m: number,
+  n: number,
+  k: number,
+  a: number,
+  lda: number,
+  b: number,
+  ldb: number,
+  c: number,
+  ldc: number,
+  accumulate: boolean,
+): Promise<void> {
+  const name = kernel(dtype, 'gemm');
+  const ta = transA ? 1 : 0;
+  const tb = transB ? 1 : 0;
+  const acc = accumulate ? 1 : 0;
+  const byRows = m >= n;
+  const unit = byRows ? ROW_UNIT : COL_UNIT;
+  const parts = 2 * m * n * k < options.minThreadedFlops ? 1 : Math.min(engine.threads, Math.ceil((byRows ? m : n) / unit));
+  if (parts <= 1) {
+    engine.call({ kernel: name, args: [ta, tb, m, n, k, a, lda, b, ldb, c, ldc, acc, engine.scratch(0)] });
+    return;
   }
+  const dim = byRows ? m : n;
+  const units = Math.ceil(dim / unit);
+  const jobs: Job[] = [];
+  for (let t = 0; t < parts; t++) {
+    const from = Math.min(dim, Math.round((units * t) / parts) * unit);
+    const to = Math.min(dim, Math.round((units * (t + 1)) / parts) * unit);
+    if (to <= from) continue;
+    const work = engine.scratch(jobs.length);
+    if (byRows) {
+      // Rows from…to of op(A) and C.
+      const aPart = a + (transA ? from : from * lda) * size;
+      jobs.push({ kernel: name, args: [ta, tb, to - from, n, k, aPart, lda, b, ldb, c + from * ldc * size, ldc, acc, work] });
+    } else {
+      // Columns from…to of op(B) and C.
+      const bPart = b + (transB ? from * ldb : from) * size;
+      jobs.push({ kernel: name, args: [ta, tb, m, to - from, k, a, lda, bPart, ldb, c + from * size, ldc, acc, work] });
+    }
+  }
+  await engine.run(jobs);
 }

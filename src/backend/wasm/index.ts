@@ -1,11 +1,10 @@
 /**
- * The wasm backend: matrix products in WebAssembly SIMD (relaxed fused multiply-add where the
- * engine has it, else SIMD128) on worker threads sharing one WebAssembly.Memory, or on the
- * calling thread where there are no threads (no SharedArrayBuffer, one core, or
- * LOWRANK_WASM_THREADS=1). Products are computed in the inputs' element type, like BLAS, and are
- * bit-identical for any number of threads.
- *
- * The decompositions (qr, svd, eigh, lu, cholesky, solveTriangular) are the js backend's for now.
+ * The wasm backend: matrix products and the qr, svd and eigh decompositions in WebAssembly SIMD
+ * (relaxed fused multiply-add where the engine has it, else SIMD128) on worker threads sharing one
+ * WebAssembly.Memory, or on the calling thread where there are no threads (no SharedArrayBuffer,
+ * one core, or LOWRANK_WASM_THREADS=1). Everything is computed in the inputs' element type, like
+ * BLAS and LAPACK, and is bit-identical for any number of threads. lu, cholesky and
+ * solveTriangular are the js backend's.
  *
  * Settings (read once, at the first use): LOWRANK_WASM_THREADS (a positive integer; default the
  * number of cores) and LOWRANK_WASM_SIMD (auto, relaxed or simd128; default auto).

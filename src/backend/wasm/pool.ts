@@ -7,15 +7,9 @@
  */
 import { LowrankError } from '../../core/errors.js';
 import type { Platform, WorkerPort } from './platform.js';
-import type { Dtype, FromWorker, GemmArgs, ToWorker } from './protocol.js';
+import type { FromWorker, Job, ToWorker } from './protocol.js';
 
-/** One job for one worker. */
-export interface Job {
-  /** Which kernel: sgemm (f32) or dgemm (f64). */
-  readonly dtype: Dtype;
-  /** Its arguments: shapes, leading dimensions and byte addresses in the shared memory. */
-  readonly args: GemmArgs;
-}
+export type { Job } from './protocol.js';
 
 interface Pending {
   resolve(): void;
@@ -71,7 +65,7 @@ class PoolWorker {
     if (this.dead !== undefined) throw this.dead;
     return new Promise<void>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      const message: ToWorker = { type: 'gemm', id, dtype: job.dtype, args: job.args };
+      const message: ToWorker = { type: 'run', id, job };
       this.port.postMessage(message);
     });
   }

@@ -1,56 +1,65 @@
 /**
  * The kernel module's exports, its instantiation, and the messages between the main thread and
  * the workers that run kernels on a shared memory. Platform-neutral: a worker's entry point (in
- * node.ts for Node) only wires {@link serveKernels} to its message port.
+ * node.ts for Node, browser-worker.ts in browsers) only wires {@link serveKernels} to its port.
  */
 
 /** The element types the kernels compute in. */
 export type Dtype = 'f32' | 'f64';
 
 /**
- * The functions assembly/gemm.ts exports. Pointers are byte addresses into the imported memory;
- * leading dimensions are in elements.
+ * The functions assembly/index.ts exports, as JavaScript sees them: every argument a number
+ * (pointers are byte addresses into the imported memory, leading dimensions in elements). An
+ * s-prefixed kernel computes in float32, a d-prefixed one in float64.
  */
 export interface KernelExports {
-  /** C = op(A)·op(B) (or C += … when accumulate ≠ 0) in float32. */
-  sgemm(
-    transA: number,
-    transB: number,
-    m: number,
-    n: number,
-    k: number,
-    a: number,
-    lda: number,
-    b: number,
-    ldb: number,
-    c: number,
-    ldc: number,
-    accumulate: number,
-    scratch: number,
-  ): void;
-  /** The same in float64. */
-  dgemm(
-    transA: number,
-    transB: number,
-    m: number,
-    n: number,
-    k: number,
-    a: number,
-    lda: number,
-    b: number,
-    ldb: number,
-    c: number,
-    ldc: number,
-    accumulate: number,
-    scratch: number,
-  ): void;
-  /** Bytes of scratch one sgemm call needs. */
+  /** C = op(A)·op(B) (or C += … when accumulate ≠ 0): transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate, scratch. */
+  sgemm(...args: number[]): void;
+  dgemm(...args: number[]): void;
+  /** Bytes of scratch one sgemm / dgemm call needs. */
   sgemmScratchBytes(): number;
-  /** Bytes of scratch one dgemm call needs. */
   dgemmScratchBytes(): number;
+  /** Householder QR in place: a, m, n, refl, taus, w, out (assembly/householder.ts). */
+  sqr(...args: number[]): void;
+  dqr(...args: number[]): void;
+  /** Golub–Kahan bidiagonalization: w, m, n, d, e, left, leftTau, right, rightTau, scratch, out. */
+  sbidiagonalize(...args: number[]): void;
+  dbidiagonalize(...args: number[]): void;
+  /** Symmetric tridiagonalization: s, n, d, e, refl, taus, p, out. */
+  stridiagonalize(...args: number[]): void;
+  dtridiagonalize(...args: number[]): void;
+  /** Rows r0 … r1 of an accumulated orthogonal factor: x, ld, r0, r1, refl, ldr, taus, nrefl, off. */
+  sformRows(...args: number[]): void;
+  dformRows(...args: number[]): void;
+  /** A rotation log applied to columns c0 … c1: x, ld, c0, c1, rows, cs, count (assembly/rotations.ts). */
+  srotate(...args: number[]): void;
+  drotate(...args: number[]): void;
 }
 
-const EXPORTS = ['sgemm', 'dgemm', 'sgemmScratchBytes', 'dgemmScratchBytes'] as const;
+/** The kernels a job can run: those that compute (not the size queries). */
+export type KernelName = Exclude<keyof KernelExports, 'sgemmScratchBytes' | 'dgemmScratchBytes'>;
+
+const EXPORTS: readonly (keyof KernelExports)[] = [
+  'sgemm',
+  'dgemm',
+  'sgemmScratchBytes',
+  'dgemmScratchBytes',
+  'sqr',
+  'dqr',
+  'sbidiagonalize',
+  'dbidiagonalize',
+  'stridiagonalize',
+  'dtridiagonalize',
+  'sformRows',
+  'dformRows',
+  'srotate',
+  'drotate',
+];
+
+/** The name of a kernel in the element type: `kernel(dtype, 'gemm')` is 'sgemm' or 'dgemm'. */
+export function kernel<B extends string>(dtype: Dtype, base: B): `s${B}` | `d${B}` {
+  return dtype === 'f32' ? `s${base}` : `d${base}`;
+}
 
 /** Instantiates the kernel module on a memory; throws when the module lacks an export. */
 export function instantiate(module: WebAssembly.Module, memory: WebAssembly.Memory): KernelExports {
@@ -61,33 +70,21 @@ export function instantiate(module: WebAssembly.Module, memory: WebAssembly.Memo
   return exports as unknown as KernelExports;
 }
 
-/** The arguments of one gemm call, in the order of {@link KernelExports.sgemm}. */
-export type GemmArgs = [
-  transA: number,
-  transB: number,
-  m: number,
-  n: number,
-  k: number,
-  a: number,
-  lda: number,
-  b: number,
-  ldb: number,
-  c: number,
-  ldc: number,
-  accumulate: number,
-  scratch: number,
-];
+/** One kernel call: which kernel and its arguments. */
+export interface Job {
+  readonly kernel: KernelName;
+  readonly args: readonly number[];
+}
 
-/** Runs one gemm call on an instance. */
-export function runGemm(kernels: KernelExports, dtype: Dtype, args: GemmArgs): void {
-  if (dtype === 'f32') kernels.sgemm(...args);
-  else kernels.dgemm(...args);
+/** Runs one job on an instance. */
+export function runJob(kernels: KernelExports, job: Job): void {
+  kernels[job.kernel](...job.args);
 }
 
 /** Main thread → worker. */
 export type ToWorker =
   | { readonly type: 'init'; readonly module: WebAssembly.Module; readonly memory: WebAssembly.Memory }
-  | { readonly type: 'gemm'; readonly id: number; readonly dtype: Dtype; readonly args: GemmArgs };
+  | { readonly type: 'run'; readonly id: number; readonly job: Job };
 
 /** Worker → main thread. */
 export type FromWorker =
@@ -97,7 +94,7 @@ export type FromWorker =
 
 /**
  * The worker side: returns the handler for messages from the main thread; replies go through
- * `post`. The first message must be 'init'; each 'gemm' is answered by 'done' or 'failed'.
+ * `post`. The first message must be 'init'; each 'run' is answered by 'done' or 'failed'.
  */
 export function serveKernels(post: (message: FromWorker) => void): (message: ToWorker) => void {
   let kernels: KernelExports | undefined;
@@ -109,7 +106,7 @@ export function serveKernels(post: (message: FromWorker) => void): (message: ToW
     }
     try {
       if (kernels === undefined) throw new Error('the worker got a job before its kernels');
-      runGemm(kernels, message.dtype, message.args);
+      runJob(kernels, message.job);
       post({ type: 'done', id: message.id });
     } catch (e) {
       post({ type: 'failed', id: message.id, message: e instanceof Error ? e.message : String(e) });

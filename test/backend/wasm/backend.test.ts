@@ -1,6 +1,6 @@
 /**
- * The wasm backend as a whole: loading and `wasmInfo`, the decompositions it delegates to the js
- * backend, the settings it reads, that idle workers never keep a process alive (while a pending
+ * The wasm backend as a whole: loading and `wasmInfo`, its decompositions reconstructing their
+ * input, the settings it reads, that idle workers never keep a process alive (while a pending
  * product does), and the single-threaded fallback without SharedArrayBuffer.
  */
 import { test } from 'node:test';
@@ -49,7 +49,7 @@ test('loadWasmBackend loads here and wasmInfo describes it', () => {
   assert.ok(info.maximumMemoryBytes >= 256 * 2 ** 20);
 });
 
-test('wasm backend delegates the decompositions: svd, qr and cholesky reconstruct', async () => {
+test('wasm backend decompositions: svd, qr and cholesky reconstruct', async () => {
   for (const dt of ['f32', 'f64'] as const) {
     const tol = dt === 'f32' ? 1e-5 : 1e-12;
     const values = rng(5).fillNormal(new Float64Array(12 * 7));
