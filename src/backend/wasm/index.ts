@@ -10,8 +10,8 @@
  * number of cores) and LOWRANK_WASM_SIMD (auto, relaxed or simd128; default auto).
  *
  * The kernels are built from assembly/ by scripts/build-wasm.mjs. This module binds the backend to
- * Node (node.ts: files, V8 flags, worker_threads); everything else is host-neutral, and a browser
- * entry would call {@link createWasmBackendOn} with its own {@link Platform}.
+ * Node (node.ts: files, V8 flags, worker_threads); everything else is host-neutral, and the browser
+ * entry (src/browser.ts) builds it through browser.ts's createBrowserWasmBackend.
  */
 import { LowrankError } from '../../core/errors.js';
 import { jsBackend } from '../js/index.js';

@@ -1,8 +1,8 @@
 /**
  * What the wasm backend needs from its host, so that everything but one module is plain
  * JavaScript that runs in Node and in browsers alike. node.ts implements it over node:fs,
- * node:v8, node:os and node:worker_threads; a browser implementation would fetch the kernel files
- * ahead of time and start Web Workers (which need cross-origin isolation for shared memory).
+ * node:v8, node:os and node:worker_threads; browser.ts fetches the kernel files ahead of time and
+ * starts module Web Workers (which need cross-origin isolation for shared memory).
  */
 
 /** The main thread's end of one worker. */

@@ -1,0 +1,44 @@
+/**
+ * lowrank's entry for browsers (the package's "browser" export, also `lowrank/browser`): the parts
+ * that import nothing of Node. `core` (dtypes, tensors, errors, the seeded RNG) and `linalg` (on
+ * the js backend until {@link initWasmBackend} has made the wasm one). The file readers and
+ * writers (`io`) and the native backend need Node and are not here.
+ *
+ * ```ts
+ * import { initWasmBackend, linalg } from 'lowrank';  // the "browser" condition picks this module
+ * const wasm = await initWasmBackend();                 // fetches the kernels, starts no worker yet
+ * console.log(wasm.info.threads, wasm.info.threadsNote);
+ * const c = await linalg.matmul(a, b);
+ * ```
+ *
+ * Worker threads need a cross-origin isolated page (`Cross-Origin-Opener-Policy: same-origin`,
+ * `Cross-Origin-Embedder-Policy: require-corp`); without it products run on the page's thread.
+ */
+import { useBackendInstance } from './backend/index.js';
+import { createBrowserWasmBackend, type BrowserWasmOptions } from './backend/wasm/browser.js';
+import type { WasmBackend } from './backend/wasm/create.js';
+
+export * as core from './core/index.js';
+export * as linalg from './linalg/index.js';
+export { LowrankError, FormatError, isLowrankError, type ErrorCode } from './core/errors.js';
+export type { Tensor, TensorSpec } from './core/tensor.js';
+export type { DType, FloatDType, Storage } from './core/dtype.js';
+export type { Backend, BackendName } from './backend/types.js';
+export type { WasmBackend, WasmBackendOptions, WasmInfo } from './backend/wasm/create.js';
+export type { SimdChoice, SimdLevel } from './backend/wasm/loader.js';
+export { createBrowserWasmBackend, type BrowserWasmOptions } from './backend/wasm/browser.js';
+export { useBackendInstance } from './backend/index.js';
+
+/**
+ * Makes a wasm backend for this page ({@link createBrowserWasmBackend}: fetches the kernel files,
+ * threads when the page is cross-origin isolated) and makes it the one `linalg` uses; returns it,
+ * with its `info` (SIMD level, threads, and why only one). Rejects with LowrankError
+ * E_UNSUPPORTED when the browser lacks WebAssembly SIMD or the kernels cannot be fetched (pass
+ * `kernelBase` when they are not served beside the package's dist/).
+ */
+export async function initWasmBackend(options: BrowserWasmOptions = {}): Promise<WasmBackend> {
+  const wasm = await createBrowserWasmBackend(options);
+  const threads = wasm.info.threads === 1 ? 'one thread' : `${wasm.info.threads} worker threads`;
+  useBackendInstance(wasm, `made by initWasmBackend() (${wasm.info.simd === 'relaxed' ? 'relaxed SIMD' : 'SIMD128'}, ${threads})`);
+  return wasm;
+}
