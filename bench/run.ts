@@ -12,6 +12,7 @@ import { machineInfo, now, type Suite } from './util.js';
 const SUITES: Record<string, () => Promise<Suite>> = {
   io: () => import('./io.js'),
   linalg: () => import('./linalg.js'),
+  tensor: () => import('./tensor.js'),
 };
 
 /** bench/out/ of the repository (this file runs from dist/bench/). */

@@ -1,7 +1,7 @@
 /**
  * lowrank's entry for browsers (the package's "browser" export, also `lowrank/browser`): the parts
- * that import nothing of Node. `core` (dtypes, tensors, errors, the seeded RNG) and `linalg` (on
- * the js backend until {@link initWasmBackend} has made the wasm one). The file readers and
+ * that import nothing of Node. `core` (dtypes, tensors, errors, the seeded RNG), `linalg` (on
+ * the js backend until {@link initWasmBackend} has made the wasm one) and `tensor` (on linalg). The file readers and
  * writers (`io`) and the native backend need Node and are not here.
  *
  * ```ts
@@ -20,6 +20,7 @@ import type { WasmBackend } from './backend/wasm/create.js';
 
 export * as core from './core/index.js';
 export * as linalg from './linalg/index.js';
+export * as tensor from './tensor/index.js';
 export { LowrankError, FormatError, isLowrankError, type ErrorCode } from './core/errors.js';
 export type { Tensor, TensorSpec } from './core/tensor.js';
 export type { DType, FloatDType, Storage } from './core/dtype.js';

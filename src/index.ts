@@ -2,11 +2,13 @@
  * lowrank: the low-rank structure of neural networks, in TypeScript.
  *
  * The API is grouped in namespaces: `core` (tensors, dtypes, errors, seeded RNG), `io` (model
- * files) and `linalg` (dense linear algebra on the fastest available backend).
+ * files), `linalg` (dense linear algebra on the fastest available backend) and `tensor` (Tucker,
+ * CP, tensor-train decompositions and entanglement spectra).
  */
 export * as io from './io/index.js';
 export * as core from './core/index.js';
 export * as linalg from './linalg/index.js';
+export * as tensor from './tensor/index.js';
 export { LowrankError, FormatError, isLowrankError, type ErrorCode } from './core/errors.js';
 export type { Tensor, TensorSpec } from './core/tensor.js';
 export type { DType, FloatDType, Storage } from './core/dtype.js';

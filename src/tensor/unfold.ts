@@ -29,10 +29,14 @@ export function unfoldData<F extends FloatDType>(x: Tensor<F>, n: number): Tenso
   const out = alloc(x.dtype, x.data.length);
   // x[a, i, b] → out[i, a·after + b]: contiguous runs of `after` elements.
   const cols = before * after;
+  const data = x.data;
   for (let a = 0; a < before; a++) {
     for (let i = 0; i < dim; i++) {
       const src = (a * dim + i) * after;
-      out.set(x.data.subarray(src, src + after), i * cols + a * after);
+      const dst = i * cols + a * after;
+      // Short runs by hand: a subarray per run costs more than the copy.
+      if (after < 16) for (let b = 0; b < after; b++) out[dst + b] = data[src + b];
+      else out.set(data.subarray(src, src + after), dst);
     }
   }
   return out;
@@ -64,7 +68,9 @@ export function foldData<F extends FloatDType>(dtype: F, data: Tensor<F>['data']
   for (let a = 0; a < before; a++) {
     for (let i = 0; i < dim; i++) {
       const src = i * cols + a * after;
-      out.set(data.subarray(src, src + after), (a * dim + i) * after);
+      const dst = (a * dim + i) * after;
+      if (after < 16) for (let b = 0; b < after; b++) out[dst + b] = data[src + b];
+      else out.set(data.subarray(src, src + after), dst);
     }
   }
   return out;
