@@ -24,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type * as Lowrank from '../../src/browser.js';
 import { rng } from '../../src/core/rng.js';
+import { referenceProduct } from '../helpers/reference.js';
 
 /** The repository (or package) root: this file runs as dist/test/browser/wasm.test.js. */
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -139,17 +140,6 @@ function fromBase64(b64: string, dtype: 'f32' | 'f64'): Float32Array | Float64Ar
   return dtype === 'f32' ? new Float32Array(bytes.buffer) : new Float64Array(bytes.buffer);
 }
 
-/** C = A·B in float64 (row-major, m×k · k×n). */
-function product(a: ArrayLike<number>, b: ArrayLike<number>, m: number, k: number, n: number): Float64Array {
-  const c = new Float64Array(m * n);
-  for (let i = 0; i < m; i++) {
-    for (let p = 0; p < k; p++) {
-      const x = a[i * k + p];
-      for (let j = 0; j < n; j++) c[i * n + j] += x * b[p * n + j];
-    }
-  }
-  return c;
-}
 
 /** ‖x − y‖_F / ‖y‖_F. */
 function relativeError(x: ArrayLike<number>, y: ArrayLike<number>): number {
@@ -210,7 +200,7 @@ function reconstruct(u: ArrayLike<number>, s: ArrayLike<number>, vt: ArrayLike<n
   const r = s.length;
   const us = new Float64Array(m * r);
   for (let i = 0; i < m; i++) for (let j = 0; j < r; j++) us[i * r + j] = u[i * r + j] * s[j];
-  return product(us, vt, m, r, n);
+  return referenceProduct(us, m, r, vt, n);
 }
 
 /** What the page gets; arrays are base64 of float32 bytes. */
@@ -335,7 +325,7 @@ async function run(url: string, minThreads: number | null): Promise<{ out: PageO
 /** Checks the page's products and SVDs against this test's float64 references. */
 function checkResults(out: PageOutput): void {
   const x = inputs();
-  const c = product(x.a, x.b, M, K, N);
+  const c = referenceProduct(x.a, M, K, x.b, N);
   const e32 = relativeError(fromBase64(out.f32, 'f32'), c);
   const e64 = relativeError(fromBase64(out.f64, 'f64'), c);
   assert.ok(e32 <= TOL.f32.product, `f32 product: relative error ${e32} > ${TOL.f32.product}`);

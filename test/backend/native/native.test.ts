@@ -10,6 +10,7 @@ import type { Backend, FloatArray, Matrix } from '../../../src/backend/types.js'
 import { LowrankError } from '../../../src/core/errors.js';
 import { rng, type Rng } from '../../../src/core/rng.js';
 import { pythonJson } from '../../helpers/python.js';
+import { referenceProduct } from '../../helpers/reference.js';
 
 type Dtype = 'f32' | 'f64';
 const DTYPES: readonly Dtype[] = ['f32', 'f64'];
@@ -51,17 +52,6 @@ function gaussian(g: Rng, rows: number, cols: number): Float64Array {
   return g.fillNormal(new Float64Array(rows * cols));
 }
 
-/** C = A (m×k) · B (k×n), float64. */
-function mul(a: Float64Array, m: number, k: number, b: Float64Array, n: number): Float64Array {
-  const c = new Float64Array(m * n);
-  for (let i = 0; i < m; i++) {
-    for (let p = 0; p < k; p++) {
-      const x = a[i * k + p];
-      for (let j = 0; j < n; j++) c[i * n + j] += x * b[p * n + j];
-    }
-  }
-  return c;
-}
 
 /** An m×k matrix with orthonormal columns (modified Gram-Schmidt, twice, on Gaussian columns). */
 function orthonormal(g: Rng, m: number, k: number): Float64Array {
@@ -94,7 +84,7 @@ function withSpectrum(g: Rng, m: number, n: number, s: readonly number[]): Float
   for (let i = 0; i < m; i++) for (let j = 0; j < k; j++) u[i * k + j] *= s[j];
   const vt = new Float64Array(k * n);
   for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) vt[j * n + i] = v[i * k + j];
-  return mul(u, m, k, vt, n);
+  return referenceProduct(u, m, k, vt, n);
 }
 
 /** Square, tall, wide, tiny, rank-deficient and ill-conditioned general matrices. */
@@ -109,7 +99,7 @@ function generalCases(seed: number): Case[] {
     plain(1, 1, '1x1'),
     plain(1, 9, '1x9'),
     plain(9, 1, '9x1'),
-    { name: 'rank-deficient 40x25 (rank 4)', rows: 40, cols: 25, data: mul(gaussian(g, 40, 4), 40, 4, gaussian(g, 4, 25), 25), well: false },
+    { name: 'rank-deficient 40x25 (rank 4)', rows: 40, cols: 25, data: referenceProduct(gaussian(g, 40, 4), 40, 4, gaussian(g, 4, 25), 25), well: false },
     { name: 'ill-conditioned 40x40 (σ = logspace(0, -6))', rows: 40, cols: 40, data: withSpectrum(g, 40, 40, logspace(40, 0, -6)), well: false },
     { name: 'ill-conditioned wide 24x64 (σ = logspace(0, -6))', rows: 24, cols: 64, data: withSpectrum(g, 24, 64, logspace(24, 0, -6)), well: false },
   ];
@@ -131,7 +121,7 @@ function symmetricCases(seed: number, dtype: Dtype): Case[] {
     const x = gaussian(g, n, n);
     const xt = new Float64Array(n * n);
     for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) xt[j * n + i] = x[i * n + j];
-    const a = mul(x, n, n, xt, n);
+    const a = referenceProduct(x, n, n, xt, n);
     for (let i = 0; i < n; i++) a[i * n + i] += n;
     return a;
   };
@@ -161,7 +151,7 @@ function symmetricCases(seed: number, dtype: Dtype): Case[] {
       const x = gaussian(g, 30, 3);
       const xt = new Float64Array(90);
       for (let i = 0; i < 30; i++) for (let j = 0; j < 3; j++) xt[j * 30 + i] = x[i * 3 + j];
-      return mul(x, 30, 3, xt, 30);
+      return referenceProduct(x, 30, 3, xt, 30);
     })(), false),
   ];
 }
