@@ -12,6 +12,18 @@
  * the promise is pending. Failures reject with an Error whose message names the routine
  * and whose `code` is "E_NUMERIC" (not positive definite, no convergence) or "E_INTERNAL".
  *
+ * Two costs around a gemm are kept off the product itself:
+ *   - the output's memory. Outputs that the kernel overwrites in full (gemm's C; the in-place
+ *     copies of lu, cholesky, trsm and eigh's vectors) are allocated without zero-filling
+ *     (napi_create_buffer: malloc rather than calloc), and on Linux outputs of 4 MiB or more are
+ *     advised to use transparent huge pages, as numpy does for its arrays: OpenBLAS otherwise
+ *     faults C's fresh pages in 4 KiB at a time while it writes them, which made a 1024³ sgemm
+ *     15-35% slower than one writing into memory already in use when the process had been idle
+ *     in between (freed output memory goes back to the system before the next call);
+ *   - a gemm of at most SYNC_GEMM_MAX_MNK multiply-adds (about 0.1 ms) runs on the calling thread
+ *     and returns an already settled promise: the round trip through the libuv pool (queue, wake a
+ *     pool thread, wake the event loop) costs 20-40 us, a third to a half of a 64³-128³ product.
+ *
  * Row-major data is handed to column-major LAPACK without transposing wherever the algebra allows
  * (a row-major A is a column-major Aᵀ):
  *   svd      gesdd on Aᵀ = V S Uᵀ: LAPACK's U is our Vt and its Vt is our U (fallback gesvd);
@@ -21,6 +33,9 @@
  *   lu       getrf needs the rows of A as rows, so it goes through LAPACKE's row-major path;
  *   gemm and trsm use CBLAS's row-major interface directly.
  */
+#if defined(__linux__) && !defined(_DEFAULT_SOURCE)
+#define _DEFAULT_SOURCE /* madvise and MADV_HUGEPAGE under -std=c11 */
+#endif
 #ifndef NAPI_VERSION
 #define NAPI_VERSION 8
 #endif
@@ -33,6 +48,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
 
 /* OpenBLAS extensions (declared by OpenBLAS's cblas.h; repeated for other cblas.h headers). */
 char *openblas_get_config(void);
@@ -65,6 +84,7 @@ typedef struct {
   void *out[MAX_OUT];
   size_t out_count[MAX_OUT];
   napi_typedarray_type out_type[MAX_OUT];
+  size_t out_offset[MAX_OUT]; /* byte offset of the data in its ArrayBuffer */
   const char *err_code; /* NULL on success */
   char err_msg[384];
 } job_t;
@@ -120,7 +140,11 @@ static void set_identity(job_t *j, void *data, int n) {
 
 /* C (m×n) = op(A) · op(B); k the inner dimension, lda/ldb the stored column counts. */
 static void run_gemm(job_t *j) {
-  if (j->m == 0 || j->n == 0 || j->k == 0) return; /* outputs are zero-filled */
+  if (j->m == 0 || j->n == 0) return;
+  if (j->k == 0) { /* an empty sum: the output is not zero-filled when allocated */
+    memset(j->out[0], 0, (size_t)j->m * j->n * j->esz);
+    return;
+  }
   enum CBLAS_TRANSPOSE ta = j->flag_a ? CblasTrans : CblasNoTrans;
   enum CBLAS_TRANSPOSE tb = j->flag_b ? CblasTrans : CblasNoTrans;
   if (j->f64)
@@ -378,7 +402,8 @@ static void complete(napi_env env, napi_status status, void *data) {
     }
     napi_value ab;
     if (napi_get_reference_value(env, j->out_ref[i], &ab) != napi_ok || ab == NULL) goto fail;
-    if (napi_create_typedarray(env, j->out_type[i], j->out_count[i], ab, 0, &items[i]) != napi_ok) goto fail;
+    if (napi_create_typedarray(env, j->out_type[i], j->out_count[i], ab, j->out_offset[i], &items[i]) != napi_ok)
+      goto fail;
   }
   if (j->nout == 1) {
     result = items[0];
@@ -508,14 +533,70 @@ static int borrow_in(napi_env env, napi_value array, void *data, void **dst, nap
   return 1;
 }
 
-/* Allocates result slot i: a new ArrayBuffer of count elements, referenced until completion. */
-static int alloc_out(napi_env env, job_t *j, int i, size_t count, napi_typedarray_type type) {
+/* Outputs of at least this many bytes get MADV_HUGEPAGE (numpy's threshold for the same advice). */
+#define HUGEPAGE_MIN_BYTES ((size_t)4 << 20)
+
+/*
+ * Advises the kernel to back a new output with transparent huge pages where THP is in "madvise"
+ * mode (the Debian default): a 1024x1024 float32 C then takes a few 2 MiB faults instead of 1024
+ * 4 KiB ones inside the product. Only a hint on memory that napi_create_buffer/ArrayBuffer gave us
+ * (page-aligned interior only); failure changes nothing.
+ */
+static void advise_hugepages(void *data, size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (bytes < HUGEPAGE_MIN_BYTES) return;
+  const long ps = sysconf(_SC_PAGESIZE);
+  const uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096;
+  const uintptr_t lo = ((uintptr_t)data + page - 1) & ~(page - 1);
+  const uintptr_t hi = ((uintptr_t)data + bytes) & ~(page - 1);
+  if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+#else
+  (void)data;
+  (void)bytes;
+#endif
+}
+
+/* Outputs up to this many bytes may come uninitialized from napi_create_buffer (Node's Buffer
+   limit is at least 2^31 - 1 bytes in every version); larger ones are zero-filled ArrayBuffers. */
+#define MAX_UNINIT_BYTES ((size_t)0x7fffffff)
+
+/*
+ * Allocates result slot i: a new ArrayBuffer of count elements, referenced until completion.
+ * zeroed: 1 when the kernel may leave part of the output unwritten (the zeros are part of the
+ * result), 0 when it overwrites every element before the result is seen: then the memory comes
+ * from napi_create_buffer, uninitialized like Buffer.allocUnsafe (malloc, not calloc: no
+ * zero-fill on this thread, and freed heap memory is reused instead of fresh zero pages that the
+ * kernel would fault in one by one).
+ */
+static int alloc_out(napi_env env, job_t *j, int i, size_t count, napi_typedarray_type type, int zeroed) {
   const size_t esz = type == napi_int32_array ? sizeof(int32_t) : j->esz;
+  const size_t bytes = count * esz;
   napi_value ab;
-  if (napi_create_arraybuffer(env, count * esz, &j->out[i], &ab) != napi_ok) {
+  j->out_offset[i] = 0;
+  if (!zeroed && bytes > 0 && bytes <= MAX_UNINIT_BYTES) {
+    napi_value buf;
+    void *data = NULL;
+    size_t length = 0, offset = 0;
+    napi_typedarray_type bt;
+    if (napi_create_buffer(env, bytes, &data, &buf) != napi_ok) {
+      throw_last(env, "napi_create_buffer (out of memory?)");
+      return 0;
+    }
+    if (napi_get_typedarray_info(env, buf, &bt, &length, &data, &ab, &offset) != napi_ok) {
+      throw_last(env, "napi_get_typedarray_info");
+      return 0;
+    }
+    if (offset % esz != 0 || length < bytes) {
+      napi_throw_error(env, "E_INTERNAL", "lowrank_native: napi_create_buffer returned a misaligned buffer");
+      return 0;
+    }
+    j->out[i] = data;
+    j->out_offset[i] = offset;
+  } else if (napi_create_arraybuffer(env, bytes, &j->out[i], &ab) != napi_ok) {
     throw_last(env, "napi_create_arraybuffer (out of memory?)");
     return 0;
   }
+  advise_hugepages(j->out[i], bytes);
   if (napi_create_reference(env, ab, 1, &j->out_ref[i]) != napi_ok) {
     throw_last(env, "napi_create_reference");
     return 0;
@@ -530,9 +611,19 @@ static napi_typedarray_type float_type(const job_t *j) {
   return j->f64 ? napi_float64_array : napi_float32_array;
 }
 
-/* Creates the promise, queues the work; frees the job on failure. */
-static napi_value start(napi_env env, job_t *j, const char *name) {
+/*
+ * Creates the promise and queues the work; frees the job on failure. With sync set the work runs
+ * right here on the calling thread instead and the promise is settled before it is returned (for
+ * products too small to be worth a trip through the libuv pool).
+ */
+static napi_value start(napi_env env, job_t *j, const char *name, int sync) {
   napi_value promise = NULL, resource_name;
+  if (sync) {
+    CHECK(napi_create_promise(env, &j->deferred, &promise), "napi_create_promise");
+    execute(env, j);
+    complete(env, napi_ok, j); /* settles the promise and frees the job */
+    return promise;
+  }
   CHECK(napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource_name), "napi_create_string_utf8");
   CHECK(napi_create_async_work(env, NULL, resource_name, execute, complete, j, &j->work), "napi_create_async_work");
   CHECK(napi_create_promise(env, &j->deferred, &promise), "napi_create_promise");
@@ -558,6 +649,14 @@ static int get_args(napi_env env, napi_callback_info info, size_t want, napi_val
   }
   return 1;
 }
+
+/*
+ * A gemm of at most this many multiply-adds (m·n·k; 2^21 is a 128³ product: about 70 us on the
+ * 2-core development machine, less on bigger ones) runs synchronously on the calling thread: the
+ * event loop is held for at most about 0.1 ms, and the libuv round trip it saves (20-40 us) is a
+ * large part of such a product. Larger ones go to the pool so the event loop keeps running.
+ */
+#define SYNC_GEMM_MAX_MNK ((double)(1 << 21))
 
 /* gemm(a, aRows, aCols, b, bRows, bCols, transA, transB) -> Promise<C> */
 static napi_value js_gemm(napi_env env, napi_callback_info info) {
@@ -589,8 +688,11 @@ static napi_value js_gemm(napi_env env, napi_callback_info info) {
   if (!borrow_in(env, argv[0], a, &j->in0, &j->in_ref[0]) || !borrow_in(env, argv[3], b, &j->in1, &j->in_ref[1]))
     goto fail;
   j->nout = 1;
-  if (!alloc_out(env, j, 0, (size_t)j->m * j->n, float_type(j))) goto fail;
-  return start(env, j, j->f64 ? "lowrank_native.dgemm" : "lowrank_native.sgemm");
+  /* Not zero-filled: beta = 0 makes gemm write every element of C (run_gemm zeroes it when k = 0). */
+  if (!alloc_out(env, j, 0, (size_t)j->m * j->n, float_type(j), 0)) goto fail;
+  /* (k = 0 counts as 1: zeroing a large C is no job for the JS thread either) */
+  const int sync = (double)j->m * j->n * (j->k > 0 ? j->k : 1) <= SYNC_GEMM_MAX_MNK;
+  return start(env, j, j->f64 ? "lowrank_native.dgemm" : "lowrank_native.sgemm", sync);
 fail:
   job_free(env, j);
   return NULL;
@@ -611,10 +713,10 @@ static napi_value js_qr(napi_env env, napi_callback_info info) {
   j->k = j->m < j->n ? j->m : j->n;
   if (!copy_in(env, j, a, alen, &j->in0)) goto fail;
   j->nout = 2;
-  if (!alloc_out(env, j, 0, (size_t)j->m * j->k, float_type(j)) ||
-      !alloc_out(env, j, 1, (size_t)j->k * j->n, float_type(j)))
+  if (!alloc_out(env, j, 0, (size_t)j->m * j->k, float_type(j), 1) ||
+      !alloc_out(env, j, 1, (size_t)j->k * j->n, float_type(j), 1))
     goto fail;
-  return start(env, j, "lowrank_native.qr");
+  return start(env, j, "lowrank_native.qr", 0);
 fail:
   job_free(env, j);
   return NULL;
@@ -646,11 +748,11 @@ static napi_value js_svd(napi_env env, napi_callback_info info) {
   if (!copy_in(env, j, a, alen, &j->in0)) goto fail;
   j->nout = 3;
   const size_t uc = j->job == 'A' ? j->m : j->k, vr = j->job == 'A' ? j->n : j->k;
-  if (!alloc_out(env, j, 0, (size_t)j->k, float_type(j))) goto fail;
-  if (j->job != 'N' && (!alloc_out(env, j, 1, (size_t)j->m * uc, float_type(j)) ||
-                        !alloc_out(env, j, 2, vr * (size_t)j->n, float_type(j))))
+  if (!alloc_out(env, j, 0, (size_t)j->k, float_type(j), 1)) goto fail;
+  if (j->job != 'N' && (!alloc_out(env, j, 1, (size_t)j->m * uc, float_type(j), 1) ||
+                        !alloc_out(env, j, 2, vr * (size_t)j->n, float_type(j), 1)))
     goto fail;
-  return start(env, j, "lowrank_native.svd");
+  return start(env, j, "lowrank_native.svd", 0);
 fail:
   job_free(env, j);
   return NULL;
@@ -671,14 +773,14 @@ static napi_value js_eigh(napi_env env, napi_callback_info info) {
     goto fail;
   j->job = vectors ? 'V' : 'N';
   j->nout = 2;
-  if (!alloc_out(env, j, 0, (size_t)j->n, float_type(j))) goto fail;
+  if (!alloc_out(env, j, 0, (size_t)j->n, float_type(j), 1)) goto fail;
   if (vectors) {
-    if (!alloc_out(env, j, 1, alen, float_type(j))) goto fail;
+    if (!alloc_out(env, j, 1, alen, float_type(j), 0)) goto fail; /* overwritten by the copy below */
     if (alen > 0) memcpy(j->out[1], a, alen * j->esz); /* syevd works in place in the output */
   } else if (!copy_in(env, j, a, alen, &j->in0)) {
     goto fail;
   }
-  return start(env, j, "lowrank_native.eigh");
+  return start(env, j, "lowrank_native.eigh", 0);
 fail:
   job_free(env, j);
   return NULL;
@@ -698,9 +800,11 @@ static napi_value js_lu(napi_env env, napi_callback_info info) {
     goto fail;
   j->k = j->m < j->n ? j->m : j->n;
   j->nout = 2;
-  if (!alloc_out(env, j, 0, alen, float_type(j)) || !alloc_out(env, j, 1, (size_t)j->m, napi_int32_array)) goto fail;
+  /* LU is overwritten by the copy below; perm is small and stays zero-filled. */
+  if (!alloc_out(env, j, 0, alen, float_type(j), 0) || !alloc_out(env, j, 1, (size_t)j->m, napi_int32_array, 1))
+    goto fail;
   if (alen > 0) memcpy(j->out[0], a, alen * j->esz); /* getrf works in place in the output */
-  return start(env, j, "lowrank_native.lu");
+  return start(env, j, "lowrank_native.lu", 0);
 fail:
   job_free(env, j);
   return NULL;
@@ -719,9 +823,9 @@ static napi_value js_cholesky(napi_env env, napi_callback_info info) {
       !check_len(env, alen, j->n, j->n, "a"))
     goto fail;
   j->nout = 1;
-  if (!alloc_out(env, j, 0, alen, float_type(j))) goto fail;
+  if (!alloc_out(env, j, 0, alen, float_type(j), 0)) goto fail; /* overwritten by the copy below */
   if (alen > 0) memcpy(j->out[0], a, alen * j->esz); /* potrf works in place in the output */
-  return start(env, j, "lowrank_native.cholesky");
+  return start(env, j, "lowrank_native.cholesky", 0);
 fail:
   job_free(env, j);
   return NULL;
@@ -744,9 +848,9 @@ static napi_value js_trsm(napi_env env, napi_callback_info info) {
     goto fail;
   if (!borrow_in(env, argv[0], t, &j->in0, &j->in_ref[0])) goto fail;
   j->nout = 1;
-  if (!alloc_out(env, j, 0, blen, float_type(j))) goto fail;
+  if (!alloc_out(env, j, 0, blen, float_type(j), 0)) goto fail; /* overwritten by the copy below */
   if (blen > 0) memcpy(j->out[0], b, blen * j->esz); /* trsm overwrites B with X */
-  return start(env, j, "lowrank_native.trsm");
+  return start(env, j, "lowrank_native.trsm", 0);
 fail:
   job_free(env, j);
   return NULL;

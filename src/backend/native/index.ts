@@ -2,7 +2,9 @@
  * The native backend: OpenBLAS (CBLAS) and LAPACKE through an N-API addon written in C
  * (native/lowrank.c), built at install by scripts/build-native.mjs when the system libraries are
  * present. The addon runs each kernel on a libuv pool thread and resolves a promise, so the event
- * loop (progress bars, Ctrl-C) keeps running during long decompositions.
+ * loop (progress bars, Ctrl-C) keeps running during long decompositions. The exception is a gemm
+ * of at most 2^21 multiply-adds (a 128³ product, ~0.1 ms): it runs on the calling thread and its
+ * promise is already settled, since the trip through the pool would cost about as much as it.
  *
  * Calls are serialized: OpenBLAS already spreads one call over all cores, and running several at
  * once would oversubscribe them and tie up the libuv pool that file reads also use.
