@@ -1,0 +1,355 @@
+/**
+ * Re-ranking an existing LoRA adapter, with the semantics of kohya-ss sd-scripts'
+ * `networks/resize_lora.py`: per module, the SVD of the update ΔW = scaling·B·A is truncated to a
+ * fixed rank, or to the rank a dynamic rule picks from the singular values (`sv_ratio`, `sv_fro`,
+ * `sv_cumulative`, capped at the fixed rank when both are given); an all-zero update keeps rank 1.
+ *
+ * The SVD comes from the factors, never from the out × in matrix: with B = Q_B·R_B and
+ * Aᵀ = Q_A·R_A (thin QRs, Q with orthonormal columns), B·A = Q_B·(R_B·R_Aᵀ)·Q_Aᵀ, so the SVD of
+ * the small r × r core R_B·R_Aᵀ = U_s·Σ·V_sᵀ gives B·A = (Q_B·U_s)·Σ·(Q_A·V_s)ᵀ exactly, in
+ * O((out + in)·r²) work.
+ *
+ * Differences from kohya, all documented on the options: without `rank` a dynamic rule is capped
+ * only by the old rank (kohya's new_rank defaults to 4), a rank above the old one keeps the old one
+ * (kohya pads with zero directions), and the statistics of an all-zero update are 1, not NaN.
+ *
+ * The output is a PEFT adapter whose scaling is 1 in every module (kohya keeps its scale in
+ * `alpha = scale·new_rank`; PEFT's scaling is per module lora_alpha/r, so the scale is folded into
+ * the factors instead): A = diag(√σ)·Vᵀ, B = U·diag(√σ) as mergekit's extraction writes them,
+ * r = lora_alpha = the largest new rank, and every module with another rank in both rank_pattern
+ * and alpha_pattern.
+ */
+import { LowrankError } from '../core/errors.js';
+import { encodeFloat, tensor, toFloat, type Tensor } from '../core/tensor.js';
+import type { DType } from '../core/dtype.js';
+import { qr, svd } from '../linalg/decompositions.js';
+import { matmul } from '../linalg/matmul.js';
+import { loraConfig, loraScaling, openAdapter, writeAdapter, type Adapter, type LoraConfig, type LoraModule, type LoraModuleTensors } from '../io/peft.js';
+import type { TensorSource } from '../io/safetensors/writer.js';
+
+/** kohya's dynamic rank rules (`--dynamic_method`). */
+export type ResizeRule = 'sv_ratio' | 'sv_fro' | 'sv_cumulative';
+
+/** The rank rules {@link resizeAdapter} knows. */
+export const RESIZE_RULES: readonly ResizeRule[] = ['sv_ratio', 'sv_fro', 'sv_cumulative'];
+
+/**
+ * A dynamic rank rule and its parameter (`--dynamic_param`):
+ * - `sv_ratio`: keep the σᵢ > σ_max / value (value ≥ 1);
+ * - `sv_cumulative`: the smallest k with Σ_{i≤k} σᵢ / Σ σ ≥ value (0 < value ≤ 1);
+ * - `sv_fro`: the smallest k with √(Σ_{i≤k} σᵢ² / Σ σ²) ≥ value (0 < value ≤ 1).
+ */
+export interface DynamicRank {
+  readonly rule: ResizeRule;
+  readonly value: number;
+}
+
+/** kohya's MIN_SV: an update whose largest singular value (of B·A, before scaling) is at most this is a zero matrix. */
+export const ZERO_SINGULAR_VALUE = 1e-6;
+
+/** Options of {@link resizeAdapter}. */
+export interface ResizeOptions {
+  /** The PEFT LoRA adapter folder to resize (not modified). */
+  readonly adapter: string;
+  /** The output adapter folder, written atomically. */
+  readonly out: string;
+  /**
+   * The new rank (a module whose old rank is lower keeps it); with `dynamic`, the largest rank the
+   * rule may pick. A rule without a rank is capped only by each module's old rank.
+   */
+  readonly rank?: number;
+  /** A rule that picks each module's rank from its singular values. */
+  readonly dynamic?: DynamicRank;
+  /** Replace an existing output folder. Default false (an `E_EXISTS` error). */
+  readonly overwrite?: boolean;
+  /** Called before each module is resized. */
+  readonly onModule?: (name: string, index: number, count: number) => void;
+}
+
+/** What happened to one module (kohya's verbose line, plus the error of the new update). */
+export interface ResizedModule {
+  readonly name: string;
+  readonly oldRank: number;
+  readonly newRank: number;
+  /** Σ_{i≤k} σᵢ / Σ σ (1 for an all-zero update). */
+  readonly sumRetained: number;
+  /** √(Σ_{i≤k} σᵢ² / Σ σ²) (1 for an all-zero update). */
+  readonly froRetained: number;
+  /** σ_1 / σ_k (Infinity when σ_k is exactly 0, 1 for an all-zero update). */
+  readonly maxRatio: number;
+  /** ‖ΔW_new − ΔW_old‖_F = √(Σ_{i>k} σᵢ²). */
+  readonly froError: number;
+  /** ‖ΔW_old‖_F = √(Σ σᵢ²). */
+  readonly froNorm: number;
+  /** The singular values of the old update scaling·B·A, descending (min(r, out, in) of them). */
+  readonly singularValues: Float64Array;
+}
+
+/** What {@link resizeAdapter} wrote. */
+export interface ResizeResult {
+  readonly out: string;
+  /** The config written (r = lora_alpha = the largest new rank; scaling 1 in every module). */
+  readonly config: LoraConfig;
+  /** One entry per module, in natural order of the names (layers.2 before layers.10). */
+  readonly modules: readonly ResizedModule[];
+  /** LoRA parameters (lora_A + lora_B elements) before and after. */
+  readonly parameters: { readonly before: number; readonly after: number };
+}
+
+/**
+ * The SVD of scaling·B·A computed from the factors: u (out × q), s (q, descending), vt (q × in),
+ * q = min(r, out, in), in float64 whatever the factors' dtype. Exact up to rounding, without
+ * forming the out × in product.
+ *
+ * @example
+ * const { u, s, vt } = await loraSvd(B, A, 2); // the update PEFT adds: 2·B·A
+ */
+export async function loraSvd(b: Tensor, a: Tensor, scaling = 1): Promise<{ u: Tensor<'f64'>; s: Tensor<'f64'>; vt: Tensor<'f64'> }> {
+  const core = await coreSvd(asF64(b, 'B'), asF64(a, 'A'));
+  const q = core.s.length;
+  const { u, vt } = await expand(core, q);
+  const sign = scaling < 0 ? -1 : 1;
+  if (sign < 0) for (let i = 0; i < u.data.length; i++) u.data[i] = -u.data[i];
+  const s = tensor('f64', [q], core.s.map((x) => x * Math.abs(scaling)));
+  return { u, s, vt };
+}
+
+/**
+ * Resizes every LoRA module of a PEFT adapter folder and writes the result as a new adapter folder
+ * (atomically; an existing one only with `overwrite`). Other tensors (modules_to_save, lora_B
+ * biases, DoRA magnitudes) and config fields are kept; rank_pattern/alpha_pattern are rewritten and
+ * use_rslora is false, since the scaling is folded into the factors.
+ *
+ * @example
+ * const res = await resizeAdapter({ adapter: 'my-lora', out: 'my-lora-r8', rank: 8 });
+ * const dyn = await resizeAdapter({ adapter: 'my-lora', out: 'my-lora-dyn', dynamic: { rule: 'sv_fro', value: 0.9 }, rank: 32 });
+ * for (const m of dyn.modules) console.log(m.name, m.oldRank, '→', m.newRank, m.froRetained);
+ */
+export async function resizeAdapter(opts: ResizeOptions): Promise<ResizeResult> {
+  checkOptions(opts);
+  const adapter = await openAdapter(opts.adapter);
+  try {
+    return await resizeOpen(adapter, opts);
+  } finally {
+    await adapter.close();
+  }
+}
+
+async function resizeOpen(adapter: Adapter, opts: ResizeOptions): Promise<ResizeResult> {
+  const file = adapter.dir;
+  if (adapter.config.peft_type !== 'LORA') {
+    throw new LowrankError('E_UNSUPPORTED', `resize handles LoRA adapters; this one is peft_type '${adapter.config.peft_type}'`, { file });
+  }
+  if (adapter.modules.length === 0) throw new LowrankError('E_FORMAT', 'the adapter has no LoRA modules to resize', { file });
+  for (const m of adapter.modules) {
+    if (m.A.shape.length !== 2 || m.B.shape.length !== 2) {
+      throw new LowrankError('E_UNSUPPORTED', `lora_A [${m.A.shape.join(', ')}]: convolution LoRA modules are not supported by resize`, { file, tensor: m.name });
+    }
+  }
+  const reports: ResizedModule[] = [];
+  const tensors: LoraModuleTensors[] = [];
+  const extra: TensorSource[] = adapter.others.map((e) => lazy(adapter, e.name, e.dtype, e.shape));
+  let before = 0;
+  let after = 0;
+  const order = [...adapter.modules].sort((x, y) => naturalCompare(x.name, y.name));
+  for (const [i, m] of order.entries()) {
+    opts.onModule?.(m.name, i, order.length);
+    const { report, A, B } = await withModule(file, m.name, () => resizeModule(adapter, m, opts));
+    reports.push(report);
+    const magnitude = m.magnitude === undefined ? undefined : await adapter.read(m.magnitude.name);
+    tensors.push({ name: m.name, kind: m.kind, A, B, magnitude });
+    if (m.bias !== undefined) extra.push(lazy(adapter, m.bias.name, m.bias.dtype, m.bias.shape));
+    before += m.A.shape[0] * m.A.shape[1] + m.B.shape[0] * m.B.shape[1];
+    after += A.data.length + B.data.length;
+  }
+  const config = resizedConfig(adapter.config, reports);
+  const written = await writeAdapter(opts.out, config, tensors, { extra, overwrite: opts.overwrite ?? false });
+  return { out: opts.out, config: written, modules: reports, parameters: { before, after } };
+}
+
+function checkOptions(opts: ResizeOptions): void {
+  const { rank, dynamic } = opts;
+  if (rank === undefined && dynamic === undefined) throw new LowrankError('E_USAGE', 'resize needs a rank, a dynamic rule, or both (the rank then caps the rule)');
+  if (rank !== undefined && (!Number.isInteger(rank) || rank < 1)) throw new LowrankError('E_USAGE', `rank must be a positive integer, got ${rank}`);
+  if (dynamic === undefined) return;
+  const { rule, value } = dynamic;
+  if (!RESIZE_RULES.includes(rule)) throw new LowrankError('E_USAGE', `unknown dynamic rule '${String(rule)}' (use ${RESIZE_RULES.join(', ')})`);
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw new LowrankError('E_USAGE', `${rule} needs a finite number, got ${String(value)}`);
+  if (rule === 'sv_ratio' && value < 1) throw new LowrankError('E_USAGE', `sv_ratio keeps σ > σ_max / value, so value must be ≥ 1, got ${value}`);
+  if (rule !== 'sv_ratio' && !(value > 0 && value <= 1)) throw new LowrankError('E_USAGE', `${rule} is a retained fraction in (0, 1], got ${value}`);
+}
+
+/** Adds the adapter folder and module name to an error thrown while resizing one module. */
+async function withModule<T>(file: string, name: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (e) {
+    if (e instanceof LowrankError && e.context.tensor === undefined) throw new LowrankError(e.code, e.message, { file, tensor: name }, { cause: e });
+    throw e;
+  }
+}
+
+async function resizeModule(adapter: Adapter, m: LoraModule, opts: ResizeOptions): Promise<{ report: ResizedModule; A: Tensor; B: Tensor }> {
+  const a = await adapter.readAs(m.A.name, 'f64');
+  const b = await adapter.readAs(m.B.name, 'f64');
+  const core = await coreSvd(b, a);
+  const k = chooseRank(core.s, opts);
+  const scale = Math.abs(m.scaling);
+  const sigma = core.s.map((x) => x * scale);
+  const { u, vt } = await expand(core, k);
+  // B = U·diag(√σ) (with the scaling's sign), A = diag(√σ)·Vᵀ: the product is the rank-k truncation.
+  const [out, inF] = [u.shape[0], vt.shape[1]];
+  const sign = m.scaling < 0 ? -1 : 1;
+  for (let j = 0; j < k; j++) {
+    const root = Math.sqrt(sigma[j]);
+    for (let i = 0; i < out; i++) u.data[i * k + j] *= root * sign;
+    for (let c = 0; c < inF; c++) vt.data[j * inF + c] *= root;
+  }
+  const report = { name: m.name, oldRank: m.r, newRank: k, ...retained(sigma, k), singularValues: sigma };
+  return { report, A: encodeFloat(vt, storeAs(m.A.dtype)), B: encodeFloat(u, storeAs(m.B.dtype)) };
+}
+
+/** The dtype new factors are stored in: the old factor's, when it is a float storage type. */
+function storeAs(d: DType): 'f64' | 'f32' | 'f16' | 'bf16' {
+  return d === 'f64' || d === 'f16' || d === 'bf16' ? d : 'f32';
+}
+
+interface CoreSvd {
+  qb: Tensor<'f64'>;
+  qa: Tensor<'f64'>;
+  u: Tensor<'f64'>;
+  s: Float64Array;
+  vt: Tensor<'f64'>;
+}
+
+/** QR of B and of Aᵀ, then the SVD of the small core R_B·R_Aᵀ. */
+async function coreSvd(b: Tensor<'f64'>, a: Tensor<'f64'>): Promise<CoreSvd> {
+  if (b.shape.length !== 2 || a.shape.length !== 2 || b.shape[1] !== a.shape[0]) {
+    throw new LowrankError('E_SHAPE', `lora_B [${b.shape.join(', ')}] and lora_A [${a.shape.join(', ')}] do not multiply`);
+  }
+  const { q: qb, r: rb } = await qr(b);
+  const { q: qa, r: ra } = await qr(transpose(a));
+  const { u, s, vt } = await svd(await matmul(rb, ra, { transB: true }));
+  return { qb, qa, u, s: s.data, vt };
+}
+
+/** The leading k singular vectors of B·A: U = Q_B·U_s[:, :k] (out × k), Vᵀ = V_sᵀ[:k]·Q_Aᵀ (k × in). */
+async function expand(c: CoreSvd, k: number): Promise<{ u: Tensor<'f64'>; vt: Tensor<'f64'> }> {
+  const [p1, q] = c.u.shape;
+  const p2 = c.vt.shape[1];
+  const uk = tensor('f64', [p1, k]);
+  for (let i = 0; i < p1; i++) for (let j = 0; j < k; j++) uk.data[i * k + j] = c.u.data[i * q + j];
+  const vtk = tensor('f64', [k, p2], c.vt.data.slice(0, k * p2));
+  return { u: await matmul(c.qb, uk), vt: await matmul(vtk, c.qa, { transB: true }) };
+}
+
+/**
+ * kohya's rank choice on the singular values of B·A (descending): the rule's rank, or the fixed
+ * rank, capped at the fixed rank and at the number of singular values; 1 for a zero update.
+ */
+function chooseRank(s: Float64Array, opts: ResizeOptions): number {
+  const n = s.length;
+  if (n === 0 || s[0] <= ZERO_SINGULAR_VALUE) return 1;
+  const k = opts.dynamic === undefined ? n : ruleRank(s, opts.dynamic);
+  return Math.max(1, Math.min(k, opts.rank ?? n, n));
+}
+
+/**
+ * The rank a dynamic rule picks, as kohya's index_sv_* functions do (searchsorted on the running
+ * fractions, clamped to 1..n). n is the q = min(r, out, in) singular values the factors have, so a
+ * rule never picks more than that (kohya's dense SVD could pad with zero directions).
+ * TODO: merge with `dynamicRank` in src/tools/ranks.ts (written in parallel; kept private here).
+ */
+function ruleRank(s: Float64Array, { rule, value }: DynamicRank): number {
+  const n = s.length;
+  if (rule === 'sv_ratio') {
+    const min = s[0] / value;
+    let count = 0;
+    for (const x of s) if (x > min) count++;
+    return Math.min(Math.max(count, 1), n);
+  }
+  const pow = rule === 'sv_fro' ? 2 : 1;
+  const target = rule === 'sv_fro' ? value * value : value;
+  let total = 0;
+  for (const x of s) total += x ** pow;
+  let run = 0;
+  for (let i = 0; i < n; i++) {
+    run += s[i] ** pow;
+    if (run / total >= target) return i + 1;
+  }
+  return n;
+}
+
+/** kohya's retained fractions and ratio for keeping the first k of the singular values σ. */
+function retained(sigma: Float64Array, k: number): Pick<ResizedModule, 'sumRetained' | 'froRetained' | 'maxRatio' | 'froError' | 'froNorm'> {
+  let sum = 0;
+  let sumK = 0;
+  let sq = 0;
+  let sqK = 0;
+  let tail = 0;
+  for (let i = 0; i < sigma.length; i++) {
+    const x = sigma[i];
+    sum += x;
+    sq += x * x;
+    if (i < k) {
+      sumK += x;
+      sqK += x * x;
+    } else tail += x * x;
+  }
+  if (sum === 0) return { sumRetained: 1, froRetained: 1, maxRatio: 1, froError: 0, froNorm: 0 };
+  const last = sigma[Math.min(k, sigma.length) - 1];
+  return { sumRetained: sumK / sum, froRetained: Math.sqrt(sqK / sq), maxRatio: sigma[0] / last, froError: Math.sqrt(tail), froNorm: Math.sqrt(sq) };
+}
+
+/**
+ * The output config: the input's fields, with r = lora_alpha = the largest new rank, each module of
+ * another rank in rank_pattern and alpha_pattern under its full name (as mergekit writes them;
+ * PEFT matches `(.*\.)?(key)$`), and use_rslora false, so every module's scaling is 1.
+ */
+function resizedConfig(old: LoraConfig, modules: readonly ResizedModule[]): Partial<LoraConfig> {
+  const r = Math.max(...modules.map((m) => m.newRank));
+  const build = (all: boolean): Partial<LoraConfig> => {
+    const chosen = modules.filter((m) => all || m.newRank !== r);
+    // Longer names first: a name that ends another one cannot then take its pattern.
+    if (all) chosen.sort((x, y) => y.name.length - x.name.length);
+    const pattern = Object.fromEntries(chosen.map((m) => [patternKey(m.name), m.newRank]));
+    return { ...old, r, lora_alpha: r, use_rslora: false, rank_pattern: pattern, alpha_pattern: { ...pattern } };
+  };
+  for (const all of [false, true]) {
+    const config = build(all);
+    const full = loraConfig(config);
+    if (modules.every((m) => matches(full, m))) return config;
+  }
+  throw new LowrankError('E_INTERNAL', 'could not write rank_pattern keys that give every module its own rank');
+}
+
+function matches(config: LoraConfig, m: ResizedModule): boolean {
+  const { r, scaling } = loraScaling(config, m.name);
+  return r === m.newRank && scaling === 1;
+}
+
+/** A module name as a rank_pattern key: regex characters other than the dots escaped (none occur in module paths). */
+function patternKey(name: string): string {
+  return name.replace(/[\\^$*+?()[\]{}|]/g, '\\$&');
+}
+
+/** Orders module names with their numbers compared as numbers: layers.2 before layers.10. */
+function naturalCompare(x: string, y: string): number {
+  return x.localeCompare(y, 'en', { numeric: true });
+}
+
+function lazy(adapter: Adapter, name: string, dtype: DType, shape: readonly number[]): TensorSource {
+  return { name, dtype, shape, data: async () => (await adapter.read(name)).data };
+}
+
+function asF64(t: Tensor, what: string): Tensor<'f64'> {
+  if (t.shape.length !== 2) throw new LowrankError('E_SHAPE', `${what} must be a matrix`, { shape: t.shape });
+  return t.dtype === 'f64' ? (t as Tensor<'f64'>) : toFloat(t, 'f64');
+}
+
+function transpose(a: Tensor<'f64'>): Tensor<'f64'> {
+  const [m, n] = a.shape;
+  const t = tensor('f64', [n, m]);
+  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) t.data[j * m + i] = a.data[i * n + j];
+  return t;
+}
