@@ -37,11 +37,12 @@ export function parseRankRule(text: string): RankRule {
     throw new LowrankError('E_USAGE', `dynamic rank rule '${text}' is not one of ${RANK_RULES.map((r) => `${r}:X`).join(', ')}`);
   }
   const rule = { rule: m[1] as RankRuleName, value: Number(m[2]) };
-  checkRule(rule);
+  checkRankRule(rule);
   return rule;
 }
 
-function checkRule(rule: RankRule): void {
+/** Checks a rule's name and value range; throws E_USAGE naming what is wrong. */
+export function checkRankRule(rule: RankRule): void {
   const { rule: name, value } = rule;
   if (!(RANK_RULES as readonly string[]).includes(name)) throw new LowrankError('E_USAGE', `unknown rank rule '${String(name)}' (use ${RANK_RULES.join(', ')})`);
   if (typeof value !== 'number' || !Number.isFinite(value)) throw new LowrankError('E_USAGE', `${name} needs a number, got ${String(value)}`);
@@ -99,7 +100,7 @@ function normalizedCumsum(sigma: ArrayLike<number>, f: (s: number) => number): F
  * dynamicRank(s, { rule: 'sv_fro', value: 0.95 }, 64);                    // at most 64
  */
 export function dynamicRank(sigma: ArrayLike<number>, rule: RankRule, maxRank = Infinity, zeroSv = 0): number {
-  checkRule(rule);
+  checkRankRule(rule);
   checkSpectrum(sigma);
   if (!(maxRank >= 1)) throw new LowrankError('E_USAGE', `maxRank must be at least 1, got ${maxRank}`);
   if (!(zeroSv >= 0)) throw new LowrankError('E_USAGE', `zeroSv must be a non-negative number, got ${zeroSv}`);

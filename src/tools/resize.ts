@@ -26,26 +26,7 @@ import { qr, svd } from '../linalg/decompositions.js';
 import { matmul } from '../linalg/matmul.js';
 import { loraConfig, loraScaling, openAdapter, writeAdapter, type Adapter, type LoraConfig, type LoraModule, type LoraModuleTensors } from '../io/peft.js';
 import type { TensorSource } from '../io/safetensors/writer.js';
-
-/** kohya's dynamic rank rules (`--dynamic_method`). */
-export type ResizeRule = 'sv_ratio' | 'sv_fro' | 'sv_cumulative';
-
-/** The rank rules {@link resizeAdapter} knows. */
-export const RESIZE_RULES: readonly ResizeRule[] = ['sv_ratio', 'sv_fro', 'sv_cumulative'];
-
-/**
- * A dynamic rank rule and its parameter (`--dynamic_param`):
- * - `sv_ratio`: keep the σᵢ > σ_max / value (value ≥ 1);
- * - `sv_cumulative`: the smallest k with Σ_{i≤k} σᵢ / Σ σ ≥ value (0 < value ≤ 1);
- * - `sv_fro`: the smallest k with √(Σ_{i≤k} σᵢ² / Σ σ²) ≥ value (0 < value ≤ 1).
- */
-export interface DynamicRank {
-  readonly rule: ResizeRule;
-  readonly value: number;
-}
-
-/** kohya's MIN_SV: an update whose largest singular value (of B·A, before scaling) is at most this is a zero matrix. */
-export const ZERO_SINGULAR_VALUE = 1e-6;
+import { checkRankRule, dynamicRank, KOHYA_MIN_SV, type RankRule } from './ranks.js';
 
 /** Options of {@link resizeAdapter}. */
 export interface ResizeOptions {
@@ -59,7 +40,7 @@ export interface ResizeOptions {
    */
   readonly rank?: number;
   /** A rule that picks each module's rank from its singular values. */
-  readonly dynamic?: DynamicRank;
+  readonly dynamic?: RankRule;
   /** Replace an existing output folder. Default false (an `E_EXISTS` error). */
   readonly overwrite?: boolean;
   /** Called before each module is resized. */
@@ -171,12 +152,7 @@ function checkOptions(opts: ResizeOptions): void {
   const { rank, dynamic } = opts;
   if (rank === undefined && dynamic === undefined) throw new LowrankError('E_USAGE', 'resize needs a rank, a dynamic rule, or both (the rank then caps the rule)');
   if (rank !== undefined && (!Number.isInteger(rank) || rank < 1)) throw new LowrankError('E_USAGE', `rank must be a positive integer, got ${rank}`);
-  if (dynamic === undefined) return;
-  const { rule, value } = dynamic;
-  if (!RESIZE_RULES.includes(rule)) throw new LowrankError('E_USAGE', `unknown dynamic rule '${String(rule)}' (use ${RESIZE_RULES.join(', ')})`);
-  if (typeof value !== 'number' || !Number.isFinite(value)) throw new LowrankError('E_USAGE', `${rule} needs a finite number, got ${String(value)}`);
-  if (rule === 'sv_ratio' && value < 1) throw new LowrankError('E_USAGE', `sv_ratio keeps σ > σ_max / value, so value must be ≥ 1, got ${value}`);
-  if (rule !== 'sv_ratio' && !(value > 0 && value <= 1)) throw new LowrankError('E_USAGE', `${rule} is a retained fraction in (0, 1], got ${value}`);
+  if (dynamic !== undefined) checkRankRule(dynamic);
 }
 
 /** Adds the adapter folder and module name to an error thrown while resizing one module. */
@@ -249,35 +225,9 @@ async function expand(c: CoreSvd, k: number): Promise<{ u: Tensor<'f64'>; vt: Te
  */
 function chooseRank(s: Float64Array, opts: ResizeOptions): number {
   const n = s.length;
-  if (n === 0 || s[0] <= ZERO_SINGULAR_VALUE) return 1;
-  const k = opts.dynamic === undefined ? n : ruleRank(s, opts.dynamic);
+  if (n === 0 || s[0] <= KOHYA_MIN_SV) return 1;
+  const k = opts.dynamic === undefined ? n : dynamicRank(s, opts.dynamic);
   return Math.max(1, Math.min(k, opts.rank ?? n, n));
-}
-
-/**
- * The rank a dynamic rule picks, as kohya's index_sv_* functions do (searchsorted on the running
- * fractions, clamped to 1..n). n is the q = min(r, out, in) singular values the factors have, so a
- * rule never picks more than that (kohya's dense SVD could pad with zero directions).
- * TODO: merge with `dynamicRank` in src/tools/ranks.ts (written in parallel; kept private here).
- */
-function ruleRank(s: Float64Array, { rule, value }: DynamicRank): number {
-  const n = s.length;
-  if (rule === 'sv_ratio') {
-    const min = s[0] / value;
-    let count = 0;
-    for (const x of s) if (x > min) count++;
-    return Math.min(Math.max(count, 1), n);
-  }
-  const pow = rule === 'sv_fro' ? 2 : 1;
-  const target = rule === 'sv_fro' ? value * value : value;
-  let total = 0;
-  for (const x of s) total += x ** pow;
-  let run = 0;
-  for (let i = 0; i < n; i++) {
-    run += s[i] ** pow;
-    if (run / total >= target) return i + 1;
-  }
-  return n;
 }
 
 /** kohya's retained fractions and ratio for keeping the first k of the singular values σ. */

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { resizeAdapter, loraSvd, type DynamicRank, type ResizeResult } from '../../src/tools/resize.js';
+import { resizeAdapter, loraSvd, type ResizeResult } from '../../src/tools/resize.js';
+import type { RankRule } from '../../src/tools/ranks.js';
 import { openAdapter, writeAdapter, type LoraConfig, type LoraModuleTensors } from '../../src/io/peft.js';
 import { encodeFloat, tensor } from '../../src/core/tensor.js';
 import { rng } from '../../src/core/rng.js';
@@ -143,7 +144,7 @@ interface RunCheck {
 }
 
 /** numpy's view of a resized adapter: per module, the float64 SVD of the old dense update against the new factors. */
-function numpyCheck(runs: { src: string; out: string; rank?: number; dynamic?: DynamicRank }[]): RunCheck[] {
+function numpyCheck(runs: { src: string; out: string; rank?: number; dynamic?: RankRule }[]): RunCheck[] {
   return pythonJson<RunCheck[]>(
     PY_COMMON +
       String.raw`
@@ -301,7 +302,7 @@ test("the dynamic rules pick the ranks numpy computes with kohya's formulas, cap
   const rs = join(dir, 'rslora');
   await plantedAdapter(plain, PLAIN_CONFIG, PLAIN, 3);
   await plantedAdapter(rs, RSLORA_CONFIG, RSLORA, 4);
-  const cases: { src: string; rank?: number; dynamic: DynamicRank }[] = [
+  const cases: { src: string; rank?: number; dynamic: RankRule }[] = [
     { src: plain, dynamic: { rule: 'sv_ratio', value: 10 } },
     { src: plain, dynamic: { rule: 'sv_ratio', value: 10 }, rank: 3 },
     { src: plain, dynamic: { rule: 'sv_fro', value: 0.9 } },
@@ -334,7 +335,7 @@ test('a rank at or above the old rank leaves every update unchanged', async (t) 
   await plantedAdapter(plain, PLAIN_CONFIG, PLAIN, 5);
   const runs = [
     { src: plain, out: join(dir, 'r64'), rank: 64 },
-    { src: plain, out: join(dir, 'fro1'), dynamic: { rule: 'sv_fro', value: 1 } as DynamicRank },
+    { src: plain, out: join(dir, 'fro1'), dynamic: { rule: 'sv_fro', value: 1 } as RankRule },
   ];
   const res64 = await resizeAdapter({ adapter: plain, out: runs[0].out, rank: 64 });
   const fro1 = await resizeAdapter({ adapter: plain, out: runs[1].out, dynamic: runs[1].dynamic });
@@ -500,7 +501,8 @@ test('lowrank resize: table, --json, --dynamic with a cap, --force, and one-line
   for (const [args, msg] of [
     [['resize', join(dir, 'missing'), '--out', join(dir, 'x'), '--rank', '2'], /adapter_config\.json/],
     [['resize', plain, '--out', join(dir, 'x')], /--rank r, --dynamic rule:value/],
-    [['resize', plain, '--out', join(dir, 'x'), '--dynamic', 'sv_fro=0.9'], /--dynamic must be/],
+    [['resize', plain, '--out', join(dir, 'x'), '--dynamic', 'sv_frob:0.9'], /is not one of sv_ratio:X/],
+    [['resize', plain, '--out', join(dir, 'x'), '--dynamic', 'sv_fro:1.5'], /retained fraction in \(0, 1\]/],
   ] as const) {
     const e = cli([...args]);
     assert.equal(e.code, 1, `${args.join(' ')}: ${e.stderr}`);

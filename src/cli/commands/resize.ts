@@ -1,7 +1,8 @@
 /** `lowrank resize <adapter> --out <dir>`: re-rank a PEFT LoRA adapter (kohya's resize_lora). */
 import type { Command } from 'commander';
 import { LowrankError } from '../../core/errors.js';
-import { resizeAdapter, RESIZE_RULES, type DynamicRank, type ResizeResult, type ResizeRule } from '../../tools/resize.js';
+import { parseRankRule, RANK_RULES } from '../../tools/ranks.js';
+import { resizeAdapter, type ResizeResult } from '../../tools/resize.js';
 import { formatCount, table } from '../format.js';
 import { progress, type Progress } from '../progress.js';
 
@@ -13,12 +14,12 @@ export function register(program: Command): void {
     .argument('<adapter>', 'PEFT LoRA adapter folder')
     .requiredOption('--out <dir>', 'output adapter folder (written atomically)')
     .option('--rank <r>', 'new rank; with --dynamic, the largest rank the rule may pick')
-    .option('--dynamic <rule:value>', `pick each module's rank: ${RESIZE_RULES.map((r) => `${r}:X`).join(', ')} (sv_ratio keeps σ > σmax/X; sv_fro and sv_cumulative keep the fraction X of the Frobenius norm or of Σσ)`)
+    .option('--dynamic <rule:value>', `pick each module's rank: ${RANK_RULES.map((r) => `${r}:X`).join(', ')} (sv_ratio keeps σ > σmax/X; sv_fro and sv_cumulative keep the fraction X of the Frobenius norm or of Σσ)`)
     .option('--force', 'replace the output folder if it exists')
     .option('--json', 'print the per-module report as JSON')
     .action(async (adapter: string, opts: { out: string; rank?: string; dynamic?: string; force?: boolean; json?: boolean }) => {
       const rank = opts.rank === undefined ? undefined : parseRank(opts.rank);
-      const dynamic = opts.dynamic === undefined ? undefined : parseDynamic(opts.dynamic);
+      const dynamic = opts.dynamic === undefined ? undefined : parseRankRule(opts.dynamic);
       if (rank === undefined && dynamic === undefined) throw new LowrankError('E_USAGE', 'give --rank r, --dynamic rule:value, or both');
       let bar: Progress | undefined;
       const res = await resizeAdapter({
@@ -40,16 +41,6 @@ function parseRank(text: string): number {
   const r = Number(text);
   if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(r) || r < 1) throw new LowrankError('E_USAGE', `--rank must be a positive integer, got '${text}'`);
   return r;
-}
-
-function parseDynamic(text: string): DynamicRank {
-  const m = /^([a-z_]+):(.+)$/.exec(text.trim());
-  const rule = m?.[1] as ResizeRule | undefined;
-  const value = m === null ? NaN : Number(m[2]);
-  if (rule === undefined || !RESIZE_RULES.includes(rule) || !Number.isFinite(value)) {
-    throw new LowrankError('E_USAGE', `--dynamic must be ${RESIZE_RULES.map((r) => `${r}:X`).join(', ')} with X a number, got '${text}'`);
-  }
-  return { rule, value };
 }
 
 function toJson(res: ResizeResult): object {
