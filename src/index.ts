@@ -2,13 +2,15 @@
  * lowrank: the low-rank structure of neural networks, in TypeScript.
  *
  * The API is grouped in namespaces: `core` (tensors, dtypes, errors, seeded RNG), `io` (model
- * files), `linalg` (dense linear algebra on the fastest available backend) and `tensor` (Tucker,
- * CP, tensor-train decompositions and entanglement spectra).
+ * files), `linalg` (dense linear algebra on the fastest available backend), `tensor` (Tucker,
+ * CP, tensor-train decompositions and entanglement spectra) and `tools` (LoRA extraction and
+ * resizing over model and adapter folders).
  */
 export * as io from './io/index.js';
 export * as core from './core/index.js';
 export * as linalg from './linalg/index.js';
 export * as tensor from './tensor/index.js';
+export * as tools from './tools/index.js';
 export { LowrankError, FormatError, isLowrankError, type ErrorCode } from './core/errors.js';
 export type { Tensor, TensorSpec } from './core/tensor.js';
 export type { DType, FloatDType, Storage } from './core/dtype.js';
