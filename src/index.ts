@@ -3,14 +3,15 @@
  *
  * The API is grouped in namespaces: `core` (tensors, dtypes, errors, seeded RNG), `io` (model
  * files), `linalg` (dense linear algebra on the fastest available backend), `tensor` (Tucker,
- * CP, tensor-train decompositions and entanglement spectra) and `tools` (LoRA extraction and
- * resizing over model and adapter folders).
+ * CP, tensor-train decompositions and entanglement spectra), `tools` (LoRA extraction and
+ * resizing over model and adapter folders) and `analysis` (spectral metrics of checkpoints).
  */
 export * as io from './io/index.js';
 export * as core from './core/index.js';
 export * as linalg from './linalg/index.js';
 export * as tensor from './tensor/index.js';
 export * as tools from './tools/index.js';
+export * as analysis from './analysis/index.js';
 export { LowrankError, FormatError, isLowrankError, type ErrorCode } from './core/errors.js';
 export type { Tensor, TensorSpec } from './core/tensor.js';
 export type { DType, FloatDType, Storage } from './core/dtype.js';
