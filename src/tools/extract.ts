@@ -18,6 +18,7 @@ import type { WriteOptions } from '../io/atomic.js';
 import { matmul } from '../linalg/matmul.js';
 import { svd } from '../linalg/decompositions.js';
 import { dynamicRank, rankStats, type RankRule } from './ranks.js';
+import { EMBEDDING_NAMES, HEAD_NAMES, isDefaultLinear, lastPart, targetRegex } from './targets.js';
 
 /** The adapter layouts {@link extractLora} writes. */
 export type ExtractFormat = 'peft' | 'kohya';
@@ -139,26 +140,8 @@ export interface ExtractReport {
   };
 }
 
-/** Last name components of nn.Embedding layers in transformers models. */
-const EMBEDDING_NAMES = new Set(['embed_tokens', 'tok_embeddings', 'wte', 'wpe', 'word_embeddings', 'position_embeddings', 'token_type_embeddings', 'embed_positions', 'shared']);
-/** Last name components of output heads (excluded by default, as PEFT's "all-linear" does). */
-const HEAD_NAMES = new Set(['lm_head', 'embed_out']);
 /** Model types whose linear layers are GPT-2 Conv1D, stored [in, out]. */
 const CONV1D_MODELS = new Set(['gpt2', 'openai-gpt']);
-
-function lastPart(name: string): string {
-  return name.slice(name.lastIndexOf('.') + 1);
-}
-
-/** The regex of `targets`, without the stateful g/y flags. */
-function targetRegex(targets: RegExp | string): RegExp {
-  if (typeof targets !== 'string') return new RegExp(targets.source, targets.flags.replace(/[gy]/g, ''));
-  try {
-    return new RegExp(targets);
-  } catch {
-    throw new LowrankError('E_USAGE', `targets '${targets}' is not a valid regular expression`);
-  }
-}
 
 function checkOptions(o: ExtractOptions): void {
   if (!Number.isInteger(o.rank) || o.rank < 1) throw new LowrankError('E_USAGE', `rank must be a positive integer, got ${String(o.rank)}`);
@@ -415,8 +398,7 @@ async function run(base: Model, tuned: Model, format: ExtractFormat, targets: Re
     if (!name.endsWith('.weight')) return false;
     const module = name.slice(0, -'.weight'.length);
     if (targets !== undefined) return (shape.length === 2 || shape.length === 4) && targets.test(module);
-    const last = lastPart(module);
-    return shape.length === 2 && !EMBEDDING_NAMES.has(last) && !HEAD_NAMES.has(last);
+    return shape.length === 2 && isDefaultLinear(module);
   };
 
   const outs: ModuleOut[] = [];

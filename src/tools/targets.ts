@@ -1,0 +1,29 @@
+/** Which weights the checkpoint tools act on by default, and the user's target regex. */
+import { LowrankError } from '../core/errors.js';
+
+/** Last name components of nn.Embedding layers in transformers models. */
+export const EMBEDDING_NAMES: ReadonlySet<string> = new Set(['embed_tokens', 'tok_embeddings', 'wte', 'wpe', 'word_embeddings', 'position_embeddings', 'token_type_embeddings', 'embed_positions', 'shared']);
+
+/** Last name components of output heads (excluded by default, as PEFT's "all-linear" does). */
+export const HEAD_NAMES: ReadonlySet<string> = new Set(['lm_head', 'embed_out']);
+
+/** The last dot-separated component of a module name. */
+export function lastPart(name: string): string {
+  return name.slice(name.lastIndexOf('.') + 1);
+}
+
+/** Whether a module is a linear layer targeted by default: not an embedding, not an output head. */
+export function isDefaultLinear(module: string): boolean {
+  const last = lastPart(module);
+  return !EMBEDDING_NAMES.has(last) && !HEAD_NAMES.has(last);
+}
+
+/** The regex of `targets`, without the stateful g/y flags; E_USAGE when a string is not a valid regex. */
+export function targetRegex(targets: RegExp | string): RegExp {
+  if (typeof targets !== 'string') return new RegExp(targets.source, targets.flags.replace(/[gy]/g, ''));
+  try {
+    return new RegExp(targets);
+  } catch {
+    throw new LowrankError('E_USAGE', `targets '${targets}' is not a valid regular expression`);
+  }
+}
