@@ -15,6 +15,7 @@ interface Options {
   compare?: string;
   adapter?: string;
   json?: string;
+  html?: string;
   force?: boolean;
   fast?: boolean;
   targets?: string;
@@ -33,13 +34,16 @@ export function register(program: Command): void {
     .option('--compare <base>', 'the base model <model> was fine-tuned from: adds the update ΔW = model − base and intruder dimensions')
     .option('--adapter <dir>', 'a PEFT LoRA adapter for <model>: compares each adapted matrix with itself plus scaling·B·A')
     .option('--json <file>', 'also write every number to this JSON file (atomically)')
-    .option('--force', 'replace the --json file if it exists')
+    .option('--html <file>', 'also write an HTML report with charts (spectra, energy, effective rank, alpha, heatmap, intruders; atomically; reads every matrix again for its singular values)')
+    .option('--force', 'replace the --json or --html file if it exists')
     .option('--fast', 'only the top 64 singular values (randomized SVD): faster on large matrices; estimates are marked approximate in the JSON')
     .option('--targets <regex>', 'only tensors whose name matches this regular expression')
     .action(async (model: string, opts: Options) => {
       if (opts.compare !== undefined && opts.adapter !== undefined) throw new LowrankError('E_USAGE', '--compare and --adapter cannot be used together');
-      if (opts.json !== undefined && opts.force !== true && (await stat(opts.json).then(() => true, () => false))) {
-        throw new LowrankError('E_EXISTS', 'output already exists (pass --force to replace it)', { file: opts.json });
+      for (const out of [opts.json, opts.html]) {
+        if (out !== undefined && opts.force !== true && (await stat(out).then(() => true, () => false))) {
+          throw new LowrankError('E_EXISTS', 'output already exists (pass --force to replace it)', { file: out });
+        }
       }
       let bar: Progress | undefined;
       const res = await analyzeModel(model, {
@@ -57,6 +61,20 @@ export function register(program: Command): void {
         const text = JSON.stringify(res, null, 2) + '\n';
         await writeFileAtomic(opts.json, (fh) => fh.writeFile(text, 'utf8'), { overwrite: opts.force === true });
         process.stdout.write(`\nwrote ${opts.json}\n`);
+      }
+      if (opts.html !== undefined) {
+        // Loaded here: vega and vega-lite take a while to import, and only this option needs them.
+        const { collectSpectra, renderReport } = await import('../../analysis/report.js');
+        let bar2: Progress | undefined;
+        const spectra = await collectSpectra(res, {
+          onTensor: (name, _i, n) => {
+            bar2 ??= progress('singular values for the report', n);
+            bar2.tick(1, name);
+          },
+        }).finally(() => bar2?.stop());
+        const html = await renderReport(res, { title: `lowrank analyze ${model}`, spectra });
+        await writeFileAtomic(opts.html, (fh) => fh.writeFile(html, 'utf8'), { overwrite: opts.force === true });
+        process.stdout.write(`${opts.json === undefined ? '\n' : ''}wrote ${opts.html}\n`);
       }
     });
 }
