@@ -24,6 +24,8 @@ export interface AnalyzeModelOptions extends CompareOptions {
   targets?: RegExp | string;
   /** Called before each matrix is analyzed (for progress). */
   onTensor?: (name: string, index: number, total: number) => void;
+  /** Keep every matrix's singular values in spectrum.values (what the HTML report plots). */
+  keepSpectra?: boolean;
 }
 
 /** One analyzed matrix. */
@@ -231,6 +233,7 @@ export async function analyzeModel(dir: string, opts: AnalyzeModelOptions = {}):
       }
     }
 
+    const matrixOpts = { ...opts, keepValues: opts.keepSpectra === true };
     const layers: LayerRecord[] = [];
     for (const [i, t] of work.entries()) {
       opts.onTensor?.(t.name, i, work.length);
@@ -242,7 +245,7 @@ export async function analyzeModel(dir: string, opts: AnalyzeModelOptions = {}):
           if (!base.has(t.name)) unmatched.push({ name: t.name, reason: 'not in the base model' });
           else if (fmtShape(base.entry(t.name).shape) !== fmtShape(t.shape)) {
             unmatched.push({ name: t.name, reason: `shape ${fmtShape(t.shape)} here, ${fmtShape(base.entry(t.name).shape)} in the base model` });
-          } else comparison = await compareMatrices(await base.readAs(t.name, 'f32'), w, opts);
+          } else comparison = await compareMatrices(await base.readAs(t.name, 'f32'), w, matrixOpts);
         }
         const mod = modules.get(t.name);
         if (adapter !== undefined && mod !== undefined) {
@@ -254,13 +257,13 @@ export async function analyzeModel(dir: string, opts: AnalyzeModelOptions = {}):
               kind: mod.kind,
               fanInFanOut: adapter.config.fan_in_fan_out,
               magnitude: mod.magnitude === undefined ? undefined : await adapter.readAs(mod.magnitude.name, 'f32'),
-            }, opts);
+            }, matrixOpts);
           } catch (e) {
             if (!isLowrankError(e) || (e.code !== 'E_SHAPE' && e.code !== 'E_UNSUPPORTED')) throw e;
             unmatched.push({ name: mod.name, reason: e.message });
           }
         }
-        const spectrum = comparison === undefined ? await analyzeMatrix(w, opts) : base !== undefined ? comparison.tuned : comparison.base;
+        const spectrum = comparison === undefined ? await analyzeMatrix(w, matrixOpts) : base !== undefined ? comparison.tuned : comparison.base;
         layers.push(comparison === undefined ? { ...rec, spectrum } : { ...rec, spectrum, comparison });
       } catch (e) {
         if (!isTensorProblem(e)) throw e;

@@ -9,16 +9,13 @@
  * - a layer × module heatmap of alpha (of stable rank when some matrix has no alpha);
  * - with a comparison, intruder dimensions per layer.
  *
- * The spectra and energy curves need the singular values, which `analyzeModel` does not keep:
- * pass them as `spectra` (see {@link collectSpectra}); without them those two charts are left out.
+ * The spectra and energy curves need the singular values, which `analyzeModel` keeps with
+ * `keepSpectra: true` (in each layer's spectrum.values); without them those two charts are left out.
  * Long spectra are thinned to at most {@link MAX_POINTS} log-spaced indices per matrix.
  */
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import { openModel } from '../io/hf.js';
-import { rsvd, svdvals } from '../linalg/index.js';
 import type { LayerRecord, ModelAnalysis } from './model.js';
-import { asMatrix, fastRank } from './spectrum.js';
 
 /** The most points a spectrum or energy curve keeps per matrix. */
 export const MAX_POINTS = 512;
@@ -27,41 +24,6 @@ export const MAX_POINTS = 512;
 export interface ReportOptions {
   /** The page title (and first heading). */
   title?: string;
-  /** Singular values (descending) by tensor name: enables the spectrum and energy charts. */
-  spectra?: ReadonlyMap<string, ArrayLike<number>>;
-}
-
-/** Options of {@link collectSpectra}. */
-export interface CollectOptions {
-  /** Called before each matrix (for progress). */
-  onTensor?: (name: string, index: number, total: number) => void;
-}
-
-/**
- * The singular values of every analyzed matrix of `analysis` (read again from its model): all of
- * them, or the top `settings.fastK` by the same randomized SVD when the analysis was fast.
- *
- * @example
- * const a = await analyzeModel('models/tiny');
- * const html = await renderReport(a, { spectra: await collectSpectra(a) });
- */
-export async function collectSpectra(analysis: ModelAnalysis, opts: CollectOptions = {}): Promise<Map<string, Float64Array>> {
-  const out = new Map<string, Float64Array>();
-  const model = await openModel(analysis.model);
-  try {
-    for (const [i, l] of analysis.layers.entries()) {
-      opts.onTensor?.(l.name, i, analysis.layers.length);
-      const a = asMatrix(await model.readAs(l.name, 'f32'));
-      const shape = a.shape as [number, number];
-      const K = Math.min(...shape);
-      const k = analysis.fast ? fastRank(shape, { fastK: analysis.settings.fastK }) : K;
-      const s = k === K ? (await svdvals(a)).data : (await rsvd(a, k, { niter: 2, seed: 0 })).s.data;
-      out.set(l.name, Float64Array.from(s));
-    }
-  } finally {
-    await model.close();
-  }
-  return out;
 }
 
 /** 0-based indices 0..n-1 thinned to at most `max`, log-spaced (always with the first and last). */
@@ -277,7 +239,7 @@ figure{margin:12px 0}.note{color:#666}svg{max-width:100%;height:auto}`;
  *
  * @example
  * const a = await analyzeModel('models/tiny');
- * await writeFile('report.html', await renderReport(a, { title: 'tiny', spectra: await collectSpectra(a) }));
+ * await writeFile('report.html', await renderReport(a, { title: 'tiny' }));
  */
 export async function renderReport(result: ModelAnalysis, opts: ReportOptions = {}): Promise<string> {
   const title = opts.title ?? `lowrank analyze ${result.model}`;
@@ -288,12 +250,14 @@ export async function renderReport(result: ModelAnalysis, opts: ReportOptions = 
   const notes: string[] = [];
 
   const specs: { id: string; spec: TopLevelSpec }[] = [];
-  if (opts.spectra !== undefined) {
-    const [sv, en] = spectrumSpec(layers, opts.spectra, modules);
+  const spectra = new Map<string, readonly number[]>();
+  for (const l of layers) if (l.spectrum.values !== undefined) spectra.set(l.name, l.spectrum.values);
+  if (spectra.size > 0) {
+    const [sv, en] = spectrumSpec(layers, spectra, modules);
     if (sv !== undefined) specs.push({ id: 'spectra', spec: sv });
     if (en !== undefined) specs.push({ id: 'energy', spec: en });
   } else {
-    notes.push('Singular value spectra and energy curves are left out: the singular values were not given.');
+    notes.push('Singular value spectra and energy curves are left out: the analysis did not keep the singular values (analyzeModel with keepSpectra: true).');
   }
   if (layered.length > 0) {
     const base = layered.map((l) => ({ name: l.name, module: l.module, layer: l.layer }));

@@ -65,6 +65,8 @@ export interface SavedAtRank {
 
 /** The metrics of one matrix. Numbers that cannot be defined (log of 0, α of too few values) are null. */
 export interface SpectrumMetrics {
+  /** The singular values used, descending (all K, or the top ones in fast mode); only with keepValues. */
+  readonly values?: readonly number[];
   /** [m, n] as analyzed (a tensor of more dimensions is flattened to its first × the rest). */
   readonly shape: readonly [number, number];
   /** K = min(m, n): how many singular values the matrix has. */
@@ -124,6 +126,8 @@ export interface SpectrumOptions {
   minEvals?: number;
   /** Eigenvalues at or below this are left out of the fit (default 1e-5). */
   evalsThresh?: number;
+  /** Keep the singular values in the result's `values` (for plots). */
+  keepValues?: boolean;
 }
 
 /**
@@ -217,6 +221,7 @@ export function spectrumMetrics(singularValues: ArrayLike<number>, shape: readon
   }
 
   return {
+    ...(opts.keepValues === true ? { values: Array.from(s) } : {}),
     shape: [m, n],
     numEvals: K,
     computed: complete ? K : known,
@@ -275,6 +280,8 @@ export interface MatrixOptions {
   minEvals?: number;
   /** Eigenvalues at or below this are left out of the fit (default 1e-5). */
   evalsThresh?: number;
+  /** Keep the singular values in each result's `values` (for plots; analyzeModel's keepSpectra). */
+  keepValues?: boolean;
 }
 
 /** Σ w² in float64. */
@@ -299,6 +306,7 @@ export function spectrumOptions(w: Tensor<FloatDType>, exact: boolean, opts: Mat
     eps: dtypeEps(w.dtype),
     minEvals: opts.minEvals,
     evalsThresh: opts.evalsThresh,
+    keepValues: opts.keepValues,
   };
 }
 

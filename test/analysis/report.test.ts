@@ -1,5 +1,5 @@
 /**
- * The HTML report (renderReport, collectSpectra and `lowrank analyze --html`) on a generated tiny
+ * The HTML report (renderReport and `lowrank analyze --html`) on a generated tiny
  * Llama folder and a fine-tuned copy of it: the page is self-contained (no scripts, no external
  * references), has one non-empty inline SVG per chart with line/rect/point marks, and, opened in
  * headless Chromium (Debian's `chromium`, driven by playwright-core), every chart has a non-zero
@@ -17,7 +17,7 @@ import { llamaConfig, llamaTensors, randomWeights, type LlamaShape } from '../..
 import { openModel, writeModel } from '../../src/io/hf.js';
 import type { TensorSource } from '../../src/io/safetensors/writer.js';
 import { analyzeModel, type ModelAnalysis } from '../../src/analysis/model.js';
-import { collectSpectra, logSpacedIndices, renderReport } from '../../src/analysis/report.js';
+import { logSpacedIndices, renderReport } from '../../src/analysis/report.js';
 import { cli } from '../helpers/cli.js';
 
 const CHROMIUM = process.env.LOWRANK_CHROMIUM ?? '/usr/bin/chromium';
@@ -48,8 +48,8 @@ before(async () => {
     await base.close();
   }
   await writeModel(tunedDir, tuned, { config: llamaConfig(SHAPE) });
-  compared = await analyzeModel(tunedDir, { compare: baseDir });
-  html = await renderReport(compared, { title: 'tiny <llama>', spectra: await collectSpectra(compared) });
+  compared = await analyzeModel(tunedDir, { compare: baseDir, keepSpectra: true });
+  html = await renderReport(compared, { title: 'tiny <llama>' });
 });
 
 after(async () => {
@@ -97,10 +97,10 @@ test('the report is one self-contained page with a chart per plot and the per-la
 });
 
 test('without singular values the spectrum and energy charts are left out with a note', async () => {
-  const page = await renderReport(compared);
+  const page = await renderReport(await analyzeModel(tunedDir, { compare: baseDir }));
   const ids = [...page.matchAll(/<figure id="([^"]+)">/g)].map((m) => m[1]);
   assert.ok(!ids.includes('spectra') && !ids.includes('energy'));
-  assert.match(page, /singular values were not given/);
+  assert.match(page, /did not keep the singular values/);
   assert.equal(svgs(page).length, ids.length);
 });
 

@@ -34,7 +34,7 @@ export function register(program: Command): void {
     .option('--compare <base>', 'the base model <model> was fine-tuned from: adds the update ΔW = model − base and intruder dimensions')
     .option('--adapter <dir>', 'a PEFT LoRA adapter for <model>: compares each adapted matrix with itself plus scaling·B·A')
     .option('--json <file>', 'also write every number to this JSON file (atomically)')
-    .option('--html <file>', 'also write an HTML report with charts (spectra, energy, effective rank, alpha, heatmap, intruders; atomically; reads every matrix again for its singular values)')
+    .option('--html <file>', 'also write an HTML report with charts (spectra, energy, effective rank, alpha, heatmap, intruders; written atomically)')
     .option('--force', 'replace the --json or --html file if it exists')
     .option('--fast', 'only the top 64 singular values (randomized SVD): faster on large matrices; estimates are marked approximate in the JSON')
     .option('--targets <regex>', 'only tensors whose name matches this regular expression')
@@ -51,6 +51,7 @@ export function register(program: Command): void {
         adapter: opts.adapter,
         fast: opts.fast === true,
         targets: opts.targets,
+        keepSpectra: opts.html !== undefined,
         onTensor: (name, _i, n) => {
           bar ??= progress('analyzing', n);
           bar.tick(1, name);
@@ -64,15 +65,8 @@ export function register(program: Command): void {
       }
       if (opts.html !== undefined) {
         // Loaded here: vega and vega-lite take a while to import, and only this option needs them.
-        const { collectSpectra, renderReport } = await import('../../analysis/report.js');
-        let bar2: Progress | undefined;
-        const spectra = await collectSpectra(res, {
-          onTensor: (name, _i, n) => {
-            bar2 ??= progress('singular values for the report', n);
-            bar2.tick(1, name);
-          },
-        }).finally(() => bar2?.stop());
-        const html = await renderReport(res, { title: `lowrank analyze ${model}`, spectra });
+        const { renderReport } = await import('../../analysis/report.js');
+        const html = await renderReport(res, { title: `lowrank analyze ${model}` });
         await writeFileAtomic(opts.html, (fh) => fh.writeFile(html, 'utf8'), { overwrite: opts.force === true });
         process.stdout.write(`${opts.json === undefined ? '\n' : ''}wrote ${opts.html}\n`);
       }
