@@ -26,7 +26,7 @@ import { qr, svd } from '../linalg/decompositions.js';
 import { matmul } from '../linalg/matmul.js';
 import { loraConfig, loraScaling, openAdapter, writeAdapter, type Adapter, type LoraConfig, type LoraModule, type LoraModuleTensors } from '../io/peft.js';
 import type { TensorSource } from '../io/safetensors/writer.js';
-import { checkRankRule, dynamicRank, KOHYA_MIN_SV, type RankRule } from './ranks.js';
+import { checkRankRule, dynamicRank, KOHYA_MIN_SV, rankStats, type RankRule } from './ranks.js';
 
 /** Options of {@link resizeAdapter}. */
 export interface ResizeOptions {
@@ -230,25 +230,10 @@ function chooseRank(s: Float64Array, opts: ResizeOptions): number {
   return Math.max(1, Math.min(k, opts.rank ?? n, n));
 }
 
-/** kohya's retained fractions and ratio for keeping the first k of the singular values σ. */
+/** kohya's retained fractions and ratio for keeping the first k of the singular values σ (rankStats). */
 function retained(sigma: Float64Array, k: number): Pick<ResizedModule, 'sumRetained' | 'froRetained' | 'maxRatio' | 'froError' | 'froNorm'> {
-  let sum = 0;
-  let sumK = 0;
-  let sq = 0;
-  let sqK = 0;
-  let tail = 0;
-  for (let i = 0; i < sigma.length; i++) {
-    const x = sigma[i];
-    sum += x;
-    sq += x * x;
-    if (i < k) {
-      sumK += x;
-      sqK += x * x;
-    } else tail += x * x;
-  }
-  if (sum === 0) return { sumRetained: 1, froRetained: 1, maxRatio: 1, froError: 0, froNorm: 0 };
-  const last = sigma[Math.min(k, sigma.length) - 1];
-  return { sumRetained: sumK / sum, froRetained: Math.sqrt(sqK / sq), maxRatio: sigma[0] / last, froError: Math.sqrt(tail), froNorm: Math.sqrt(sq) };
+  const st = rankStats(sigma, k);
+  return { sumRetained: st.sumRetained, froRetained: st.froRetained, maxRatio: st.maxRatio, froError: st.tailNorm, froNorm: st.norm };
 }
 
 /**

@@ -13,6 +13,7 @@ import {
   analyzeMatrix, compareAdapter, compareMatrices, fitPowerLaw, lowRankSingularValues, spectrumMetrics, type Comparison, type SpectrumMetrics,
 } from '../../src/analysis/index.js';
 import { pythonJson } from '../helpers/python.js';
+import { orthonormalize } from '../helpers/reference.js';
 
 type Dt = 'f32' | 'f64';
 
@@ -58,20 +59,7 @@ interface RefMetrics {
 
 /** An orthonormal n×k basis (Gram–Schmidt twice on seeded Gaussian columns). */
 function orthonormal(n: number, k: number, seed: number): Float64Array {
-  const q = rng(seed).fillNormal(new Float64Array(n * k));
-  for (let pass = 0; pass < 2; pass++) {
-    for (let j = 0; j < k; j++) {
-      for (let p = 0; p < j; p++) {
-        let d = 0;
-        for (let i = 0; i < n; i++) d += q[i * k + j] * q[i * k + p];
-        for (let i = 0; i < n; i++) q[i * k + j] -= d * q[i * k + p];
-      }
-      let norm = 0;
-      for (let i = 0; i < n; i++) norm += q[i * k + j] ** 2;
-      for (let i = 0; i < n; i++) q[i * k + j] /= Math.sqrt(norm);
-    }
-  }
-  return q;
+  return orthonormalize(rng(seed).fillNormal(new Float64Array(n * k)), n, k);
 }
 
 /** U·diag(s)·Vᵀ (float64) with seeded orthonormal U (m×k), V (n×k); U and V are returned too. */

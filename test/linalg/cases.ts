@@ -3,6 +3,7 @@ import { tensor, type Tensor } from '../../src/core/tensor.js';
 import type { FloatDType } from '../../src/core/dtype.js';
 import { rng } from '../../src/core/rng.js';
 import { pythonJson } from '../helpers/python.js';
+import { orthonormalize } from '../helpers/reference.js';
 
 /** A named test matrix, stored in float64 (cast to the dtype under test by {@link as}). */
 export interface Case {
@@ -18,21 +19,7 @@ function gaussian(rows: number, cols: number, seed: number): Float64Array {
 
 /** An orthonormal n×k basis (Gram–Schmidt twice on Gaussian columns), for building spectra. */
 function orthonormal(n: number, k: number, seed: number): Float64Array {
-  const q = gaussian(n, k, seed);
-  for (let pass = 0; pass < 2; pass++) {
-    for (let j = 0; j < k; j++) {
-      for (let p = 0; p < j; p++) {
-        let d = 0;
-        for (let i = 0; i < n; i++) d += q[i * k + j] * q[i * k + p];
-        for (let i = 0; i < n; i++) q[i * k + j] -= d * q[i * k + p];
-      }
-      let norm = 0;
-      for (let i = 0; i < n; i++) norm += q[i * k + j] ** 2;
-      norm = Math.sqrt(norm);
-      for (let i = 0; i < n; i++) q[i * k + j] /= norm;
-    }
-  }
-  return q;
+  return orthonormalize(gaussian(n, k, seed), n, k);
 }
 
 /** U · diag(s) · Vᵀ with random orthonormal U (m×k) and V (n×k). */

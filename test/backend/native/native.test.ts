@@ -10,7 +10,7 @@ import type { Backend, FloatArray, Matrix } from '../../../src/backend/types.js'
 import { LowrankError } from '../../../src/core/errors.js';
 import { rng, type Rng } from '../../../src/core/rng.js';
 import { pythonJson } from '../../helpers/python.js';
-import { referenceProduct } from '../../helpers/reference.js';
+import { orthonormalize, referenceProduct } from '../../helpers/reference.js';
 
 type Dtype = 'f32' | 'f64';
 const DTYPES: readonly Dtype[] = ['f32', 'f64'];
@@ -53,23 +53,9 @@ function gaussian(g: Rng, rows: number, cols: number): Float64Array {
 }
 
 
-/** An m×k matrix with orthonormal columns (modified Gram-Schmidt, twice, on Gaussian columns). */
+/** An m×k matrix with orthonormal columns (Gram–Schmidt, twice, on Gaussian columns). */
 function orthonormal(g: Rng, m: number, k: number): Float64Array {
-  const q = gaussian(g, m, k);
-  for (let pass = 0; pass < 2; pass++) {
-    for (let j = 0; j < k; j++) {
-      for (let p = 0; p < j; p++) {
-        let dot = 0;
-        for (let i = 0; i < m; i++) dot += q[i * k + p] * q[i * k + j];
-        for (let i = 0; i < m; i++) q[i * k + j] -= dot * q[i * k + p];
-      }
-      let norm = 0;
-      for (let i = 0; i < m; i++) norm += q[i * k + j] ** 2;
-      norm = Math.sqrt(norm);
-      for (let i = 0; i < m; i++) q[i * k + j] /= norm;
-    }
-  }
-  return q;
+  return orthonormalize(gaussian(g, m, k), m, k);
 }
 
 function logspace(n: number, from: number, to: number): number[] {
