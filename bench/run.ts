@@ -13,6 +13,7 @@ const SUITES: Record<string, () => Promise<Suite>> = {
   io: () => import('./io.js'),
   linalg: () => import('./linalg.js'),
   tensor: () => import('./tensor.js'),
+  tools: () => import('./tools.js'),
 };
 
 /** bench/out/ of the repository (this file runs from dist/bench/). */

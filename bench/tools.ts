@@ -1,0 +1,258 @@
+/**
+ * The `tools` suite: the command-line tools end to end on a Llama-shaped bf16 checkpoint, each
+ * next to numpy doing the same math tensor by tensor.
+ *
+ * A base checkpoint is written to a temporary folder — by default hidden 1024, intermediate 2816,
+ * 4 layers, 16/4 heads, vocab 32000 (~0.1B parameters, bf16, 100 MB shards); `-- 1b` uses
+ * TinyLlama-1.1B's shapes (2048/5632, 22 layers, 32/4 heads, 2 GB shards), which takes hours on a
+ * 2-core machine because extract and compress each run ~150 full SVDs up to 5632 × 2048. Then a
+ * tuned copy: the same weights plus a planted rank-8 update on every q_proj and v_proj and small
+ * Gaussian noise on every matrix, made lazily tensor by tensor from the base so memory stays
+ * bounded. Then, each in a fresh process so its peak RSS is its own:
+ *
+ *   analyze   `lowrank analyze <tuned> --fast --json <tmp>` — numpy: per matrix a randomized SVD
+ *             top-64 (Halko, 10 oversamples, 2 power iterations) and ‖W‖_F;
+ *   extract   `lowrank extract --base <base> --tuned <tuned> --rank 16 --out <tmp>` — numpy: per
+ *             targeted matrix ΔW = tuned − base, `np.linalg.svd(ΔW, full_matrices=False)`, top-16
+ *             factors;
+ *   compress  `lowrank compress <base> --policy energy:0.9 --out <tmp>` — numpy: per targeted
+ *             matrix the SVD, the rank keeping 90 % of Σσ², and the factors.
+ *
+ * Targeted matrices are every 2-D weight except the embeddings and the output head (the tools'
+ * default); analyze covers every 2-D weight. The numpy script parses the safetensors headers
+ * itself (8-byte little-endian length, JSON) and decodes bf16 by shifting the uint16 words into
+ * the high half of a uint32 (no packages besides numpy). numpy writes no output files; lowrank's
+ * times include writing its JSON, adapter or compressed model. lowrank runs as
+ * `node bin/lowrank.js …` under a small python3 parent that times it and reads its peak RSS from
+ * getrusage(RUSAGE_CHILDREN); numpy reports its own from getrusage(RUSAGE_SELF).
+ *
+ * `npm run bench -- tools -- quick` runs a small model (hidden 512, 4 layers) as a smoke test.
+ * `-- numpy-threads=N` sets OPENBLAS/OMP/MKL_NUM_THREADS for the numpy runs (multithreaded
+ * OpenBLAS slows down badly when the cores are shared with other work).
+ */
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { encodeFloat, tensor } from '../src/core/tensor.js';
+import { rng } from '../src/core/rng.js';
+import { llamaConfig, llamaTensors, randomWeights, type LlamaShape } from '../src/io/synthetic.js';
+import { openModel, writeModel } from '../src/io/hf.js';
+import type { TensorSource } from '../src/io/safetensors/writer.js';
+import { fmtMiB, fmtRatio, fmtSeconds, now, printTable, requireNumpy, runPythonJson, withTempDir, type SuiteOptions } from './util.js';
+
+export const description = 'lowrank analyze --fast / extract / compress on a Llama-shaped bf16 checkpoint vs numpy (time, peak RSS)';
+
+/** TinyLlama-1.1B's shapes (`-- 1b`): hours on a 2-core machine (each tool runs ~150 full SVDs up to 5632 × 2048). */
+const TINYLLAMA: LlamaShape = { hidden_size: 2048, intermediate_size: 5632, num_hidden_layers: 22, num_attention_heads: 32, num_key_value_heads: 4, vocab_size: 32000 };
+/** The default: TinyLlama's vocabulary and head layout at half the width and 4 layers (~0.1B parameters). */
+const MEDIUM: LlamaShape = { hidden_size: 1024, intermediate_size: 2816, num_hidden_layers: 4, num_attention_heads: 16, num_key_value_heads: 4, vocab_size: 32000 };
+/** The smoke-test model (`-- quick`). */
+const QUICK: LlamaShape = { hidden_size: 512, intermediate_size: 1408, num_hidden_layers: 4, num_attention_heads: 8, num_key_value_heads: 2, vocab_size: 4096 };
+
+const PLANTED_RANK = 8;
+/** Entries of the planted factors B (out × 8) and A (8 × in) ~ N(0, PLANTED_STD²). */
+const PLANTED_STD = 0.02;
+/** Noise on every matrix of the tuned model, about a tenth of bf16's resolution at the weights' scale. */
+const NOISE_STD = 2e-4;
+const WEIGHT_STD = 0.02;
+
+const LOWRANK_BIN = fileURLToPath(new URL('../../bin/lowrank.js', import.meta.url));
+
+type Job = 'analyze' | 'extract' | 'compress';
+const JOBS: readonly Job[] = ['analyze', 'extract', 'compress'];
+
+interface Measured {
+  seconds: number;
+  maxRssBytes: number;
+}
+
+interface NumpyResult extends Measured {
+  matrices: number;
+  ranks?: number[];
+}
+
+export async function run(opts: SuiteOptions): Promise<unknown> {
+  const numpy = requireNumpy();
+  const quick = opts.args.includes('quick');
+  const big = opts.args.includes('1b');
+  const shape = quick ? QUICK : big ? TINYLLAMA : MEDIUM;
+  const shardSize = quick ? 16e6 : big ? 2e9 : 100e6;
+  const threadsArg = opts.args.find((a) => a.startsWith('numpy-threads='));
+  const numpyThreads = threadsArg === undefined ? undefined : threadsArg.slice('numpy-threads='.length);
+  return withTempDir('lowrank-bench-tools-', async (dir) => {
+    const base = join(dir, 'base');
+    const tuned = join(dir, 'tuned');
+    const t0 = now();
+    const specs = llamaTensors(shape);
+    const params = specs.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
+    console.log(`model: hidden ${shape.hidden_size}, intermediate ${shape.intermediate_size}, ${shape.num_hidden_layers} layers, ` +
+      `${shape.num_attention_heads}/${shape.num_key_value_heads} heads, vocab ${shape.vocab_size}: ${(params / 1e9).toFixed(3)}B parameters, bf16`);
+    const written = await writeModel(base, randomWeights(specs, { seed: 1, dtype: 'bf16', std: WEIGHT_STD }), { config: llamaConfig(shape), maxShardSize: shardSize });
+    await writeTuned(base, tuned, shape, shardSize);
+    const genSeconds = now() - t0;
+    console.log(`wrote base and tuned (${fmtMiB(written.totalSize)} each, ${written.shards.length} shard(s)) in ${fmtSeconds(genSeconds)}\n`);
+
+    const results: Record<string, unknown>[] = [];
+    const rows: string[][] = [];
+    for (const job of JOBS) {
+      const out = join(dir, `out-${job}`);
+      const args =
+        job === 'analyze' ? ['analyze', tuned, '--fast', '--json', `${out}.json`]
+        : job === 'extract' ? ['extract', '--base', base, '--tuned', tuned, '--rank', '16', '--out', out]
+        : ['compress', base, '--policy', 'energy:0.9', '--out', out];
+      const lr = timeLowrank(args);
+      const np = withBlasThreads(numpyThreads, () => runPythonJson<NumpyResult>(NUMPY_SCRIPT, [job, job === 'compress' ? base : tuned, base]));
+      const ratio = lr.seconds / np.seconds;
+      console.log(`${job}: lowrank ${fmtSeconds(lr.seconds)} ${fmtMiB(lr.maxRssBytes)}, numpy ${fmtSeconds(np.seconds)} ${fmtMiB(np.maxRssBytes)} (${np.matrices} matrices)`);
+      rows.push([job, fmtSeconds(lr.seconds), fmtMiB(lr.maxRssBytes), fmtSeconds(np.seconds), fmtMiB(np.maxRssBytes), fmtRatio(ratio)]);
+      results.push({ job, command: `lowrank ${args.join(' ').replaceAll(dir, '<tmp>')}`, lowrank: lr, numpy: np, timeRatio: ratio });
+    }
+    console.log('');
+    printTable(['job', 'lowrank time', 'lowrank peak RSS', 'numpy time', 'numpy peak RSS', 'time lowrank/numpy'], rows);
+    return { quick, numpy, numpyThreads: numpyThreads ?? 'default', shape, parameters: params, bytesPerModel: written.totalSize, shards: written.shards.length, generateSeconds: genSeconds, jobs: results };
+  });
+}
+
+/** Writes the tuned model: base + a planted rank-8 update on q_proj and v_proj + noise on every matrix, tensor by tensor. */
+async function writeTuned(basePath: string, tunedPath: string, shape: LlamaShape, shardSize: number): Promise<void> {
+  const base = await openModel(basePath);
+  try {
+    const sources: TensorSource[] = llamaTensors(shape).map((spec, i) => ({
+      name: spec.name,
+      dtype: 'bf16',
+      shape: spec.shape,
+      data: async () => {
+        const w = await base.readAs(spec.name, 'f32');
+        if (spec.shape.length === 2) {
+          const [m, n] = spec.shape;
+          const g = rng(7919 + i);
+          const noise = g.fillNormal(new Float32Array(m * n), 0, NOISE_STD);
+          const d = w.data;
+          for (let k = 0; k < d.length; k++) d[k] += noise[k];
+          if (/\.(q_proj|v_proj)\.weight$/.test(spec.name)) addLowRank(d, m, n, g);
+        }
+        return encodeFloat(tensor('f32', spec.shape, w.data), 'bf16').data;
+      },
+    }));
+    await writeModel(tunedPath, sources, { config: llamaConfig(shape), maxShardSize: shardSize });
+  } finally {
+    await base.close();
+  }
+}
+
+/** d (m × n, row-major) += B·A with B (m × r), A (r × n) random normal. */
+function addLowRank(d: Float32Array, m: number, n: number, g: ReturnType<typeof rng>): void {
+  const r = PLANTED_RANK;
+  const b = g.fillNormal(new Float32Array(m * r), 0, PLANTED_STD);
+  const a = g.fillNormal(new Float32Array(r * n), 0, PLANTED_STD);
+  for (let i = 0; i < m; i++) {
+    const row = i * n;
+    for (let k = 0; k < r; k++) {
+      const bik = b[i * r + k];
+      const ak = k * n;
+      for (let j = 0; j < n; j++) d[row + j] += bik * a[ak + j];
+    }
+  }
+}
+
+/** Runs `fn` with the BLAS thread-count variables set for its python children (unchanged when undefined). */
+function withBlasThreads<T>(threads: string | undefined, fn: () => T): T {
+  if (threads === undefined) return fn();
+  const names = ['OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS', 'MKL_NUM_THREADS'];
+  const saved = names.map((n) => process.env[n]);
+  for (const n of names) process.env[n] = threads;
+  try {
+    return fn();
+  } finally {
+    names.forEach((n, i) => {
+      if (saved[i] === undefined) delete process.env[n];
+      else process.env[n] = saved[i];
+    });
+  }
+}
+
+/** Runs `node bin/lowrank.js …` under a python3 parent that reports its wall time and peak RSS. */
+function timeLowrank(args: readonly string[]): Measured {
+  return runPythonJson<Measured>(TIMER_SCRIPT, [process.execPath, LOWRANK_BIN, ...args]);
+}
+
+const TIMER_SCRIPT = `
+import json, resource, subprocess, sys, time
+t0 = time.perf_counter()
+r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+t = time.perf_counter() - t0
+if r.returncode != 0:
+    sys.stderr.write(r.stderr.decode(errors='replace'))
+    sys.exit(r.returncode if r.returncode > 0 else 1)
+rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(json.dumps({'seconds': t, 'maxRssBytes': rss if sys.platform == 'darwin' else rss * 1024}))
+`;
+
+const NUMPY_SCRIPT = `
+import json, os, re, struct, sys, time
+
+def open_model(path):
+    idx = os.path.join(path, 'model.safetensors.index.json')
+    files = sorted(set(json.load(open(idx))['weight_map'].values())) if os.path.exists(idx) else ['model.safetensors']
+    tensors = {}
+    for f in files:
+        p = os.path.join(path, f)
+        with open(p, 'rb') as fh:
+            (n,) = struct.unpack('<Q', fh.read(8))
+            header = json.loads(fh.read(n))
+        for name, e in header.items():
+            if name != '__metadata__':
+                tensors[name] = (p, 8 + n + e['data_offsets'][0], e['dtype'], e['shape'])
+    return tensors
+
+def read(entry):
+    p, off, dtype, shape = entry
+    assert dtype == 'BF16', dtype
+    count = 1
+    for s in shape: count *= s
+    with open(p, 'rb') as fh:
+        fh.seek(off)
+        u = np.fromfile(fh, dtype=np.uint16, count=count)
+    return (u.astype(np.uint32) << 16).view(np.float32).reshape(shape)
+
+def rsvd(w, k=64, p=10, iters=2, seed=0):
+    m, n = w.shape
+    l = min(k + p, m, n)
+    g = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(w @ g.standard_normal((n, l), dtype=np.float32))
+    for _ in range(iters):
+        z, _ = np.linalg.qr(w.T @ q)
+        q, _ = np.linalg.qr(w @ z)
+    u, s, vt = np.linalg.svd(q.T @ w, full_matrices=False)
+    return (q @ u)[:, :k], s[:k], vt[:k]
+
+job, model_path, base_path = sys.argv[1], sys.argv[2], sys.argv[3]
+skip = re.compile(r'embed|lm_head')
+t0 = time.perf_counter()
+tensors = open_model(model_path)
+base = open_model(base_path) if job == 'extract' else None
+count = 0
+ranks = []
+for name, entry in tensors.items():
+    if len(entry[3]) != 2: continue
+    if job != 'analyze' and skip.search(name): continue
+    w = read(entry)
+    if job == 'analyze':
+        u, s, vt = rsvd(w)
+        fro = float(np.linalg.norm(w))
+    elif job == 'extract':
+        d = w - read(base[name])
+        u, s, vt = np.linalg.svd(d, full_matrices=False)
+        b = u[:, :16] * s[:16]
+        a = vt[:16]
+    else:
+        u, s, vt = np.linalg.svd(w, full_matrices=False)
+        e = np.cumsum(s.astype(np.float64) ** 2)
+        k = int(np.searchsorted(e, 0.9 * e[-1]) + 1)
+        b = u[:, :k] * s[:k]
+        a = vt[:k]
+        ranks.append(k)
+    count += 1
+out = {'seconds': time.perf_counter() - t0, 'maxRssBytes': _max_rss_bytes(), 'matrices': count}
+if ranks: out['ranks'] = ranks
+print(json.dumps(out))
+`;
