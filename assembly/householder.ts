@@ -39,10 +39,11 @@ function makeReflector<T>(v: usize, len: i32, out: usize): void {
   const r = small / big;
   const norm = big * Math.sqrt(1 + r * r);
   const beta = alpha >= 0 ? -norm : norm;
-  const f = <T>(1 / (alpha - beta));
+  // In float64: for a tiny column (float32 denormals) 1/(alpha − beta) overflows float32.
+  const f = 1 / (alpha - beta);
   for (let i = 1; i < len; i++) {
     const p = v + <usize>i * sizeof<T>();
-    store<T>(p, load<T>(p) * f);
+    store<T>(p, <T>(<f64>load<T>(p) * f));
   }
   store<T>(v, <T>1);
   store<f64>(out, (beta - alpha) / beta);

@@ -119,3 +119,27 @@ test('wasm backend: several decompositions started at once all finish correctly'
   assert.equal(q.q.rows, 120);
   assert.equal(q.q.cols, 90);
 });
+
+test('wasm float32 decompositions of rank-one matrices stay finite (the trailing blocks underflow to float32 denormals)', async () => {
+  // u·vᵀ with ±1 and ±0.5/−0.25 patterns: the reduction leaves blocks of 1e-20 … 1e-45 behind it.
+  const n = 64;
+  const data = new Float32Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) data[i * n + j] = (i % 2 === 0 ? 1 : -1) * (j % 3 === 0 ? 0.5 : -0.25);
+  const a: Matrix = { rows: n, cols: n, data };
+  const ref = await jsBackend.svd({ rows: n, cols: n, data: Float64Array.from(data) }, 'values');
+  for (const be of [single, threaded]) {
+    for (const job of ['values', 'thin'] as SvdJob[]) {
+      const r = await be.svd(a, job);
+      closeToReference(r.s, ref.s, TOL.f32, `rank-one svd ${job}`);
+      for (const x of [r.u?.data ?? [], r.vt?.data ?? []]) assert.ok(Array.from(x).every(Number.isFinite), `rank-one svd ${job}: finite vectors`);
+    }
+    const sym: Matrix = { rows: n, cols: n, data: new Float32Array(n * n) };
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) sym.data[i * n + j] = data[i] * data[j]; // (first row)ᵀ(first row): rank one
+    const e = await be.eigh(sym, true);
+    const eref = await jsBackend.eigh({ rows: n, cols: n, data: Float64Array.from(sym.data) }, false);
+    closeToReference(e.values, eref.values, TOL.f32, 'rank-one eigh');
+    assert.ok(Array.from(e.vectors?.data ?? []).every(Number.isFinite), 'rank-one eigh: finite vectors');
+    const q = await be.qr(a);
+    assert.ok(Array.from(q.q.data).every(Number.isFinite) && Array.from(q.r.data).every(Number.isFinite), 'rank-one qr: finite');
+  }
+});
