@@ -1,8 +1,8 @@
 /**
  * SVD compression of a model's weight matrices with per-layer rank policies ({@link RankPolicy}).
  *
- * Per targeted weight W (m × n, read one at a time and decomposed in float64), the thin SVD
- * W = U·diag(σ)·Vᵀ is truncated to the policy's rank k and written as two factors:
+ * Per targeted weight W (m × n, read one at a time and decomposed in float32, or in float64 for
+ * f64 weights), the thin SVD W = U·diag(σ)·Vᵀ is truncated to the policy's rank k and written as two factors:
  * `<module>.lowrank_U` [m, k] = U_k·diag(√σ_k) and `<module>.lowrank_V` [k, n] = diag(√σ_k)·V_kᵀ
  * (W ≈ lowrank_U · lowrank_V), stored in W's dtype (f32 for a non-float weight), in place of
  * `<module>.weight`. With `materialize`, the dense rank-k matrix U_k·diag(σ_k)·V_kᵀ is written
@@ -162,7 +162,7 @@ async function run(model: Model, targets: RegExp | undefined, opts: CompressOpti
     let sigma: Float64Array = new Float64Array(0);
     if (spectral) {
       opts.onTensor?.(t.name, step++, steps);
-      sigma = (await withTensor(model.path, t.name, async () => svdvals(await model.readAs(t.name, 'f64')))).data;
+      sigma = Float64Array.from((await withTensor(model.path, t.name, async () => svdvals(await model.readAs(t.name, workDtype(t.dtype))))).data);
     }
     spectra.push({ m, n, sigma });
   }
@@ -262,7 +262,8 @@ function layerReport(p: Planned, relativeError: number): CompressedLayer {
 
 /** The SVD of one weight truncated to its rank: the two factors, or (materialize) the dense W_k as `u`. */
 async function factorize(model: Model, p: Planned, materialize: boolean, layers: Map<string, CompressedLayer>): Promise<{ u: Tensor; v: Tensor }> {
-  const w = await model.readAs(p.entry.name, 'f64');
+  const work = workDtype(p.entry.dtype);
+  const w = await model.readAs(p.entry.name, work);
   const { u, s, vt } = await svd(w);
   const { m, n, k } = p;
   const q = s.data.length;
@@ -274,8 +275,8 @@ async function factorize(model: Model, p: Planned, materialize: boolean, layers:
     if (i >= k) tail += x;
   }
   layers.set(p.entry.name, layerReport(p, total === 0 ? 0 : Math.sqrt(tail / total)));
-  const uk = tensor('f64', [m, k]);
-  const vk = tensor('f64', [k, n]);
+  const uk = tensor(work, [m, k]);
+  const vk = tensor(work, [k, n]);
   for (let j = 0; j < k; j++) {
     const root = materialize ? s.data[j] : Math.sqrt(s.data[j]);
     for (let i = 0; i < m; i++) uk.data[i * k + j] = u.data[i * q + j] * root;
@@ -364,6 +365,11 @@ export async function openCompressed(dir: string): Promise<CompressedModel> {
     },
     close: () => model.close(),
   };
+}
+
+/** The SVD's element type: float64 for f64 weights, float32 (as LAPACK's sgesdd) for the rest. */
+function workDtype(d: DType): 'f64' | 'f32' {
+  return d === 'f64' ? 'f64' : 'f32';
 }
 
 function storeAs(d: DType): 'f64' | 'f32' | 'f16' | 'bf16' {
