@@ -13,7 +13,7 @@ import {
   analyzeMatrix, compareAdapter, compareMatrices, fitPowerLaw, lowRankSingularValues, spectrumMetrics, type Comparison, type SpectrumMetrics,
 } from '../../src/analysis/index.js';
 import { pythonJson } from '../helpers/python.js';
-import { orthonormalize } from '../helpers/reference.js';
+import { plantedSpectrum } from '../helpers/reference.js';
 
 type Dt = 'f32' | 'f64';
 
@@ -57,26 +57,6 @@ interface RefMetrics {
   fit: { alpha: number; D: number; xmin: number; numTail: number } | null;
 }
 
-/** An orthonormal n×k basis (Gram–Schmidt twice on seeded Gaussian columns). */
-function orthonormal(n: number, k: number, seed: number): Float64Array {
-  return orthonormalize(rng(seed).fillNormal(new Float64Array(n * k)), n, k);
-}
-
-/** U·diag(s)·Vᵀ (float64) with seeded orthonormal U (m×k), V (n×k); U and V are returned too. */
-function planted(m: number, n: number, s: readonly number[], seed: number): { data: Float64Array; u: Float64Array; v: Float64Array } {
-  const k = s.length;
-  const u = orthonormal(m, k, seed);
-  const v = orthonormal(n, k, seed + 1);
-  const data = new Float64Array(m * n);
-  for (let i = 0; i < m; i++)
-    for (let j = 0; j < n; j++) {
-      let acc = 0;
-      for (let t = 0; t < k; t++) acc += u[i * k + t] * s[t] * v[j * k + t];
-      data[i * n + j] = acc;
-    }
-  return { data, u, v };
-}
-
 function asTensor(dt: Dt, shape: readonly number[], data: ArrayLike<number>): Tensor<Dt> {
   return tensor(dt, shape, dt === 'f32' ? Float32Array.from(data) : Float64Array.from(data)) as Tensor<Dt>;
 }
@@ -97,10 +77,10 @@ interface Case { name: string; shape: number[]; data: Float64Array }
 function cases(): Case[] {
   const pow = (k: number, p: number): number[] => Array.from({ length: k }, (_, i) => (i + 1) ** -p);
   return [
-    { name: 'λ ∝ i^-0.5 (α ≈ 3), 150×100', shape: [150, 100], data: planted(150, 100, pow(100, 0.25), 1).data },
-    { name: 'λ ∝ i^-2 (α ≈ 1.5), 80×120', shape: [80, 120], data: planted(80, 120, pow(80, 1), 3).data },
+    { name: 'λ ∝ i^-0.5 (α ≈ 3), 150×100', shape: [150, 100], data: plantedSpectrum(150, 100, pow(100, 0.25), 1).data },
+    { name: 'λ ∝ i^-2 (α ≈ 1.5), 80×120', shape: [80, 120], data: plantedSpectrum(80, 120, pow(80, 1), 3).data },
     { name: 'gaussian 90×70', shape: [90, 70], data: rng(5).fillNormal(new Float64Array(90 * 70), 0, 0.05) },
-    { name: 'rank 10 of 60×80', shape: [60, 80], data: planted(60, 80, pow(10, 0.5).map((x) => 3 * x), 7).data },
+    { name: 'rank 10 of 60×80', shape: [60, 80], data: plantedSpectrum(60, 80, pow(10, 0.5).map((x) => 3 * x), 7).data },
     { name: 'small 30×40 (too few eigenvalues for α)', shape: [30, 40], data: rng(9).fillNormal(new Float64Array(1200)) },
     { name: 'conv kernel [16, 4, 3, 3] as 16×36', shape: [16, 4, 3, 3], data: rng(10).fillNormal(new Float64Array(576)) },
     { name: 'zero 5×4', shape: [5, 4], data: new Float64Array(20) },
@@ -191,12 +171,12 @@ test('planted heavy tails give the expected α and WeightWatcher warnings; a ran
   const pow = (k: number, p: number): number[] => Array.from({ length: k }, (_, i) => (i + 1) ** -p);
   // λ_i ∝ i^(-2p) has a tail CCDF ∝ λ^(-1/2p), so α = 1 + 1/(2p).
   for (const [p, lo, hi, warning] of [[0.25, 2.7, 3.3, null], [0.5, 1.8, 2.2, null], [1, 1.3, 1.7, 'over-trained'], [1 / 12, 6.5, 7.5, 'under-trained']] as const) {
-    const w = asTensor('f32', [200, 160], planted(200, 160, pow(160, p), 11).data);
+    const w = asTensor('f32', [200, 160], plantedSpectrum(200, 160, pow(160, p), 11).data);
     const m = await analyzeMatrix(w);
     assert.ok(m.alpha !== null && m.alpha > lo && m.alpha < hi, `p=${p}: α = ${m.alpha}, expected ${1 + 1 / (2 * p)}`);
     if (p !== 0.5) assert.equal(m.warning, warning, `p=${p}`);
   }
-  const lowRank = await analyzeMatrix(asTensor('f32', [60, 80], planted(60, 80, [5, 4, 3, 2, 1, 0.5, 0.2, 0.1, 0.05, 0.02], 13).data));
+  const lowRank = await analyzeMatrix(asTensor('f32', [60, 80], plantedSpectrum(60, 80, [5, 4, 3, 2, 1, 0.5, 0.2, 0.1, 0.05, 0.02], 13).data));
   assert.equal(lowRank.numericalRank, 10);
   assert.ok(lowRank.savedAt1pct !== null && lowRank.savedAt1pct.rank <= 10);
   assert.equal(lowRank.savedAt1pct.params, 60 * 80 - lowRank.savedAt1pct.rank * 140);
@@ -267,7 +247,7 @@ test('spectrumMetrics: a rank-r spectrum padded with zeros, the fast-mode contra
 test('--fast: top 64 by randomized SVD; exact Frobenius norm, σmax to 1e-4, α within 1% of the full fit over the exact top 64 eigenvalues', async () => {
   const [m, n] = [300, 200];
   const sig = Array.from({ length: 200 }, (_, i) => (i + 1) ** -0.75);
-  const w = asTensor('f32', [m, n], planted(m, n, sig, 31).data);
+  const w = asTensor('f32', [m, n], plantedSpectrum(m, n, sig, 31).data);
   const fast = await analyzeMatrix(w, { fast: true });
   const exact = await analyzeMatrix(w);
   assert.equal(fast.computed, 64);
@@ -311,7 +291,7 @@ print(json.dumps({'update': metrics(np.linalg.svd(delta, compute_uv=False), m, n
 test('intruder dimensions: a rank-1 update orthogonal to the top base directions is exactly one intruder; 1.1·W0 has none', async () => {
   const [m, n] = [64, 48];
   const sig = Array.from({ length: 48 }, (_, i) => 2 * (i + 1) ** -0.5);
-  const base = planted(m, n, sig, 41);
+  const base = plantedSpectrum(m, n, sig, 41);
   // x and y spread evenly over the base's bottom 32 left and right singular vectors: orthogonal to
   // the top 16, cosine 1/√32 ≈ 0.18 with each bottom one, and large enough (3σ₁) to rank first.
   const x = new Float64Array(m);

@@ -1,4 +1,5 @@
 /** Plain float64 reference computations for the tests (no backend involved). */
+import { rng } from '../../src/core/rng.js';
 
 /** C = A (m×k) · B (k×n), row-major, accumulated in float64. */
 export function referenceProduct(a: ArrayLike<number>, m: number, k: number, b: ArrayLike<number>, n: number): Float64Array {
@@ -28,4 +29,23 @@ export function orthonormalize(q: Float64Array, n: number, k: number): Float64Ar
     }
   }
   return q;
+}
+
+/**
+ * U·diag(s)·Vᵀ (m×n, float64) with U (m×k) and V (n×k) orthonormalized from seeded Gaussian
+ * columns (seeds `seed` and `seed + 1`): a matrix with exactly the singular values s.
+ */
+export function plantedSpectrum(m: number, n: number, s: readonly number[], seed: number): { data: Float64Array; u: Float64Array; v: Float64Array } {
+  const k = s.length;
+  const u = orthonormalize(rng(seed).fillNormal(new Float64Array(m * k)), m, k);
+  const v = orthonormalize(rng(seed + 1).fillNormal(new Float64Array(n * k)), n, k);
+  const data = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let acc = 0;
+      for (let t = 0; t < k; t++) acc += u[i * k + t] * s[t] * v[j * k + t];
+      data[i * n + j] = acc;
+    }
+  }
+  return { data, u, v };
 }

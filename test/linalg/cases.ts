@@ -3,7 +3,7 @@ import { tensor, type Tensor } from '../../src/core/tensor.js';
 import type { FloatDType } from '../../src/core/dtype.js';
 import { rng } from '../../src/core/rng.js';
 import { pythonJson } from '../helpers/python.js';
-import { orthonormalize } from '../helpers/reference.js';
+import { plantedSpectrum } from '../helpers/reference.js';
 
 /** A named test matrix, stored in float64 (cast to the dtype under test by {@link as}). */
 export interface Case {
@@ -17,24 +17,9 @@ function gaussian(rows: number, cols: number, seed: number): Float64Array {
   return rng(seed).fillNormal(new Float64Array(rows * cols));
 }
 
-/** An orthonormal n×k basis (Gram–Schmidt twice on Gaussian columns), for building spectra. */
-function orthonormal(n: number, k: number, seed: number): Float64Array {
-  return orthonormalize(gaussian(n, k, seed), n, k);
-}
-
 /** U · diag(s) · Vᵀ with random orthonormal U (m×k) and V (n×k). */
 export function withSpectrum(name: string, m: number, n: number, s: readonly number[], seed: number): Case {
-  const k = s.length;
-  const u = orthonormal(m, k, seed);
-  const v = orthonormal(n, k, seed + 1);
-  const data = new Float64Array(m * n);
-  for (let i = 0; i < m; i++)
-    for (let j = 0; j < n; j++) {
-      let acc = 0;
-      for (let t = 0; t < k; t++) acc += u[i * k + t] * s[t] * v[j * k + t];
-      data[i * n + j] = acc;
-    }
-  return { name, rows: m, cols: n, data };
+  return { name, rows: m, cols: n, data: plantedSpectrum(m, n, s, seed).data };
 }
 
 /** The general cases every routine is run on. */
