@@ -81,44 +81,37 @@ function spectrumSpec(layers: readonly LayerRecord[], spectra: ReadonlyMap<strin
     { transform: [{ filter: 'datum.layer !== null' }], mark: { type: 'line', strokeWidth: 1, ...extra }, encoding: { color: { field: 'layer', type: 'quantitative', title: 'layer', scale: { scheme: 'viridis' } } } },
     { transform: [{ filter: 'datum.layer === null' }], mark: { type: 'line', strokeWidth: 1, color: '#888', ...extra } },
   ];
+  // One line per matrix, small multiples by module; x and y are the encodings of the two axes.
+  const chart = (title: string, values: Record<string, unknown>[], x: object, y: object, clip: boolean): TopLevelSpec => ({
+    ...FONT,
+    title,
+    data: { values },
+    facet,
+    columns: 4,
+    spec: { width: 220, height: 160, encoding: { x, y, detail: { field: 'name', type: 'nominal' } }, layer: lines(clip ? { clip } : {}) },
+  });
   const out: TopLevelSpec[] = [];
   if (sv.length > 0) {
-    out.push({
-      ...FONT,
-      title: 'Singular value spectra (log–log), by module',
-      data: { values: sv },
-      facet,
-      columns: 4,
-      spec: {
-        width: 220,
-        height: 160,
-        encoding: {
-          x: { field: 'i', type: 'quantitative', scale: { type: 'log' }, title: 'index i' },
-          y: { field: 'sigma', type: 'quantitative', scale: { type: 'log' }, title: 'singular value σ' },
-          detail: { field: 'name', type: 'nominal' },
-        },
-        layer: lines({ clip: true }),
-      },
-    });
+    out.push(
+      chart(
+        'Singular value spectra (log–log), by module',
+        sv,
+        { field: 'i', type: 'quantitative', scale: { type: 'log' }, title: 'index i' },
+        { field: 'sigma', type: 'quantitative', scale: { type: 'log' }, title: 'singular value σ' },
+        true,
+      ),
+    );
   }
   if (energy.length > 0) {
-    out.push({
-      ...FONT,
-      title: 'Energy: cumulative Σσ² over the total, against the rank fraction i/K, by module',
-      data: { values: energy },
-      facet,
-      columns: 4,
-      spec: {
-        width: 220,
-        height: 160,
-        encoding: {
-          x: { field: 'f', type: 'quantitative', scale: { domain: [0, 1] }, title: 'rank fraction i/K' },
-          y: { field: 'e', type: 'quantitative', scale: { domain: [0, 1] }, title: 'energy kept' },
-          detail: { field: 'name', type: 'nominal' },
-        },
-        layer: lines({}),
-      },
-    });
+    out.push(
+      chart(
+        'Energy: cumulative Σσ² over the total, against the rank fraction i/K, by module',
+        energy,
+        { field: 'f', type: 'quantitative', scale: { domain: [0, 1] }, title: 'rank fraction i/K' },
+        { field: 'e', type: 'quantitative', scale: { domain: [0, 1] }, title: 'energy kept' },
+        false,
+      ),
+    );
   }
   return out;
 }
