@@ -21,7 +21,17 @@
  *   rank min(Σ r_k, out, in).
  * - `linear`: the exact weighted sum re-factored by SVD at full rank min(Σ r_k, out, in) (the same
  *   as `svd` without `rank`). Deliberately not PEFT's `linear` (cross terms).
- * ties / dare / magnitude_prune are not implemented.
+ * - `ties`, `dare_linear`, `dare_ties`, `magnitude_prune`: each adapter's dense update s_k·B_k·A_k is
+ *   pruned and merged elementwise with weights w_k (./taskArithmetic.ts has the definitions, PEFT's
+ *   merge_utils), and the merged out × in matrix is truncated by SVD to `rank` (default: the largest
+ *   rank among the adapters, as PEFT's svd_rank). These are PEFT's `ties_svd`, `dare_linear_svd`,
+ *   `dare_ties_svd` and `magnitude_prune_svd`: pruning and sign election act on the updates
+ *   themselves. PEFT's plain `ties`/`dare_*`/`magnitude_prune` prune and elect signs over the entries
+ *   of the A's and the B's separately, which has no meaning for the update B·A (and adds cross
+ *   terms, as `linear`), so they are not offered. Two more differences from PEFT: its `*_svd` path
+ *   multiplies get_delta_weight (which already includes the scaling) by weight·scaling, applying
+ *   the scaling twice; here it is applied once. And DARE rescales the kept entries (see
+ *   taskArithmetic.ts).
  */
 import { copyFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -33,7 +43,10 @@ import { loraConfig, loraScaling, openAdapter, writeAdapter, KEY_PREFIX, type Ad
 import { writeDirAtomic, writeTextFile } from '../io/atomic.js';
 import { writeSafetensors, type TensorSource } from '../io/safetensors/writer.js';
 import { matmul } from '../linalg/matmul.js';
+import { svd } from '../linalg/decompositions.js';
+import { rng } from '../core/rng.js';
 import { loraSvd } from './resize.js';
+import { checkDensity, mergeTasks, TASK_MERGES, type MajoritySign, type TaskMerge } from './taskArithmetic.js';
 
 /** One adapter to merge or combine, and its weight. */
 export interface WeightedAdapter {
@@ -72,16 +85,27 @@ export interface MergeResult {
 }
 
 /** How {@link combineAdapters} combines the updates. */
-export type CombineMethod = 'linear' | 'cat' | 'svd';
+export type CombineMethod = 'linear' | 'cat' | 'svd' | TaskMerge;
 /** The combination methods, for CLI validation. */
-export const COMBINE_METHODS: readonly CombineMethod[] = ['linear', 'cat', 'svd'];
+export const COMBINE_METHODS: readonly CombineMethod[] = ['linear', 'cat', 'svd', ...TASK_MERGES];
+/** The combination methods that truncate to a rank. */
+const RANKED: readonly CombineMethod[] = ['svd', ...TASK_MERGES];
 
 /** Options of {@link combineAdapters}. */
 export interface CombineOptions {
   readonly adapters: readonly WeightedAdapter[];
   readonly combine: CombineMethod;
-  /** The rank of `svd` (default: full rank); not accepted by `cat` and `linear`. */
+  /**
+   * The rank of `svd` (default: full rank) and of the elementwise merges (default: the largest
+   * rank among the adapters); not accepted by `cat` and `linear`.
+   */
   readonly rank?: number;
+  /** The fraction of each update's entries kept by ties, dare_* and magnitude_prune, in (0, 1]. */
+  readonly density?: number;
+  /** TIES's sign election for ties and dare_ties. Default `total`. */
+  readonly majoritySign?: MajoritySign;
+  /** The seed of DARE's random drops. Default 0. */
+  readonly seed?: number;
   /** The output adapter folder, written atomically. */
   readonly out: string;
   readonly overwrite?: boolean;
@@ -295,16 +319,25 @@ async function openLora(dir: string): Promise<Adapter> {
 
 /**
  * Combines weighted LoRA adapters into one adapter folder whose update in every module is
- * Σ_k w_k·s_k·B_k·A_k (`cat`, `linear`) or its best rank-`rank` approximation (`svd`).
+ * Σ_k w_k·s_k·B_k·A_k (`cat`, `linear`) or its best rank-`rank` approximation (`svd`), or whose
+ * update is the best rank-`rank` approximation of the TIES/DARE/magnitude-pruned merge of the
+ * updates (see the module comment).
  *
  * @example
  * await combineAdapters({ adapters: [{ dir: 'a', weight: 0.5 }, { dir: 'b', weight: 0.5 }], combine: 'svd', rank: 16, out: 'ab' });
+ * await combineAdapters({ adapters: [{ dir: 'a' }, { dir: 'b' }], combine: 'ties', density: 0.2, out: 'ab-ties' });
  */
 export async function combineAdapters(opts: CombineOptions): Promise<CombineResult> {
   checkAdapters(opts.adapters);
   if (!COMBINE_METHODS.includes(opts.combine)) throw new LowrankError('E_USAGE', `combine must be one of ${COMBINE_METHODS.join(', ')}, got '${String(opts.combine)}'`);
+  const elementwise = (TASK_MERGES as readonly string[]).includes(opts.combine);
+  if (elementwise) {
+    if (opts.density === undefined) throw new LowrankError('E_USAGE', `${opts.combine} needs a density (the fraction of entries kept)`);
+    checkDensity(opts.density);
+  } else if (opts.density !== undefined) throw new LowrankError('E_USAGE', `a density is only taken by ${TASK_MERGES.join(', ')}`);
+  if (opts.majoritySign !== undefined && !['total', 'frequency'].includes(opts.majoritySign)) throw new LowrankError('E_USAGE', `majoritySign must be total or frequency, got '${String(opts.majoritySign)}'`);
   if (opts.rank !== undefined) {
-    if (opts.combine !== 'svd') throw new LowrankError('E_USAGE', `a rank is only taken by the svd combination ('${opts.combine}' keeps the summed rank)`);
+    if (!RANKED.includes(opts.combine)) throw new LowrankError('E_USAGE', `a rank is not taken by the ${opts.combine} combination (it keeps the summed rank)`);
     if (!Number.isInteger(opts.rank) || opts.rank < 1) throw new LowrankError('E_USAGE', `rank must be a positive integer, got ${opts.rank}`);
   }
   const adapters: Adapter[] = [];
@@ -346,39 +379,64 @@ async function combineOpen(adapters: Adapter[], opts: CombineOptions): Promise<C
   const names = [...byName.keys()].sort((x, y) => x.localeCompare(y, 'en', { numeric: true }));
   const tensors: LoraModuleTensors[] = [];
   const modules: { name: string; rank: number; relError: number }[] = [];
+  const random = rng(opts.seed ?? 0);
   for (const [i, name] of names.entries()) {
     opts.onModule?.(name, i, names.length);
     const ups = byName.get(name) as Update[];
     const dtype = factorDType(ups);
+    if ((TASK_MERGES as readonly string[]).includes(opts.combine)) {
+      const deltas = await Promise.all(ups.map(async (u) => {
+        const d = await matmul(await u.adapter.readAs(u.module.B.name, 'f64'), await u.adapter.readAs(u.module.A.name, 'f64'));
+        for (let j = 0; j < d.data.length; j++) d.data[j] *= u.module.scaling;
+        return d;
+      }));
+      const [out, inF] = deltas[0].shape;
+      const merged = mergeTasks(opts.combine as TaskMerge, deltas.map((d) => d.data), ups.map((u) => u.weight), { density: opts.density as number, majoritySign: opts.majoritySign, rng: random });
+      const f = await svd(tensor('f64', [out, inF], merged));
+      const { A, B, rank, relError } = splitTop(f, opts.rank ?? Math.max(...ups.map((u) => u.module.A.shape[0])));
+      tensors.push({ name, kind: ups[0].module.kind, A: encodeFloat(A, dtype), B: encodeFloat(B, dtype) });
+      modules.push({ name, rank, relError });
+      continue;
+    }
     const { A, B } = await stacked(ups);
     if (opts.combine === 'cat') {
       tensors.push({ name, kind: ups[0].module.kind, A: encodeFloat(A, dtype), B: encodeFloat(B, dtype) });
       modules.push({ name, rank: A.shape[0], relError: 0 });
       continue;
     }
-    const { u, s, vt } = await loraSvd(B, A, 1);
-    const q = s.data.length;
-    const k = Math.min(opts.rank ?? q, q);
-    const [out, inF] = [u.shape[0], vt.shape[1]];
-    const nb = tensor('f64', [out, k]);
-    const na = tensor('f64', [k, inF], vt.data.slice(0, k * inF));
-    let total = 0;
-    let tail = 0;
-    for (let j = 0; j < q; j++) {
-      total += s.data[j] ** 2;
-      if (j >= k) tail += s.data[j] ** 2;
-    }
-    for (let j = 0; j < k; j++) {
-      const root = Math.sqrt(s.data[j]);
-      for (let r = 0; r < out; r++) nb.data[r * k + j] = u.data[r * q + j] * root;
-      for (let c = 0; c < inF; c++) na.data[j * inF + c] *= root;
-    }
+    const f = await loraSvd(B, A, 1);
+    const { A: na, B: nb, rank, relError } = splitTop(f, opts.rank ?? f.s.data.length);
     tensors.push({ name, kind: ups[0].module.kind, A: encodeFloat(na, dtype), B: encodeFloat(nb, dtype) });
-    modules.push({ name, rank: k, relError: total === 0 ? 0 : Math.sqrt(tail / total) });
+    modules.push({ name, rank, relError });
   }
   const config = combinedConfig(adapters, modules);
   const written = await writeAdapter(opts.out, config, tensors, { extra, overwrite: opts.overwrite ?? false });
   return { out: opts.out, config: written, modules };
+}
+
+/**
+ * The top-k part of an SVD as LoRA factors, B = U_k·diag(√σ), A = diag(√σ)·V_kᵀ, and the relative
+ * Frobenius error of the truncation √(Σ_{j≥k} σ_j² / Σ σ_j²).
+ */
+function splitTop(f: { u: Tensor<'f64'>; s: Tensor<'f64'>; vt: Tensor<'f64'> }, rank: number): { A: Tensor<'f64'>; B: Tensor<'f64'>; rank: number; relError: number } {
+  const { u, s, vt } = f;
+  const q = s.data.length;
+  const k = Math.min(rank, q);
+  const [out, inF] = [u.shape[0], vt.shape[1]];
+  const B = tensor('f64', [out, k]);
+  const A = tensor('f64', [k, inF], vt.data.slice(0, k * inF));
+  let total = 0;
+  let tail = 0;
+  for (let j = 0; j < q; j++) {
+    total += s.data[j] ** 2;
+    if (j >= k) tail += s.data[j] ** 2;
+  }
+  for (let j = 0; j < k; j++) {
+    const root = Math.sqrt(s.data[j]);
+    for (let r = 0; r < out; r++) B.data[r * k + j] = u.data[r * q + j] * root;
+    for (let c = 0; c < inF; c++) A.data[j * inF + c] *= root;
+  }
+  return { A, B, rank: k, relError: total === 0 ? 0 : Math.sqrt(tail / total) };
 }
 
 /** A = [A_1; …; A_n], B = [w_1·s_1·B_1 | … | w_n·s_n·B_n], in float64. */

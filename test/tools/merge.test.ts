@@ -314,6 +314,72 @@ test('combine cat and svd (full and truncated): the update is the weighted sum, 
   await assert.rejects(combineAdapters({ adapters, combine: 'cat', rank: 2, out: join(root, 'x') }), (e: unknown) => e instanceof LowrankError && e.code === 'E_USAGE');
 });
 
+test('combine ties / magnitude_prune / dare_ties: the SVD truncation of the elementwise merge of the updates (numpy)', async (t) => {
+  const root = await tempDir(t);
+  const [a1, a2] = await makeAdapters(root);
+  const adapters = [{ dir: a1.dir, weight: 0.6 }, { dir: a2.dir, weight: 1.3 }];
+  // Per module, the updates s_k·B_k·A_k of the adapters that have it.
+  const updates = new Map<string, { out: number; in: number; d: Float64Array[]; w: number[]; r: number[] }>();
+  for (const [k, w] of [a1, a2].entries()) {
+    for (const m of w.modules) {
+      const p = product(m);
+      const e = updates.get(m.name) ?? { out: p.out, in: p.in, d: [], w: [], r: [] };
+      e.d.push(p.d.map((x) => x * w.scaling(m.name)));
+      e.w.push(adapters[k].weight);
+      e.r.push(m.A.shape[0]);
+      updates.set(m.name, e);
+    }
+  }
+  const names = [...updates.keys()];
+  // The merge (magnitude pruning, TIES sign election) and the rank-k truncation, in numpy.
+  const reference = (method: string, density: number, rank: number | undefined) => pythonJson<{ t: number[]; rel: number; k: number }[]>(
+    `import json,sys
+q=json.load(sys.stdin)
+res=[]
+for m in q["mods"]:
+    T=np.array(m["d"],dtype=np.float64); w=np.array(m["w"])[:,None]
+    k=int(q["density"]*T.shape[1]); P=np.zeros_like(T)
+    for i in range(T.shape[0]):
+        keep=np.argsort(-np.abs(T[i]),kind="stable")[:k]; P[i,keep]=T[i,keep]
+    if q["ties"]:
+        el=np.where(P.sum(0)>=0,1.0,-1.0); mask=np.sign(P)==el
+        M=(P*w*mask).sum(0)/np.maximum(mask.sum(0),1)
+    else:
+        M=(P*w).sum(0)
+    M=M.reshape(m["o"],m["i"]); r=q["rank"] or max(m["r"])
+    U,S,Vt=np.linalg.svd(M,full_matrices=False); r=min(r,len(S))
+    res.append({"t":(U[:,:r]*S[:r]@Vt[:r]).ravel().tolist(),"rel":float(np.sqrt((S[r:]**2).sum()/(S**2).sum())),"k":r})
+print(json.dumps(res))`,
+    [],
+    JSON.stringify({ density, ties: method === 'ties', rank: rank ?? null, mods: names.map((n) => { const e = updates.get(n)!; return { d: e.d.map((x) => [...x]), w: e.w, r: e.r, o: e.out, i: e.in }; }) }),
+  );
+  for (const [method, density, rank] of [['ties', 0.3, undefined], ['ties', 0.6, 2], ['magnitude_prune', 0.5, 3]] as const) {
+    const res = await combineAdapters({ adapters, combine: method, density, rank, out: join(root, `${method}-${density}`) });
+    const back = await readBack(res.out);
+    const ref = reference(method, density, rank);
+    names.forEach((name, i) => {
+      const got = back.get(name);
+      assert.ok(got !== undefined, name);
+      assert.equal(got.r, ref[i].k, `${method} ${name}: rank`);
+      const target = Float64Array.from(ref[i].t);
+      assert.ok(fro(got.d, target) <= SVD_TOL * fro(target), `${method} ${name}: ${fro(got.d, target) / fro(target)}`);
+      const rep = res.modules.find((m) => m.name === name);
+      assert.ok(rep !== undefined && Math.abs(rep.relError - ref[i].rel) <= SVD_TOL, `${method} ${name}: relError`);
+    });
+  }
+  // DARE: reproducible from its seed, another seed drops other entries.
+  const d1 = await readBack((await combineAdapters({ adapters, combine: 'dare_ties', density: 0.5, seed: 4, out: join(root, 'dare1') })).out);
+  const d2 = await readBack((await combineAdapters({ adapters, combine: 'dare_ties', density: 0.5, seed: 4, out: join(root, 'dare2') })).out);
+  const d3 = await readBack((await combineAdapters({ adapters, combine: 'dare_ties', density: 0.5, seed: 5, out: join(root, 'dare3') })).out);
+  for (const name of names) {
+    assert.deepEqual(d1.get(name)?.d, d2.get(name)?.d, name);
+    assert.notDeepEqual(d1.get(name)?.d, d3.get(name)?.d, name);
+  }
+  const usage = (e: unknown) => e instanceof LowrankError && e.code === 'E_USAGE';
+  await assert.rejects(combineAdapters({ adapters, combine: 'ties', out: join(root, 'x') }), usage);
+  await assert.rejects(combineAdapters({ adapters, combine: 'svd', density: 0.5, out: join(root, 'x') }), usage);
+});
+
 test('combine keeps bf16 factors in bf16', async (t) => {
   const root = await tempDir(t);
   const mods = randomModules([{ name: 'model.layers.0.self_attn.q_proj', out: 8, in: 8, r: 2 }], 7).map((m) => ({ ...m, A: encodeFloat(m.A as Tensor<'f32'>, 'bf16'), B: encodeFloat(m.B as Tensor<'f32'>, 'bf16') }));
@@ -348,4 +414,11 @@ test('lowrank merge CLI: merge, refuse an existing --out without --force, combin
   assert.match(c.stdout, /combined by svd, r = lora_alpha = 2/);
   const back = await readBack(join(root, 'comb'));
   assert.ok([...back.values()].every((m) => m.r === 2));
+  const ties = cli(['merge', '--adapter', a1.dir, '--adapter', a2.dir, '--combine', 'ties', '--density', '0.4', '--majority-sign', 'frequency', '--out', join(root, 'ties')]);
+  assert.equal(ties.code, 0, ties.stderr);
+  assert.match(ties.stdout, /combined by ties/);
+  const noDensity = cli(['merge', '--adapter', a1.dir, '--combine', 'dare_linear', '--out', join(root, 'dare')]);
+  assert.equal(noDensity.code, 1);
+  assert.match(noDensity.stderr, /needs a density/);
+  assert.ok(!(await readdir(root)).includes('dare'));
 });
