@@ -1,0 +1,57 @@
+"""Loads every adapter that make.sh wrote in real PEFT and checks: the adapter file has exactly the
+keys, shapes and values PEFT's get_peft_model_state_dict gives after loading it; PEFT's
+merge_and_unload equals lowrank's merge; logits of base + adapter equal lowrank's merged model.
+Writes peft-check.json to $OUT (or here)."""
+import json, os, sys, torch, warnings
+import peft, transformers
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM
+from peft import PeftModel, get_peft_model_state_dict
+print("torch", torch.__version__, "transformers", transformers.__version__, "peft", peft.__version__)
+torch.manual_seed(0)
+
+def weights(folder):
+    out = {}
+    for f in sorted(os.listdir(folder)):
+        if f.endswith(".safetensors"): out.update(load_file(os.path.join(folder, f)))
+    return out
+
+results = []
+cases = [("llama-base", a, f"merged-{a}", "llama-tuned") for a in ["extract", "dyn", "resize", "svd", "cat", "ties"]] + [("gpt2-base", "gpt2", "merged-gpt2", "gpt2-tuned")]
+for base, ad, merged, tuned in cases:
+    adir = f"ad-{ad}"
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        model = AutoModelForCausalLM.from_pretrained(base, torch_dtype=torch.float32)
+        pm = PeftModel.from_pretrained(model, adir)
+    warns = [str(x.message)[:200] for x in w if "missing" in str(x.message).lower() or "unexpected" in str(x.message).lower() or "mismatch" in str(x.message).lower()]
+    file_sd = load_file(os.path.join(adir, "adapter_model.safetensors"))
+    model_sd = get_peft_model_state_dict(pm)
+    keys_equal = set(file_sd) == set(model_sd)
+    shapes_equal = keys_equal and all(file_sd[k].shape == model_sd[k].shape for k in file_sd)
+    values_equal = shapes_equal and all(torch.equal(file_sd[k], model_sd[k].cpu()) for k in file_sd)
+    ids = torch.randint(0, 100, (2, 16))
+    with torch.no_grad():
+        peft_logits = pm(ids).logits
+        mu = pm.merge_and_unload()
+        ours = weights(merged)
+        msd = mu.state_dict()
+        maxrel = 0.0
+        for k, v in ours.items():
+            if k not in msd: continue
+            ref = msd[k].double()
+            d = (v.double() - ref).abs().max().item() / max(ref.abs().max().item(), 1e-30)
+            maxrel = max(maxrel, d)
+        ours_model = AutoModelForCausalLM.from_pretrained(merged, torch_dtype=torch.float32)
+        ours_logits = ours_model(ids).logits
+        tuned_logits = AutoModelForCausalLM.from_pretrained(tuned, torch_dtype=torch.float32)(ids).logits
+        base_logits = AutoModelForCausalLM.from_pretrained(base, torch_dtype=torch.float32)(ids).logits
+    scale = peft_logits.abs().max().item()
+    r = dict(adapter=adir, keys=len(file_sd), keys_equal=keys_equal, shapes_equal=shapes_equal, values_equal=values_equal, warnings=warns,
+             merged_weight_maxrel=maxrel, logits_peft_vs_our_merged=(peft_logits - ours_logits).abs().max().item() / scale,
+             logits_peft_vs_tuned=(peft_logits - tuned_logits).abs().max().item() / scale,
+             logits_base_vs_tuned=(base_logits - tuned_logits).abs().max().item() / scale,
+             ranks=sorted({v.shape[0] for k, v in file_sd.items() if "lora_A" in k}))
+    results.append(r)
+    print(json.dumps(r))
+json.dump(results, open(os.path.join(os.environ.get("OUT", "."), "peft-check.json"), "w"), indent=1)

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Builds the folders that check.py loads in real PEFT: tiny Llama and GPT-2 checkpoints, tuned
+# copies with planted low-rank updates, and every adapter lowrank writes from them (extract, dynamic
+# ranks with modules_to_save, resize, combine svd/cat/ties, GPT-2 fan_in_fan_out) plus lowrank's
+# merges. Run from the repository root after `npm run build`:
+#   bash scripts/peft-check/make.sh && (cd scripts/peft-check/work && python3 ../check.py)
+# check.py needs torch, transformers and peft (the device machine has them).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+rm -rf "$here/work" && mkdir -p "$here/work" && cd "$here/work"
+node ../make-models.mjs
+L="node $here/../../bin/lowrank.js"
+q() { "$@" >/dev/null; }
+q $L extract --base llama-base --tuned llama-tuned --rank 8 --out ad-extract
+q $L extract --base llama-base --tuned llama-tuned --rank 16 --dynamic sv_fro:0.9 --save-modules --out ad-dyn
+q $L extract --base llama-base --tuned llama-tuned2 --rank 8 --out ad-extract2
+q $L resize ad-extract --rank 4 --out ad-resize
+q $L merge --adapter ad-extract --adapter ad-extract2 --weight 0.7 --weight 0.5 --combine svd --rank 6 --out ad-svd
+q $L merge --adapter ad-extract --adapter ad-extract2 --combine cat --out ad-cat
+q $L merge --adapter ad-extract --adapter ad-extract2 --combine ties --density 0.5 --out ad-ties
+q $L extract --base gpt2-base --tuned gpt2-tuned --rank 8 --out ad-gpt2
+for a in extract dyn resize svd cat ties; do q $L merge --base llama-base --adapter ad-$a --out merged-$a; done
+q $L merge --base gpt2-base --adapter ad-gpt2 --out merged-gpt2
+echo "wrote $here/work"
