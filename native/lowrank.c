@@ -50,6 +50,9 @@
 #include <string.h>
 #if defined(__linux__)
 #include <sys/mman.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <unistd.h>
 #endif
 
@@ -911,6 +914,14 @@ fail:
 }
 
 NAPI_MODULE_INIT() {
+#ifdef __GLIBC__
+  /* glibc raises its mmap threshold to the size of each freed mmapped block (up to 32 MiB), so
+     after the first large matrix is freed, later ones come from the heap arenas and stay in the
+     process when freed: peak memory then grows with the number of tensors processed. A fixed
+     1 MiB threshold sends every large buffer (LAPACK work arrays, ArrayBuffer stores) back to the
+     system on free. */
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+#endif
   const napi_property_descriptor props[] = {
     {"gemm", NULL, js_gemm, NULL, NULL, NULL, napi_enumerable, NULL},
     {"qr", NULL, js_qr, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -63,3 +63,18 @@ test('doctor reports the backends, the one in use and why; LOWRANK_BACKEND force
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /unknown backend 'gpu'/);
 });
+
+test('--workers sets the compute threads of every backend (before or after the command); a bad value is a usage error', () => {
+  for (const args of [['--workers', '1', 'doctor', '--json'], ['doctor', '--json', '--workers=1']]) {
+    const r = cli(args);
+    assert.equal(r.code, 0, r.stderr);
+    const d = JSON.parse(r.stdout) as { native: { available: boolean; threads?: number }; wasm: { available: boolean; threads?: number } };
+    assert.ok(d.wasm.available);
+    assert.equal(d.wasm.threads, 1);
+    if (d.native.available) assert.equal(d.native.threads, 1);
+  }
+  const bad = cli(['doctor', '--workers', 'two']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /--workers must be a positive integer, got 'two'/);
+  assert.doesNotMatch(bad.stderr, /at .*\.js:\d+/);
+});

@@ -28,6 +28,7 @@ export function buildProgram(): Command {
   const program = new Command('lowrank')
     .description('low-rank structure of neural networks: inspect, decompose, adapt, compress and analyze checkpoints')
     .version(version())
+    .option('--workers <n>', 'compute threads, used inside each decomposition: OpenBLAS threads (native) or workers (wasm); default: every core')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });

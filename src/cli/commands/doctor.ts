@@ -32,7 +32,7 @@ export function register(program: Command): void {
       if (n.available) lines.push(`native: ${n.config.trim()}; ${n.threads} threads`);
       else lines.push('fast path: install libopenblas-dev and liblapacke-dev (Debian/Ubuntu), then `npm rebuild lowrank`');
       const w = report.wasm;
-      if (w.available) lines.push(`wasm: ${w.simd === 'relaxed' ? 'relaxed SIMD (fused multiply-add)' : 'SIMD128'}, ${w.threads} thread(s)${w.threadsNote ? ` (${w.threadsNote})` : ''}; decompositions use the js algorithms for now`);
+      if (w.available) lines.push(`wasm: ${w.simd === 'relaxed' ? 'relaxed SIMD (fused multiply-add)' : 'SIMD128'}, ${w.threads} thread(s)${w.threadsNote ? ` (${w.threadsNote})` : ''}`);
       process.stdout.write(lines.join('\n') + '\n');
     });
 }
