@@ -13,6 +13,7 @@ import { isFloatDType, type FloatDType } from '../core/dtype.js';
 import { encodeFloat, tensor, toFloat, type Tensor } from '../core/tensor.js';
 import { openModel, type Model } from '../io/hf.js';
 import { isTargetModule, loraConfig, loraKeys, loraScaling, writeAdapter, KEY_PREFIX, type LoraConfig, type LoraModuleTensors } from '../io/peft.js';
+import { writeMlxAdapter } from '../io/mlx.js';
 import { writeSafetensors, type TensorSource } from '../io/safetensors/writer.js';
 import type { WriteOptions } from '../io/atomic.js';
 import { matmul } from '../linalg/matmul.js';
@@ -21,7 +22,7 @@ import { dynamicRank, rankStats, type RankRule } from './ranks.js';
 import { EMBEDDING_NAMES, HEAD_NAMES, isDefaultLinear, lastPart, targetRegex } from './targets.js';
 
 /** The adapter layouts {@link extractLora} writes. */
-export type ExtractFormat = 'peft' | 'kohya';
+export type ExtractFormat = 'peft' | 'kohya' | 'mlx';
 
 /** The dtypes the factors can be stored in. */
 export type FactorDType = 'f32' | 'bf16' | 'f16';
@@ -32,7 +33,7 @@ export interface ExtractOptions extends WriteOptions {
   base: string;
   /** The fine-tuned model, with the base's tensor names. */
   tuned: string;
-  /** The output: an adapter folder (peft) or a .safetensors file (kohya). Written atomically. */
+  /** The output: an adapter folder (peft, mlx) or a .safetensors file (kohya). Written atomically. */
   out: string;
   /** The largest rank of any module (mergekit's --max-rank, kohya's --dim). */
   rank: number;
@@ -50,7 +51,10 @@ export interface ExtractOptions extends WriteOptions {
    * too. Default: every 2-D `.weight` except embeddings and output heads (PEFT's "all-linear").
    */
   targets?: RegExp | string;
-  /** 'peft' (default): an adapter folder; 'kohya': one .safetensors with lora_up/lora_down/alpha. */
+  /**
+   * 'peft' (default): an adapter folder; 'kohya': one .safetensors with lora_up/lora_down/alpha;
+   * 'mlx': an mlx-lm adapter folder (io/mlx.ts; linear layers under model.layers.<i> only).
+   */
   format?: ExtractFormat;
   /**
    * Save every changed tensor that no LoRA carries (norms, biases, resized embeddings, changed
@@ -148,8 +152,8 @@ function checkOptions(o: ExtractOptions): void {
   const q = o.clampQuantile;
   if (q !== undefined && !(q > 0 && q <= 1)) throw new LowrankError('E_USAGE', `clampQuantile must be in (0, 1], got ${String(q)}`);
   const format = o.format ?? 'peft';
-  if (format !== 'peft' && format !== 'kohya') throw new LowrankError('E_USAGE', `format must be 'peft' or 'kohya', got '${String(format)}'`);
-  if (format === 'kohya' && o.saveModules === true) throw new LowrankError('E_USAGE', 'saveModules needs the peft format (kohya files have no modules_to_save)');
+  if (format !== 'peft' && format !== 'kohya' && format !== 'mlx') throw new LowrankError('E_USAGE', `format must be 'peft', 'kohya' or 'mlx', got '${String(format)}'`);
+  if (format !== 'peft' && o.saveModules === true) throw new LowrankError('E_USAGE', `saveModules needs the peft format (${format} adapters have no modules_to_save)`);
   if (o.dtype !== undefined && !['f32', 'bf16', 'f16'].includes(o.dtype)) throw new LowrankError('E_USAGE', `dtype must be f32, bf16 or f16, got '${String(o.dtype)}'`);
   if (o.dynamic !== undefined) dynamicRank([1], o.dynamic); // validates the rule
 }
@@ -489,6 +493,10 @@ async function run(base: Model, tuned: Model, format: ExtractFormat, targets: Re
       }
     }
     config = await writeAdapter(opts.out, fields, modules, { extra: [...extra, ...savedTensors], overwrite: opts.overwrite });
+  } else if (format === 'mlx') {
+    for (const o of outs) if (o.report.kind !== 'linear') throw new LowrankError('E_UNSUPPORTED', `mlx-lm adapters hold linear layers stored [out, in]; this module is ${o.report.kind === 'conv1d' ? "a GPT-2 Conv1D (stored [in, out])" : `a ${o.report.kind} layer`}`, { tensor: o.report.name });
+    const layers = (base.config ?? tuned.config)?.num_hidden_layers;
+    await writeMlxAdapter(opts.out, outs.map((o) => ({ name: o.report.name, A: o.A, B: o.B })), { overwrite: opts.overwrite, numLayers: typeof layers === 'number' ? layers : undefined });
   } else {
     const sources: TensorSource[] = [];
     for (const o of outs) {

@@ -466,6 +466,40 @@ test('kohya format: one .safetensors with lora_unet_<path>.lora_down / lora_up /
   await assert.rejects(extract({ ...pair, format: 'kohya', saveModules: true }), (e: unknown) => e instanceof LowrankError && e.code === 'E_USAGE');
 });
 
+test('mlx format: mlx-lm adapters.safetensors (lora_a = Aᵀ [in, r], lora_b = Bᵀ [r, out], one padded rank, scale 1) and adapter_config.json', async () => {
+  const pair = await llamaPair;
+  const out = fresh('mlx');
+  await extract({ ...pair, rank: 4, format: 'mlx', dynamic: { rule: 'sv_ratio', value: 10 }, out });
+  const config = JSON.parse(await readFile(join(out, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+  assert.deepEqual(config, { fine_tune_type: 'lora', num_layers: 2, lora_parameters: { rank: 4, scale: 1, dropout: 0, keys: ['self_attn.q_proj', 'self_attn.v_proj'] } });
+  const f = await openSafetensors(join(out, 'adapters.safetensors'));
+  try {
+    const want: Record<string, number[]> = {};
+    for (const l of [0, 1]) {
+      for (const [proj, outF] of [['q_proj', 32], ['v_proj', 16]] as const) {
+        want[`model.layers.${l}.self_attn.${proj}.lora_a`] = [32, 4];
+        want[`model.layers.${l}.self_attn.${proj}.lora_b`] = [4, outF];
+      }
+    }
+    assert.deepEqual(Object.fromEntries(f.entries.map((e) => [e.name, [...e.shape]])), want);
+    // mlx-lm's update: scale·(lora_a·lora_b)ᵀ.
+    const name = 'model.layers.0.self_attn.q_proj';
+    const a = (await f.readAs(`${name}.lora_a`, 'f64')).data;
+    const b = (await f.readAs(`${name}.lora_b`, 'f64')).data;
+    const update = transposeF64(referenceProduct(a, 32, 4, b, 32), 32, 32);
+    const planted = pair.planted.get(name) as Float64Array;
+    assert.ok(frob(update, planted) / frob(planted) <= 3 * NOISE, `${name}: ${frob(update, planted) / frob(planted)}`);
+    // v_proj has rank 1 under sv_ratio 10: padded to 4 with zero directions.
+    const va = (await f.readAs('model.layers.0.self_attn.v_proj.lora_a', 'f64')).data;
+    const vb = (await f.readAs('model.layers.0.self_attn.v_proj.lora_b', 'f64')).data;
+    assert.ok(va.some((x, i) => i % 4 === 0 && x !== 0) && va.every((x, i) => i % 4 === 0 || x === 0), 'lora_a: only column 0 nonzero');
+    assert.ok(vb.slice(0, 16).some((x) => x !== 0) && vb.slice(16).every((x) => x === 0), 'lora_b: only row 0 nonzero');
+  } finally {
+    await f.close();
+  }
+  await assert.rejects(extract({ ...pair, format: 'mlx', saveModules: true }), (e: unknown) => e instanceof LowrankError && e.code === 'E_USAGE');
+});
+
 test('shape mismatches and missing tensors are listed; a resized embedding is saved with saveModules; bf16 factors', async () => {
   const pair = await llamaPair;
   const tuned = fresh('llama-odd');

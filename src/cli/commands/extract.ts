@@ -46,7 +46,7 @@ export function register(program: Command): void {
     .option('--dynamic <rule:value>', "per-module rank by kohya's rules, capped at --rank: sv_ratio:X (keep σ > σ_max/X), sv_fro:X (keep ≥ X of ‖ΔW‖_F), sv_cumulative:X (keep ≥ X of Σσ)")
     .option('--clamp-quantile <q>', "clamp A and B to ±(the q-quantile of their magnitudes), as kohya does with 0.99; off by default (it gives up the best-approximation guarantee)")
     .option('--targets <regex>', 'modules to extract: a regex searched in module names (default: every 2-D weight except embeddings and the output head)')
-    .addOption(new Option('--format <format>', 'output layout').choices(['peft', 'kohya']).default('peft'))
+    .addOption(new Option('--format <format>', 'output layout').choices(['peft', 'kohya', 'mlx']).default('peft'))
     .option('--save-modules', 'save changed tensors that no LoRA carries (norms, biases, resized embeddings) in full as modules_to_save (peft)')
     .addOption(new Option('--dtype <dtype>', "store the factors as this dtype (default: each tuned weight's own)").choices(['f32', 'bf16', 'f16']))
     .option('--base-model-name <id>', 'base_model_name_or_path written in the adapter config (default: --base as given)')
@@ -99,7 +99,7 @@ function render(r: ExtractReport): string {
   }
   if (r.onlyInBase.length > 0) out.push(`only in the base model: ${r.onlyInBase.join(', ')}`);
   if (r.onlyInTuned.length > 0) out.push(`only in the tuned model: ${r.onlyInTuned.join(', ')}`);
-  const what = r.format === 'peft' ? `PEFT adapter (r = lora_alpha = ${r.config?.r}${Object.keys(r.config?.rank_pattern ?? {}).length > 0 ? ', lower ranks in rank_pattern' : ''})` : 'kohya LoRA file';
+  const what = r.format === 'mlx' ? 'mlx-lm adapter (adapters.safetensors, scale 1)' : r.format === 'peft' ? `PEFT adapter (r = lora_alpha = ${r.config?.r}${Object.keys(r.config?.rank_pattern ?? {}).length > 0 ? ', lower ranks in rank_pattern' : ''})` : 'kohya LoRA file';
   out.push('', `wrote ${r.out}: ${what}`);
   return out.join('\n') + '\n';
 }
