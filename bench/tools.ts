@@ -2,10 +2,11 @@
  * The `tools` suite: the command-line tools end to end on a Llama-shaped bf16 checkpoint, each
  * next to numpy doing the same math tensor by tensor.
  *
- * A base checkpoint is written to a temporary folder — by default hidden 1024, intermediate 2816,
- * 4 layers, 16/4 heads, vocab 32000 (~0.1B parameters, bf16, 100 MB shards); `-- 1b` uses
- * TinyLlama-1.1B's shapes (2048/5632, 22 layers, 32/4 heads, 2 GB shards), which takes hours on a
- * 2-core machine because extract and compress each run ~150 full SVDs up to 5632 × 2048. Then a
+ * A base checkpoint is written to a temporary folder — by default TinyLlama-1.1B's shapes (hidden
+ * 2048, intermediate 5632, 22 layers, 32/4 heads, vocab 32000: 1.1B parameters, bf16, 2 GB shards),
+ * about an hour on a 2-core machine because extract and compress each run ~150 full SVDs up to
+ * 5632 × 2048 (and numpy the same); `-- medium` uses hidden 1024, intermediate 2816, 4 layers
+ * (~0.1B parameters, 100 MB shards, a few minutes). Then a
  * tuned copy: the same weights plus a planted rank-8 update on every q_proj and v_proj and small
  * Gaussian noise on every matrix, made lazily tensor by tensor from the base so memory stays
  * bounded. Then, each in a fresh process so its peak RSS is its own:
@@ -41,9 +42,9 @@ import { fmtMiB, fmtRatio, fmtSeconds, now, printTable, requireNumpy, runPythonJ
 
 export const description = 'lowrank analyze --fast / extract / compress on a Llama-shaped bf16 checkpoint vs numpy (time, peak RSS)';
 
-/** TinyLlama-1.1B's shapes (`-- 1b`): hours on a 2-core machine (each tool runs ~150 full SVDs up to 5632 × 2048). */
+/** TinyLlama-1.1B's shapes, the default: about an hour on a 2-core machine (each tool runs ~150 full SVDs up to 5632 × 2048). */
 const TINYLLAMA: LlamaShape = { hidden_size: 2048, intermediate_size: 5632, num_hidden_layers: 22, num_attention_heads: 32, num_key_value_heads: 4, vocab_size: 32000 };
-/** The default: TinyLlama's vocabulary and head layout at half the width and 4 layers (~0.1B parameters). */
+/** `-- medium`: TinyLlama's vocabulary and head layout at half the width and 4 layers (~0.1B parameters). */
 const MEDIUM: LlamaShape = { hidden_size: 1024, intermediate_size: 2816, num_hidden_layers: 4, num_attention_heads: 16, num_key_value_heads: 4, vocab_size: 32000 };
 /** The smoke-test model (`-- quick`). */
 const QUICK: LlamaShape = { hidden_size: 512, intermediate_size: 1408, num_hidden_layers: 4, num_attention_heads: 8, num_key_value_heads: 2, vocab_size: 4096 };
@@ -73,9 +74,9 @@ interface NumpyResult extends Measured {
 export async function run(opts: SuiteOptions): Promise<unknown> {
   const numpy = requireNumpy();
   const quick = opts.args.includes('quick');
-  const big = opts.args.includes('1b');
-  const shape = quick ? QUICK : big ? TINYLLAMA : MEDIUM;
-  const shardSize = quick ? 16e6 : big ? 2e9 : 100e6;
+  const medium = opts.args.includes('medium');
+  const shape = quick ? QUICK : medium ? MEDIUM : TINYLLAMA;
+  const shardSize = quick ? 16e6 : medium ? 100e6 : 2e9;
   const threadsArg = opts.args.find((a) => a.startsWith('numpy-threads='));
   const numpyThreads = threadsArg === undefined ? undefined : threadsArg.slice('numpy-threads='.length);
   return withTempDir('lowrank-bench-tools-', async (dir) => {
