@@ -33,15 +33,13 @@
  *   the scaling twice; here it is applied once. And DARE rescales the kept entries (see
  *   taskArithmetic.ts).
  */
-import { copyFile, readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { LowrankError } from '../core/errors.js';
 import type { DType } from '../core/dtype.js';
 import { encodeFloat, tensor, toFloat, type Tensor } from '../core/tensor.js';
-import { openModel, INDEX_FILE, type Model } from '../io/hf.js';
+import { openModel, type Model } from '../io/hf.js';
+import { rewriteModel } from '../io/rewrite.js';
 import { loraConfig, loraScaling, openAdapter, writeAdapter, KEY_PREFIX, type Adapter, type LoraConfig, type LoraModule, type LoraModuleTensors } from '../io/peft.js';
-import { writeDirAtomic, writeTextFile } from '../io/atomic.js';
-import { writeSafetensors, type TensorSource } from '../io/safetensors/writer.js';
+import type { TensorSource } from '../io/safetensors/writer.js';
 import { matmul } from '../linalg/matmul.js';
 import { svd } from '../linalg/decompositions.js';
 import { rng } from '../core/rng.js';
@@ -121,8 +119,6 @@ export interface CombineResult {
   readonly modules: readonly { readonly name: string; readonly rank: number; readonly relError: number }[];
 }
 
-const WEIGHT_SUFFIXES = ['.safetensors', '.bin', '.pt', '.pth', '.ckpt', '.gguf', '.h5', '.msgpack', '.onnx'];
-
 /**
  * Merges LoRA adapters into a base model and writes the merged model folder: the same shard files
  * and index, the same dtypes, config.json and other non-weight files copied.
@@ -184,51 +180,13 @@ async function mergeOpen(base: Model, adapters: Adapter[], opts: MergeOptions): 
   }
 
   const count = base.tensors.length;
-  let index = 0;
-  const sources = (shard: string): TensorSource[] =>
-    base.tensors
-      .filter((t) => t.shard === shard)
-      .map((t) => ({
-        name: t.name,
-        dtype: t.dtype,
-        shape: t.shape,
-        data: async () => {
-          opts.onTensor?.(t.name, index++, count);
-          const ups = updates.get(t.name);
-          if (ups !== undefined) return (await mergeTensor(base, t.name, t.dtype, ups)).data;
-          const rep = replacements.get(t.name);
-          if (rep !== undefined) return (await replacement(rep.adapter, rep.key, t.dtype, base.path)).data;
-          return (await base.read(t.name)).data;
-        },
-      }));
-
-  const copied: string[] = [];
-  const single = (await stat(base.path)).isFile();
-  await writeDirAtomic(
-    opts.out,
-    async (tmp) => {
-      const metadata = { format: 'pt', ...base.metadata };
-      for (const shard of base.shards) await writeSafetensors(join(tmp, shard), sources(shard), { metadata });
-      if (base.shards.length > 1) {
-        const weightMap: Record<string, string> = Object.create(null) as Record<string, string>;
-        let total = 0;
-        for (const t of base.tensors) {
-          weightMap[t.name] = t.shard;
-          total += t.byteLength;
-        }
-        await writeTextFile(join(tmp, INDEX_FILE), JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2) + '\n');
-      }
-      if (!single) {
-        for (const name of (await readdir(base.path)).sort()) {
-          if (WEIGHT_SUFFIXES.some((s) => name.endsWith(s)) || name.endsWith('.index.json')) continue;
-          if (!(await stat(join(base.path, name))).isFile()) continue;
-          await copyFile(join(base.path, name), join(tmp, name));
-          copied.push(name);
-        }
-      }
-    },
-    { overwrite: opts.overwrite ?? false },
-  );
+  const { copied } = await rewriteModel(base, opts.out, async (t) => {
+    const ups = updates.get(t.name);
+    if (ups !== undefined) return mergeTensor(base, t.name, t.dtype, ups);
+    const rep = replacements.get(t.name);
+    if (rep !== undefined) return replacement(rep.adapter, rep.key, t.dtype, base.path);
+    return undefined;
+  }, { overwrite: opts.overwrite ?? false, onTensor: opts.onTensor });
   return { out: opts.out, shards: base.shards, merged: [...updates.keys()], replaced: [...replacements.keys()], unchanged: count - updates.size - replacements.size, copied };
 }
 
