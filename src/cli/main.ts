@@ -9,14 +9,16 @@ import { removeTempOutputsSync } from '../io/atomic.js';
 import { register as analyze } from './commands/analyze.js';
 import { register as compress } from './commands/compress.js';
 import { register as convert } from './commands/convert.js';
+import { register as convertToLora } from './commands/convert-to-lora.js';
 import { register as doctor } from './commands/doctor.js';
 import { register as extract } from './commands/extract.js';
+import { register as init } from './commands/init.js';
 import { register as inspect } from './commands/inspect.js';
 import { register as merge } from './commands/merge.js';
 import { register as resize } from './commands/resize.js';
 import { register as tour } from './commands/tour.js';
 
-const COMMANDS = [inspect, convert, analyze, compress, extract, merge, resize, doctor, tour];
+const COMMANDS = [inspect, convert, analyze, compress, extract, merge, resize, init, convertToLora, doctor, tour];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };

@@ -19,7 +19,7 @@ import type { WriteOptions } from '../io/atomic.js';
 import { matmul } from '../linalg/matmul.js';
 import { svd } from '../linalg/decompositions.js';
 import { dynamicRank, rankStats, type RankRule } from './ranks.js';
-import { EMBEDDING_NAMES, HEAD_NAMES, isDefaultLinear, lastPart, targetRegex } from './targets.js';
+import { EMBEDDING_NAMES, HEAD_NAMES, isConv1dModel, isDefaultLinear, lastPart, targetRegex } from './targets.js';
 
 /** The adapter layouts {@link extractLora} writes. */
 export type ExtractFormat = 'peft' | 'kohya' | 'mlx';
@@ -143,9 +143,6 @@ export interface ExtractReport {
     readonly energyRetained: number;
   };
 }
-
-/** Model types whose linear layers are GPT-2 Conv1D, stored [in, out]. */
-const CONV1D_MODELS = new Set(['gpt2', 'openai-gpt']);
 
 function checkOptions(o: ExtractOptions): void {
   if (!Number.isInteger(o.rank) || o.rank < 1) throw new LowrankError('E_USAGE', `rank must be a positive integer, got ${String(o.rank)}`);
@@ -351,10 +348,6 @@ function targetModules(lora: readonly string[], allModules: ReadonlySet<string>,
   const want = new Set(lora);
   for (const m of allModules) if (isTargetModule(cfg, m) !== want.has(m)) return [...lora].sort();
   return suffixes;
-}
-
-function isConv1dModel(config: Readonly<Record<string, unknown>> | undefined): boolean {
-  return typeof config?.model_type === 'string' && CONV1D_MODELS.has(config.model_type);
 }
 
 /**

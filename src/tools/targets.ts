@@ -27,3 +27,11 @@ export function targetRegex(targets: RegExp | string): RegExp {
     throw new LowrankError('E_USAGE', `targets '${targets}' is not a valid regular expression`);
   }
 }
+
+/** Model types whose linear layers are GPT-2 Conv1D, stored [in, out]. */
+const CONV1D_MODELS = new Set(['gpt2', 'openai-gpt']);
+
+/** True when config.json's model_type stores linear weights [in, out] (PEFT's fan_in_fan_out). */
+export function isConv1dModel(config: Readonly<Record<string, unknown>> | undefined): boolean {
+  return typeof config?.model_type === 'string' && CONV1D_MODELS.has(config.model_type);
+}
