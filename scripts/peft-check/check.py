@@ -54,4 +54,22 @@ for base, ad, merged, tuned in cases:
              ranks=sorted({v.shape[0] for k, v in file_sd.items() if "lora_A" in k}))
     results.append(r)
     print(json.dumps(r))
+# lowrank init: the adapter loads as a plain LoRA over the residual model and leaves the logits unchanged.
+for ad, base in [("init-pissa", "llama-base"), ("init-milora", "llama-base"), ("init-olora", "llama-base"), ("init-pissa-niter", "llama-base"), ("init-gpt2-pissa", "gpt2-base")]:
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        residual = AutoModelForCausalLM.from_pretrained(ad + "-residual", torch_dtype=torch.float32)
+        pm = PeftModel.from_pretrained(residual, ad)
+    warns = [str(x.message)[:200] for x in w if "missing" in str(x.message).lower() or "unexpected" in str(x.message).lower()]
+    file_sd = load_file(os.path.join(ad, "adapter_model.safetensors"))
+    model_sd = get_peft_model_state_dict(pm)
+    ids = torch.randint(0, 100, (2, 16))
+    with torch.no_grad():
+        base_logits = AutoModelForCausalLM.from_pretrained(base, torch_dtype=torch.float32)(ids).logits
+        adapted = pm(ids).logits
+    r = dict(adapter=ad, keys_equal=set(file_sd) == set(model_sd), values_equal=all(torch.equal(file_sd[k], model_sd[k].cpu()) for k in file_sd),
+             warnings=warns, init=pm.peft_config["default"].init_lora_weights,
+             logits_adapted_vs_base=(adapted - base_logits).abs().max().item() / base_logits.abs().max().item())
+    results.append(r)
+    print(json.dumps(r))
 json.dump(results, open(os.path.join(os.environ.get("OUT", "."), "peft-check.json"), "w"), indent=1)

@@ -2,7 +2,7 @@
 # Builds the folders that check.py loads in real PEFT: tiny Llama and GPT-2 checkpoints, tuned
 # copies with planted low-rank updates, and every adapter lowrank writes from them (extract, dynamic
 # ranks with modules_to_save, resize, combine svd/cat/ties, GPT-2 fan_in_fan_out) plus lowrank's
-# merges. Run from the repository root after `npm run build`:
+# merges, and lowrank init's adapters with their residual models. Run from the repository root after `npm run build`:
 #   bash scripts/peft-check/make.sh && (cd scripts/peft-check/work && python3 ../check.py)
 # check.py needs torch, transformers and peft (the device machine has them).
 set -euo pipefail
@@ -21,4 +21,7 @@ q $L merge --adapter ad-extract --adapter ad-extract2 --combine ties --density 0
 q $L extract --base gpt2-base --tuned gpt2-tuned --rank 8 --out ad-gpt2
 for a in extract dyn resize svd cat ties; do q $L merge --base llama-base --adapter ad-$a --out merged-$a; done
 q $L merge --base gpt2-base --adapter ad-gpt2 --out merged-gpt2
+for m in pissa milora olora; do q $L init --model llama-base --method $m --rank 4 --alpha 8 --out init-$m; done
+q $L init --model llama-base --method pissa --rank 4 --niter 4 --targets q_proj,v_proj --out init-pissa-niter
+q $L init --model gpt2-base --method pissa --rank 4 --out init-gpt2-pissa
 echo "wrote $here/work"

@@ -320,6 +320,8 @@ export interface LoraModuleTensors {
 export interface AdapterWriteOptions extends WriteOptions {
   /** Extra tensors saved as they are (e.g. modules_to_save weights), under their full key names. */
   extra?: readonly TensorSource[];
+  /** More `__metadata__` entries of adapter_model.safetensors (besides format: pt). */
+  metadata?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -360,7 +362,7 @@ export async function writeAdapter(dir: string, config: Partial<LoraConfig>, mod
     dir,
     async (tmp) => {
       await writeTextFile(join(tmp, ADAPTER_CONFIG), JSON.stringify(sortKeys(full), null, 2) + '\n');
-      await writeSafetensors(join(tmp, ADAPTER_WEIGHTS), sources, { metadata: { format: 'pt' } });
+      await writeSafetensors(join(tmp, ADAPTER_WEIGHTS), sources, { metadata: { ...opts.metadata, format: 'pt' } });
     },
     opts,
   );

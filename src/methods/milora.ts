@@ -18,7 +18,6 @@ type F = Tensor<FloatDType>;
 export const method: AdapterMethod = {
   name: 'milora',
   summary: 'minor singular triplets in A and B, the principal ones in the base (MiLoRA)',
-  initLoraWeights: 'milora',
   changesBase: true,
   keys: LORA_KEYS,
   async init(w, opts) {

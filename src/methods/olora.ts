@@ -15,7 +15,6 @@ type F = Tensor<FloatDType>;
 export const method: AdapterMethod = {
   name: 'olora',
   summary: 'orthonormal B and upper-triangular A from the QR of W, the rest in the base (PEFT olora)',
-  initLoraWeights: 'olora',
   changesBase: true,
   keys: LORA_KEYS,
   async init(w, opts) {

@@ -30,7 +30,6 @@ export async function topTriplets(w: F, r: number, niter: number | undefined, se
 export const method: AdapterMethod = {
   name: 'pissa',
   summary: 'principal singular triplets in A and B, the rest in the base (PEFT pissa / pissa_niter_N)',
-  initLoraWeights: 'pissa',
   changesBase: true,
   keys: LORA_KEYS,
   async init(w, opts) {

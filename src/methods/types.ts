@@ -34,8 +34,6 @@ export interface AdapterMethod {
   readonly name: string;
   /** One line for help texts. */
   readonly summary: string;
-  /** What PEFT's `init_lora_weights` records (PEFT's own value where PEFT has the method). */
-  readonly initLoraWeights: string;
   /** True when the method replaces W by a residual the adapter is trained over. */
   readonly changesBase: boolean;
   /** The roles of `LayerInit.tensors` and the PEFT key suffix each is saved under. */

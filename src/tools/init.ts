@@ -1,8 +1,14 @@
 /**
  * Initializing an adapter from a model's weights (PiSSA, MiLoRA, OLoRA, ... — src/methods): per
- * target layer the method's init of W, written as a PEFT adapter folder whose
- * `init_lora_weights` records the method, and, for methods that change the base, the residual
- * model folder the adapter is trained over (PEFT loads the adapter as a plain LoRA on it).
+ * target layer the method's init of W, written as a PEFT adapter folder, and, for methods that
+ * change the base, the residual model folder the adapter is trained over.
+ *
+ * The adapter's `init_lora_weights` is `true`, so that PEFT loads it as a plain LoRA over the
+ * residual: with "pissa" or "olora" there PEFT runs the init again when it loads the adapter,
+ * subtracting a second B·A from the residual (measured with PEFT 0.21: logits 67 % off), and it
+ * rejects values it does not know ("milora"). PEFT's own docs save the initial adapter with
+ * `init_lora_weights = True` for the same reason. The method is recorded in the weights file's
+ * metadata instead (`lowrank_init`, with `lowrank_rank` and `lowrank_niter`).
  * Weights are decomposed in float32 (float64 when stored so), as PEFT does; the residual is
  * rounded once into the stored dtype; the factors are saved in float32. Streamed one tensor at a
  * time.
@@ -146,12 +152,14 @@ async function run(model: Model, method: AdapterMethod, opts: InitAdapterOptions
     lora_alpha: opts.alpha ?? opts.rank,
     use_rslora: opts.useRslora ?? false,
     target_modules: targetModules,
-    init_lora_weights: method.initLoraWeights,
+    init_lora_weights: true,
     fan_in_fan_out: fifo,
     base_model_name_or_path: residualOut ?? opts.model,
     task_type: 'CAUSAL_LM',
   };
-  const config = await writeAdapter(opts.out, fields, modules, { overwrite: opts.overwrite });
+  const metadata: Record<string, string> = { lowrank_init: method.name, lowrank_rank: String(opts.rank) };
+  if (opts.niter !== undefined) metadata.lowrank_niter = String(opts.niter);
+  const config = await writeAdapter(opts.out, fields, modules, { overwrite: opts.overwrite, metadata });
   return { out: opts.out, residualOut, config, method: method.name, layers, trainable: layers.reduce((s, l) => s + l.trainable, 0) };
 }
 
