@@ -2,7 +2,8 @@
 // `method`, so adding a method is adding its file. Run by `npm run build`; `--check` exits 1 when
 // the committed list is stale.
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import process from 'node:process';
+import { URL, fileURLToPath } from 'node:url';
 
 const dir = fileURLToPath(new URL('../src/methods/', import.meta.url));
 const files = readdirSync(dir)
@@ -27,7 +28,7 @@ try {
 }
 if (process.argv.includes('--check')) {
   if (current !== text) {
-    console.error('src/methods/all.ts is stale: run node scripts/gen-methods.mjs');
+    process.stderr.write('src/methods/all.ts is stale: run node scripts/gen-methods.mjs\n');
     process.exit(1);
   }
 } else if (current !== text) writeFileSync(target, text);
