@@ -15,10 +15,11 @@ import { register as extract } from './commands/extract.js';
 import { register as init } from './commands/init.js';
 import { register as inspect } from './commands/inspect.js';
 import { register as merge } from './commands/merge.js';
+import { register as params } from './commands/params.js';
 import { register as resize } from './commands/resize.js';
 import { register as tour } from './commands/tour.js';
 
-const COMMANDS = [inspect, convert, analyze, compress, extract, merge, resize, init, convertToLora, doctor, tour];
+const COMMANDS = [inspect, convert, analyze, compress, extract, merge, resize, init, convertToLora, params, doctor, tour];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };

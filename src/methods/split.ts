@@ -5,6 +5,8 @@
 import { tensor, type Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
 import { matmul } from '../linalg/matmul.js';
+import { LowrankError } from '../core/errors.js';
+import { rng } from '../core/rng.js';
 import type { LayerInit } from './types.js';
 
 type F = Tensor<FloatDType>;
@@ -40,4 +42,80 @@ export const LORA_KEYS = { A: 'lora_A.weight', B: 'lora_B.weight' } as const;
 /** A LoRA pair's trainable parameters: r·(out + in). */
 export function loraParams(out: number, inF: number, rank: number): number {
   return rank * (out + inF);
+}
+
+/** Checks 1 ≤ r ≤ min(out, in). */
+export function checkRank(w: { shape: readonly number[] }, r: number): void {
+  const [out, inF] = w.shape;
+  const k = Math.min(out, inF);
+  if (!Number.isInteger(r) || r < 1 || r > k) throw new LowrankError('E_USAGE', `rank must be an integer in 1..${k} for a ${out}×${inF} weight, got ${r}`);
+}
+
+/** The smallest rank whose values keep `fraction` of Σσ² (values descending), at least 1. */
+export function energyRank(s: ArrayLike<number>, fraction: number): number {
+  if (!(fraction > 0 && fraction <= 1)) throw new LowrankError('E_USAGE', `energy must be in (0, 1], got ${fraction}`);
+  let total = 0;
+  for (let i = 0; i < s.length; i++) total += s[i] * s[i];
+  let acc = 0;
+  for (let i = 0; i < s.length; i++) {
+    acc += s[i] * s[i];
+    if (acc >= fraction * total * (1 - 1e-12)) return i + 1;
+  }
+  return s.length;
+}
+
+/**
+ * The elbow of a descending spectrum: the index (as a rank, ≥ 1) of the point farthest from the
+ * straight line through the first and the last point of (i, σ_i), both axes scaled to [0, 1].
+ */
+export function elbowRank(s: ArrayLike<number>): number {
+  const n = s.length;
+  if (n <= 2) return 1;
+  const [hi, lo] = [s[0], s[n - 1]];
+  const span = hi - lo || 1;
+  let best = 0;
+  let rank = 1;
+  for (let i = 0; i < n; i++) {
+    const x = i / (n - 1);
+    const y = (s[i] - lo) / span;
+    const d = 1 - x - y; // distance (up to √2) below the chord from (0, 1) to (1, 0)
+    if (d > best) {
+      best = d;
+      rank = i + 1;
+    }
+  }
+  return rank;
+}
+
+/** u·diag(s)·vt for u [out, r], s [r], vt [r, in], in u's dtype. */
+export async function svdProduct(u: Tensor<FloatDType>, s: ArrayLike<number>, vt: Tensor<FloatDType>): Promise<Tensor<FloatDType>> {
+  const [out, r] = u.shape;
+  const us = tensor(u.dtype, [out, r]);
+  for (let i = 0; i < out; i++) for (let k = 0; k < r; k++) us.data[i * r + k] = u.data[i * r + k] * s[k];
+  return (await matmul(us as Tensor<'f64'>, vt as Tensor<'f64'>)) as Tensor<FloatDType>;
+}
+
+/** Triplets from..to−1 of a thin SVD (u [out, k], s [k], vt [k, in]). */
+export function triplets(f: { u: Tensor<FloatDType>; s: Tensor<FloatDType>; vt: Tensor<FloatDType> }, from: number, to: number): { u: Tensor<FloatDType>; s: Tensor<FloatDType>; vt: Tensor<FloatDType> } {
+  const [out, k] = f.u.shape;
+  const inF = f.vt.shape[1];
+  const r = to - from;
+  const u = tensor(f.u.dtype, [out, r]);
+  for (let i = 0; i < out; i++) for (let j = 0; j < r; j++) u.data[i * r + j] = f.u.data[i * k + from + j];
+  return { u, s: tensor(f.s.dtype, [r], f.s.data.slice(from, to)), vt: tensor(f.vt.dtype, [r, inF], f.vt.data.slice(from * inF, to * inF)) };
+}
+
+/** W − P for two tensors of one shape, in W's dtype. */
+export function subtract(w: Tensor<FloatDType>, p: Tensor<FloatDType>): Tensor<FloatDType> {
+  const res = tensor(w.dtype, w.shape);
+  for (let i = 0; i < res.data.length; i++) res.data[i] = w.data[i] - p.data[i];
+  return res;
+}
+
+/** PEFT's default lora_A init, kaiming_uniform(a=√5) on [r, in]: U(−1/√in, 1/√in), seeded. */
+export function kaimingA(dtype: FloatDType, r: number, inF: number, seed: number): Tensor<FloatDType> {
+  const bound = 1 / Math.sqrt(inF);
+  const a = tensor(dtype, [r, inF]);
+  rng(seed).fillUniform(a.data, -bound, bound);
+  return a;
 }

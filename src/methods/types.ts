@@ -16,8 +16,15 @@ export interface InitOptions {
   readonly useRslora?: boolean;
   /** Power iterations of a randomized SVD; methods without one ignore it. Undefined: exact. */
   readonly niter?: number;
-  /** Seed of random sketches. Default 0. */
+  /** Seed of random sketches and random inits. Default 0. */
   readonly seed?: number;
+  /**
+   * Methods that choose their rank from the spectrum (SVFit, SoKA): the smallest rank whose
+   * singular values keep this fraction of Σσ², capped at `rank`.
+   */
+  readonly energy?: number;
+  /** SoKA: the rank at the elbow of the spectrum instead (capped at `rank`). */
+  readonly elbow?: boolean;
 }
 
 /** The result of initializing one layer. */
@@ -26,6 +33,8 @@ export interface LayerInit {
   readonly tensors: Readonly<Record<string, Tensor<FloatDType>>>;
   /** The weight that replaces W in the base model, for methods that change it. */
   readonly residual?: Tensor<FloatDType>;
+  /** The rank the method chose, when it chooses (SVFit, SoKA); else the rank asked for. */
+  readonly rank?: number;
 }
 
 /** One adapter method. */
@@ -42,6 +51,8 @@ export interface AdapterMethod {
   init(w: Tensor<FloatDType>, opts: InitOptions): Promise<LayerInit>;
   /** Trainable parameters of one [out, in] layer at rank r. */
   trainableParams(out: number, inF: number, rank: number): number;
+  /** Parameters the adapter stores but does not train (frozen factors), for one [out, in] layer. */
+  frozenParams?(out: number, inF: number, rank: number): number;
 }
 
 /** PEFT's scaling of a LoRA module: alpha/r, or alpha/√r with rsLoRA. */

@@ -17,13 +17,13 @@ import { stat } from 'node:fs/promises';
 import { LowrankError } from '../core/errors.js';
 import { encodeFloat, tensor, type Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
-import { isFloatDType } from '../core/dtype.js';
 import { openModel, type Model } from '../io/hf.js';
 import { rewriteModel } from '../io/rewrite.js';
 import { writeAdapter, type LoraConfig, type LoraModuleTensors } from '../io/peft.js';
+import { writeMethodAdapter, METHOD_ADAPTER_TYPE } from '../io/methodAdapter.js';
 import { getMethod } from '../methods/registry.js';
 import type { AdapterMethod, InitOptions, LayerInit } from '../methods/types.js';
-import { isConv1dModel, isDefaultLinear, lastPart } from './targets.js';
+import { isConv1dModel, lastPart, selectLayers, type LayerTargets } from './targets.js';
 
 /** Options of {@link initAdapter}. */
 export interface InitAdapterOptions {
@@ -35,14 +35,14 @@ export interface InitAdapterOptions {
   /** lora_alpha (default: rank, scaling 1). */
   readonly alpha?: number;
   readonly useRslora?: boolean;
-  /**
-   * The layers: module-name suffixes (PEFT's target_modules list, e.g. ['q_proj', 'v_proj']),
-   * 'all-linear' (every 2-D weight but embeddings and the output head), or a RegExp matched
-   * against the whole module name (PEFT's regex form). Default 'all-linear'.
-   */
-  readonly targets?: readonly string[] | 'all-linear' | RegExp;
-  /** Randomized SVD with this many power iterations (PiSSA); default exact. */
+  /** The layers (see {@link LayerTargets}). Default 'all-linear'. */
+  readonly targets?: LayerTargets;
+  /** Randomized SVD with this many power iterations (PiSSA, SORSA, SALT); default exact. */
   readonly niter?: number;
+  /** SVFit, SoKA: choose each layer's rank by this energy fraction (capped at rank). */
+  readonly energy?: number;
+  /** SoKA: choose each layer's rank at the spectrum's elbow (capped at rank). */
+  readonly elbow?: boolean;
   readonly seed?: number;
   /** The adapter folder. */
   readonly out: string;
@@ -56,10 +56,11 @@ export interface InitAdapterOptions {
 export interface InitAdapterResult {
   readonly out: string;
   readonly residualOut?: string;
-  readonly config: LoraConfig;
+  /** adapter_config.json as written (a PEFT LoraConfig for LoRA-pair methods). */
+  readonly config: Readonly<Record<string, unknown>>;
   readonly method: string;
-  /** Per layer: module name, [out, in], trainable parameters. */
-  readonly layers: readonly { readonly name: string; readonly shape: readonly [number, number]; readonly trainable: number }[];
+  /** Per layer: module name, [out, in], rank, trainable parameters. */
+  readonly layers: readonly { readonly name: string; readonly shape: readonly [number, number]; readonly rank: number; readonly trainable: number }[];
   readonly trainable: number;
 }
 
@@ -91,15 +92,9 @@ async function run(model: Model, method: AdapterMethod, opts: InitAdapterOptions
   }
   const fifo = isConv1dModel(model.config);
   const targets = opts.targets ?? 'all-linear';
-  const chosen = model.tensors.filter((t) => {
-    if (!t.name.endsWith('.weight') || t.shape.length !== 2 || !isFloatDType(t.dtype)) return false;
-    const module = t.name.slice(0, -'.weight'.length);
-    if (targets === 'all-linear') return isDefaultLinear(module);
-    if (targets instanceof RegExp) return new RegExp(`^(?:${targets.source})$`, targets.flags.replace(/[gy]/g, '')).test(module);
-    return targets.includes(lastPart(module));
-  });
+  const chosen = selectLayers(model.tensors, targets);
   if (chosen.length === 0) throw new LowrankError('E_USAGE', `no 2-D weight of the model matches the targets ${String(targets)}`, { file: opts.model });
-  const initOpts: InitOptions = { rank: opts.rank, alpha: opts.alpha, useRslora: opts.useRslora, niter: opts.niter, seed: opts.seed };
+  const initOpts: InitOptions = { rank: opts.rank, alpha: opts.alpha, useRslora: opts.useRslora, niter: opts.niter, seed: opts.seed, energy: opts.energy, elbow: opts.elbow };
 
   // Each layer's init runs once, when the residual writer (or, without one, the loop) asks for it.
   const inits = new Map<string, LayerInit>();
@@ -122,7 +117,7 @@ async function run(model: Model, method: AdapterMethod, opts: InitAdapterOptions
     await rewriteModel(model, residualOut, async (t) => {
       if (!names.has(t.name)) return undefined;
       const init = await initOf(t.name);
-      inits.set(t.name, { tensors: init.tensors }); // keep the small factors, let the residual go
+      inits.set(t.name, { tensors: init.tensors, rank: init.rank }); // keep the factors, let the residual go
       const r = init.residual;
       if (r === undefined) throw new LowrankError('E_INTERNAL', `method ${method.name} changes the base but returned no residual`, { tensor: t.name });
       const back = fifo ? transposed(r) : r;
@@ -135,32 +130,49 @@ async function run(model: Model, method: AdapterMethod, opts: InitAdapterOptions
     }
   }
 
-  const modules: LoraModuleTensors[] = [];
-  const layers: { name: string; shape: [number, number]; trainable: number }[] = [];
+  const layers: { name: string; shape: [number, number]; rank: number; trainable: number }[] = [];
+  const perModule: { name: string; init: LayerInit }[] = [];
   for (const t of chosen) {
     const init = await initOf(t.name);
     const name = t.name.slice(0, -'.weight'.length);
-    const { A, B } = init.tensors;
-    if (A === undefined || B === undefined) throw new LowrankError('E_UNSUPPORTED', `method ${method.name} is not a LoRA pair (A, B); its adapter layout is not written yet`);
-    modules.push({ name, A: encodeFloat(A, 'f32'), B: encodeFloat(B, 'f32') });
     const [o, i] = fifo ? [t.shape[1], t.shape[0]] : [t.shape[0], t.shape[1]];
-    layers.push({ name, shape: [o, i], trainable: method.trainableParams(o, i, opts.rank) });
+    const rank = init.rank ?? opts.rank;
+    layers.push({ name, shape: [o, i], rank, trainable: method.trainableParams(o, i, rank) });
+    perModule.push({ name, init });
   }
   const targetModules = targets instanceof RegExp ? targets.source : [...new Set(chosen.map((t) => lastPart(t.name.slice(0, -'.weight'.length))))].sort();
-  const fields: Partial<LoraConfig> = {
-    r: opts.rank,
-    lora_alpha: opts.alpha ?? opts.rank,
-    use_rslora: opts.useRslora ?? false,
-    target_modules: targetModules,
-    init_lora_weights: true,
-    fan_in_fan_out: fifo,
-    base_model_name_or_path: residualOut ?? opts.model,
-    task_type: 'CAUSAL_LM',
-  };
   const metadata: Record<string, string> = { lowrank_init: method.name, lowrank_rank: String(opts.rank) };
   if (opts.niter !== undefined) metadata.lowrank_niter = String(opts.niter);
-  const config = await writeAdapter(opts.out, fields, modules, { overwrite: opts.overwrite, metadata });
+  const base = residualOut ?? opts.model;
+  const common = { target_modules: targetModules, fan_in_fan_out: fifo, base_model_name_or_path: base };
+  let config: Record<string, unknown>;
+  if (isLoraPair(method)) {
+    const modules: LoraModuleTensors[] = perModule.map(({ name, init }) => ({ name, A: encodeFloat(init.tensors.A, 'f32'), B: encodeFloat(init.tensors.B, 'f32') }));
+    const fields: Partial<LoraConfig> = { ...common, r: opts.rank, lora_alpha: opts.alpha ?? opts.rank, use_rslora: opts.useRslora ?? false, init_lora_weights: true, task_type: 'CAUSAL_LM' };
+    config = { ...(await writeAdapter(opts.out, fields, modules, { overwrite: opts.overwrite, metadata })) };
+  } else {
+    const rankPattern = Object.fromEntries(layers.filter((l) => l.rank !== opts.rank).map((l) => [l.name, l.rank]));
+    config = {
+      ...common,
+      peft_type: METHOD_ADAPTER_TYPE,
+      lowrank_method: method.name,
+      r: opts.rank,
+      rank_pattern: rankPattern,
+      lowrank_keys: method.keys,
+      ...(opts.energy !== undefined ? { energy: opts.energy } : {}),
+      ...(opts.elbow === true ? { elbow: true } : {}),
+      ...(opts.niter !== undefined ? { niter: opts.niter } : {}),
+    };
+    const tensors = perModule.flatMap(({ name, init }) => Object.entries(method.keys).map(([role, key]) => ({ module: name, key, tensor: encodeFloat(init.tensors[role], 'f32') })));
+    await writeMethodAdapter(opts.out, config, tensors, { overwrite: opts.overwrite, metadata });
+  }
   return { out: opts.out, residualOut, config, method: method.name, layers, trainable: layers.reduce((s, l) => s + l.trainable, 0) };
+}
+
+/** True when the method's adapter is a LoRA pair saved under PEFT's keys (PEFT loads it). */
+function isLoraPair(method: AdapterMethod): boolean {
+  const roles = Object.keys(method.keys).sort().join();
+  return roles === 'A,B' && method.keys.A === 'lora_A.weight' && method.keys.B === 'lora_B.weight';
 }
 
 function transposed<F extends FloatDType>(t: Tensor<F>): Tensor<F> {

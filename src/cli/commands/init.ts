@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { LowrankError } from '../../core/errors.js';
 import { methodNames } from '../../methods/registry.js';
 import { initAdapter, type InitAdapterResult } from '../../tools/init.js';
-import { targetRegex } from '../../tools/targets.js';
+import { parseLayerTargets } from '../../tools/targets.js';
 import { formatCount, table } from '../format.js';
 import { progress, type Progress } from '../progress.js';
 
@@ -20,6 +20,8 @@ interface InitFlags {
   targets?: string;
   niter?: string;
   seed?: string;
+  energy?: string;
+  elbow?: boolean;
   out: string;
   residualOut?: string;
   force?: boolean;
@@ -32,11 +34,10 @@ function integer(flag: string, text: string, min: number): number {
   return n;
 }
 
-/** 'all-linear', a comma list of module-name suffixes, or (with regex characters) a regex of whole module names. */
-function parseTargets(text: string): readonly string[] | 'all-linear' | RegExp {
-  if (text === 'all-linear') return 'all-linear';
-  if (/^[\w.,-]+$/.test(text)) return text.split(',').filter((s) => s !== '');
-  return targetRegex(text);
+function fraction(text: string): number {
+  const f = Number(text);
+  if (text.trim() === '' || !(f > 0 && f <= 1)) throw new LowrankError('E_USAGE', `--energy must be a number in (0, 1], got '${text}'`);
+  return f;
 }
 
 /** Adds the command to the program. */
@@ -51,7 +52,9 @@ export function register(program: Command): void {
     .option('--rslora', 'rsLoRA scaling alpha/√r')
     .option('--targets <list|all-linear|regex>', "module-name suffixes ('q_proj,v_proj'), all-linear (every 2-D weight but embeddings and the head; the default), or a regex of whole module names")
     .option('--niter <n>', 'randomized SVD with n power iterations (PEFT pissa_niter_n); default exact')
-    .option('--seed <n>', 'seed of the randomized SVD (default 0)')
+    .option('--seed <n>', 'seed of randomized SVDs and random inits (default 0)')
+    .option('--energy <f>', 'svfit, soka: each layer\'s rank keeps this fraction of Σσ² (svfit default 0.99), capped at --rank')
+    .option('--elbow', 'soka: each layer\'s rank at the elbow of its Kronecker spectrum, capped at --rank')
     .requiredOption('--out <dir>', 'adapter folder (written atomically)')
     .option('--residual-out <dir>', 'residual model folder (default: <out>-residual)')
     .option('--force', 'replace existing output folders')
@@ -66,9 +69,11 @@ export function register(program: Command): void {
         rank: integer('--rank', opts.rank, 1),
         alpha,
         useRslora: opts.rslora === true,
-        targets: opts.targets === undefined ? undefined : parseTargets(opts.targets),
+        targets: opts.targets === undefined ? undefined : parseLayerTargets(opts.targets),
         niter: opts.niter === undefined ? undefined : integer('--niter', opts.niter, 0),
         seed: opts.seed === undefined ? undefined : integer('--seed', opts.seed, 0),
+        energy: opts.energy === undefined ? undefined : fraction(opts.energy),
+        elbow: opts.elbow === true,
         out: opts.out,
         residualOut: opts.residualOut,
         overwrite: opts.force === true,
@@ -82,7 +87,7 @@ export function register(program: Command): void {
 }
 
 function render(res: InitAdapterResult): string {
-  const rows = res.layers.map((l) => [l.name, `${l.shape[0]}×${l.shape[1]}`, formatCount(l.trainable)]);
+  const rows = res.layers.map((l) => [l.name, `${l.shape[0]}×${l.shape[1]}`, String(l.rank), formatCount(l.trainable)]);
   const residual = res.residualOut === undefined ? '' : ` and the residual model ${res.residualOut} (load the adapter over it)`;
-  return [table(['module', 'shape', 'trainable'], rows, [2]), '', `wrote ${res.method} adapter ${res.out} (r = ${res.config.r}, lora_alpha = ${res.config.lora_alpha}, ${formatCount(res.trainable)} trainable parameters)${residual}`, ''].join('\n');
+  return [table(['module', 'shape', 'rank', 'trainable'], rows, [2, 3]), '', `wrote ${res.method} adapter ${res.out} (r = ${String(res.config.r)}${res.config.lora_alpha === undefined ? '' : `, lora_alpha = ${String(res.config.lora_alpha)}`}, ${formatCount(res.trainable)} trainable parameters)${residual}`, ''].join('\n');
 }
