@@ -14,6 +14,7 @@ const SUITES: Record<string, () => Promise<Suite>> = {
   linalg: () => import('./linalg.js'),
   tensor: () => import('./tensor.js'),
   tools: () => import('./tools.js'),
+  init: () => import('./init.js'),
 };
 
 /** bench/out/ of the repository (this file runs from dist/bench/). */

@@ -32,22 +32,15 @@
  * OpenBLAS slows down badly when the cores are shared with other work).
  */
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { encodeFloat, tensor } from '../src/core/tensor.js';
 import { rng } from '../src/core/rng.js';
 import { llamaConfig, llamaTensors, randomWeights, type LlamaShape } from '../src/io/synthetic.js';
 import { openModel, writeModel } from '../src/io/hf.js';
 import type { TensorSource } from '../src/io/safetensors/writer.js';
 import { fmtMiB, fmtRatio, fmtSeconds, now, printTable, requireNumpy, runPythonJson, withTempDir, type SuiteOptions } from './util.js';
+import { MEDIUM, NUMPY_READER, QUICK, TINYLLAMA, timeLowrank, withBlasThreads, type Measured } from './checkpoint.js';
 
 export const description = 'lowrank analyze --fast / extract / compress on a Llama-shaped bf16 checkpoint vs numpy (time, peak RSS)';
-
-/** TinyLlama-1.1B's shapes, the default: about an hour on a 2-core machine (each tool runs ~150 full SVDs up to 5632 × 2048). */
-const TINYLLAMA: LlamaShape = { hidden_size: 2048, intermediate_size: 5632, num_hidden_layers: 22, num_attention_heads: 32, num_key_value_heads: 4, vocab_size: 32000 };
-/** `-- medium`: TinyLlama's vocabulary and head layout at half the width and 4 layers (~0.1B parameters). */
-const MEDIUM: LlamaShape = { hidden_size: 1024, intermediate_size: 2816, num_hidden_layers: 4, num_attention_heads: 16, num_key_value_heads: 4, vocab_size: 32000 };
-/** The smoke-test model (`-- quick`). */
-const QUICK: LlamaShape = { hidden_size: 512, intermediate_size: 1408, num_hidden_layers: 4, num_attention_heads: 8, num_key_value_heads: 2, vocab_size: 4096 };
 
 const PLANTED_RANK = 8;
 /** Entries of the planted factors B (out × 8) and A (8 × in) ~ N(0, PLANTED_STD²). */
@@ -56,15 +49,8 @@ const PLANTED_STD = 0.02;
 const NOISE_STD = 2e-4;
 const WEIGHT_STD = 0.02;
 
-const LOWRANK_BIN = fileURLToPath(new URL('../../bin/lowrank.js', import.meta.url));
-
 type Job = 'analyze' | 'extract' | 'compress';
 const JOBS: readonly Job[] = ['analyze', 'extract', 'compress'];
-
-interface Measured {
-  seconds: number;
-  maxRssBytes: number;
-}
 
 interface NumpyResult extends Measured {
   matrices: number;
@@ -155,66 +141,10 @@ function addLowRank(d: Float32Array, m: number, n: number, g: ReturnType<typeof 
   }
 }
 
-/** Runs `fn` with the BLAS thread-count variables set for its python children (unchanged when undefined). */
-function withBlasThreads<T>(threads: string | undefined, fn: () => T): T {
-  if (threads === undefined) return fn();
-  const names = ['OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS', 'MKL_NUM_THREADS'];
-  const saved = names.map((n) => process.env[n]);
-  for (const n of names) process.env[n] = threads;
-  try {
-    return fn();
-  } finally {
-    names.forEach((n, i) => {
-      if (saved[i] === undefined) delete process.env[n];
-      else process.env[n] = saved[i];
-    });
-  }
-}
-
-/** Runs `node bin/lowrank.js …` under a python3 parent that reports its wall time and peak RSS. */
-function timeLowrank(args: readonly string[]): Measured {
-  return runPythonJson<Measured>(TIMER_SCRIPT, [process.execPath, LOWRANK_BIN, ...args]);
-}
-
-const TIMER_SCRIPT = `
-import json, resource, subprocess, sys, time
-t0 = time.perf_counter()
-r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-t = time.perf_counter() - t0
-if r.returncode != 0:
-    sys.stderr.write(r.stderr.decode(errors='replace'))
-    sys.exit(r.returncode if r.returncode > 0 else 1)
-rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print(json.dumps({'seconds': t, 'maxRssBytes': rss if sys.platform == 'darwin' else rss * 1024}))
-`;
-
 const NUMPY_SCRIPT = `
 import json, os, re, struct, sys, time
 
-def open_model(path):
-    idx = os.path.join(path, 'model.safetensors.index.json')
-    files = sorted(set(json.load(open(idx))['weight_map'].values())) if os.path.exists(idx) else ['model.safetensors']
-    tensors = {}
-    for f in files:
-        p = os.path.join(path, f)
-        with open(p, 'rb') as fh:
-            (n,) = struct.unpack('<Q', fh.read(8))
-            header = json.loads(fh.read(n))
-        for name, e in header.items():
-            if name != '__metadata__':
-                tensors[name] = (p, 8 + n + e['data_offsets'][0], e['dtype'], e['shape'])
-    return tensors
-
-def read(entry):
-    p, off, dtype, shape = entry
-    assert dtype == 'BF16', dtype
-    count = 1
-    for s in shape: count *= s
-    with open(p, 'rb') as fh:
-        fh.seek(off)
-        u = np.fromfile(fh, dtype=np.uint16, count=count)
-    return (u.astype(np.uint32) << 16).view(np.float32).reshape(shape)
-
+${NUMPY_READER}
 def rsvd(w, k=64, p=10, iters=2, seed=0):
     m, n = w.shape
     l = min(k + p, m, n)

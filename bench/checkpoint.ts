@@ -1,0 +1,88 @@
+/**
+ * What the checkpoint benchmarks (tools, init) share: the model shapes, running `lowrank` in a
+ * fresh process under a python3 timer (wall time and peak RSS), BLAS thread settings for the numpy
+ * peers, and the numpy peers' safetensors reader.
+ */
+import { fileURLToPath } from 'node:url';
+import type { LlamaShape } from '../src/io/synthetic.js';
+import { runPythonJson } from './util.js';
+
+/** Wall time and peak RSS of one run. */
+export interface Measured {
+  seconds: number;
+  maxRssBytes: number;
+}
+
+const LOWRANK_BIN = fileURLToPath(new URL('../../bin/lowrank.js', import.meta.url));
+
+/** TinyLlama-1.1B's shapes, the default: about an hour on a 2-core machine (each tool runs ~150 full SVDs up to 5632 × 2048). */
+export const TINYLLAMA: LlamaShape = { hidden_size: 2048, intermediate_size: 5632, num_hidden_layers: 22, num_attention_heads: 32, num_key_value_heads: 4, vocab_size: 32000 };
+/** `-- medium`: TinyLlama's vocabulary and head layout at half the width and 4 layers (~0.1B parameters). */
+export const MEDIUM: LlamaShape = { hidden_size: 1024, intermediate_size: 2816, num_hidden_layers: 4, num_attention_heads: 16, num_key_value_heads: 4, vocab_size: 32000 };
+/** The smoke-test model (`-- quick`). */
+export const QUICK: LlamaShape = { hidden_size: 512, intermediate_size: 1408, num_hidden_layers: 4, num_attention_heads: 8, num_key_value_heads: 2, vocab_size: 4096 };
+
+/** Runs `fn` with the BLAS thread-count variables set for its python children (unchanged when undefined). */
+export function withBlasThreads<T>(threads: string | undefined, fn: () => T): T {
+  if (threads === undefined) return fn();
+  const names = ['OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS', 'MKL_NUM_THREADS'];
+  const saved = names.map((n) => process.env[n]);
+  for (const n of names) process.env[n] = threads;
+  try {
+    return fn();
+  } finally {
+    names.forEach((n, i) => {
+      if (saved[i] === undefined) delete process.env[n];
+      else process.env[n] = saved[i];
+    });
+  }
+}
+
+/** Runs `node bin/lowrank.js …` under a python3 parent that reports its wall time and peak RSS. */
+export function timeLowrank(args: readonly string[]): Measured {
+  return runPythonJson<Measured>(TIMER_SCRIPT, [process.execPath, LOWRANK_BIN, ...args]);
+}
+
+const TIMER_SCRIPT = `
+import json, resource, subprocess, sys, time
+t0 = time.perf_counter()
+r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+t = time.perf_counter() - t0
+if r.returncode != 0:
+    sys.stderr.write(r.stderr.decode(errors='replace'))
+    sys.exit(r.returncode if r.returncode > 0 else 1)
+rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(json.dumps({'seconds': t, 'maxRssBytes': rss if sys.platform == 'darwin' else rss * 1024}))
+`;
+
+/**
+ * Python (numpy) functions: open_model(path) → {name: entry} from the safetensors headers of a
+ * model folder (8-byte little-endian length, JSON), and read(entry) → float32 array, decoding bf16
+ * by shifting the uint16 words into the high half of a uint32. No packages besides numpy.
+ */
+export const NUMPY_READER = `
+def open_model(path):
+    idx = os.path.join(path, 'model.safetensors.index.json')
+    files = sorted(set(json.load(open(idx))['weight_map'].values())) if os.path.exists(idx) else ['model.safetensors']
+    tensors = {}
+    for f in files:
+        p = os.path.join(path, f)
+        with open(p, 'rb') as fh:
+            (n,) = struct.unpack('<Q', fh.read(8))
+            header = json.loads(fh.read(n))
+        for name, e in header.items():
+            if name != '__metadata__':
+                tensors[name] = (p, 8 + n + e['data_offsets'][0], e['dtype'], e['shape'])
+    return tensors
+
+def read(entry):
+    p, off, dtype, shape = entry
+    assert dtype == 'BF16', dtype
+    count = 1
+    for s in shape: count *= s
+    with open(p, 'rb') as fh:
+        fh.seek(off)
+        u = np.fromfile(fh, dtype=np.uint16, count=count)
+    return (u.astype(np.uint32) << 16).view(np.float32).reshape(shape)
+
+`;

@@ -1,0 +1,85 @@
+/**
+ * The `init` suite: `lowrank init --method pissa --rank 16 --niter 4` on every linear layer of a
+ * generated Llama-shaped bf16 checkpoint — by default TinyLlama-1.1B's shapes (154 matrices up to
+ * 5632 × 2048; `-- medium` for ~0.1B, `-- quick` for a smoke test) — next to numpy running the same
+ * randomized algorithm tensor by tensor in the same run: the Halko sketch with 10 extra columns
+ * and 4 power iterations re-orthonormalized by QR (lowrank's rsvd), the √σ split into A and B, and
+ * the residual W − B·A rounded to bf16. lowrank's time includes writing the adapter and the
+ * residual model (a full copy of the checkpoint); numpy writes nothing. PiSSA's paper says its init
+ * "takes only a few seconds"; the target here is to be faster than the numpy path on the native
+ * backend. `-- numpy-threads=N` as in the tools suite.
+ */
+import { join } from 'node:path';
+import { llamaConfig, llamaTensors, randomWeights } from '../src/io/synthetic.js';
+import { writeModel } from '../src/io/hf.js';
+import { fmtMiB, fmtRatio, fmtSeconds, now, printTable, requireNumpy, runPythonJson, withTempDir, type SuiteOptions } from './util.js';
+import { MEDIUM, NUMPY_READER, QUICK, TINYLLAMA, timeLowrank, withBlasThreads, type Measured } from './checkpoint.js';
+
+export const description = 'lowrank init --method pissa --rank 16 --niter 4 on a Llama-shaped bf16 checkpoint vs the same randomized PiSSA in numpy';
+
+const RANK = 16;
+const NITER = 4;
+
+export async function run(opts: SuiteOptions): Promise<unknown> {
+  const numpy = requireNumpy();
+  const quick = opts.args.includes('quick');
+  const medium = opts.args.includes('medium');
+  const shape = quick ? QUICK : medium ? MEDIUM : TINYLLAMA;
+  const shardSize = quick ? 16e6 : medium ? 100e6 : 2e9;
+  const threadsArg = opts.args.find((a) => a.startsWith('numpy-threads='));
+  const numpyThreads = threadsArg === undefined ? undefined : threadsArg.slice('numpy-threads='.length);
+  return withTempDir('lowrank-bench-init-', async (dir) => {
+    const base = join(dir, 'base');
+    const t0 = now();
+    const specs = llamaTensors(shape);
+    const params = specs.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
+    const written = await writeModel(base, randomWeights(specs, { seed: 1, dtype: 'bf16', std: 0.02 }), { config: llamaConfig(shape), maxShardSize: shardSize });
+    console.log(`model: ${(params / 1e9).toFixed(3)}B parameters, bf16, ${fmtMiB(written.totalSize)} written in ${fmtSeconds(now() - t0)}\n`);
+
+    const args = ['init', '--model', base, '--method', 'pissa', '--rank', String(RANK), '--niter', String(NITER), '--out', join(dir, 'pissa')];
+    const lr: Measured = timeLowrank(args);
+    const np = withBlasThreads(numpyThreads, () => runPythonJson<Measured & { matrices: number }>(NUMPY_SCRIPT, [base, String(RANK), String(NITER)]));
+    const ratio = lr.seconds / np.seconds;
+    printTable(['job', 'lowrank time', 'lowrank peak RSS', 'numpy time', 'numpy peak RSS', 'time lowrank/numpy'], [
+      [`pissa r ${RANK} niter ${NITER} (${np.matrices} matrices)`, fmtSeconds(lr.seconds), fmtMiB(lr.maxRssBytes), fmtSeconds(np.seconds), fmtMiB(np.maxRssBytes), fmtRatio(ratio)],
+    ]);
+    console.log(`\ntarget: faster than numpy (time ratio < 1): ${ratio < 1 ? 'pass' : 'MISS'}; ${fmtSeconds(lr.seconds / np.matrices)} per matrix`);
+    return { quick, medium, numpy, numpyThreads: numpyThreads ?? 'default', shape, parameters: params, command: `lowrank ${args.join(' ').replaceAll(dir, '<tmp>')}`, lowrank: lr, numpyRun: np, timeRatio: ratio };
+  });
+}
+
+const NUMPY_SCRIPT = `
+import json, os, re, struct, sys, time
+
+${NUMPY_READER}
+
+def rsvd(w, k, p, iters, seed=0):
+    m, n = w.shape
+    l = min(k + p, m, n)
+    g = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(w @ g.standard_normal((n, l), dtype=np.float32))
+    for _ in range(iters):
+        z, _ = np.linalg.qr(w.T @ q)
+        q, _ = np.linalg.qr(w @ z)
+    u, s, vt = np.linalg.svd(q.T @ w, full_matrices=False)
+    return (q @ u)[:, :k], s[:k], vt[:k]
+
+def to_bf16(x):
+    u = x.view(np.uint32)
+    return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+
+path, rank, niter = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+skip = re.compile(r'embed|lm_head')
+t0 = time.perf_counter()
+count = 0
+for name, entry in open_model(path).items():
+    if len(entry[3]) != 2 or skip.search(name): continue
+    w = read(entry)
+    u, s, vt = rsvd(w, rank, 10, niter)
+    root = np.sqrt(s)
+    a = root[:, None] * vt
+    b = u * root
+    residual = to_bf16(np.ascontiguousarray(w - b @ a))
+    count += 1
+print(json.dumps({'seconds': time.perf_counter() - t0, 'maxRssBytes': _max_rss_bytes(), 'matrices': count}))
+`;
