@@ -10,6 +10,9 @@ import type { Tensor } from '../core/tensor.js';
 import { writeDirAtomic, writeTextFile, type WriteOptions } from './atomic.js';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, KEY_PREFIX } from './peft.js';
 import { writeSafetensors } from './safetensors/writer.js';
+import { openSafetensors } from './safetensors/reader.js';
+import { readJsonObject } from './files.js';
+import { FormatError } from '../core/errors.js';
 
 /** The peft_type of these folders. */
 export const METHOD_ADAPTER_TYPE = 'LOWRANK';
@@ -27,4 +30,47 @@ export async function writeMethodAdapter(dir: string, config: Readonly<Record<st
     await writeTextFile(join(tmp, ADAPTER_CONFIG), JSON.stringify(sorted, null, 2) + '\n');
     await writeSafetensors(join(tmp, ADAPTER_WEIGHTS), sources, { metadata: { ...opts.metadata, format: 'pt' } });
   }, opts);
+}
+
+/** A method adapter folder as read back: its config and, per module, its tensors by role. */
+export interface MethodAdapter {
+  readonly dir: string;
+  readonly config: Readonly<Record<string, unknown>>;
+  readonly method: string;
+  readonly modules: ReadonlyMap<string, Readonly<Record<string, Tensor>>>;
+}
+
+/**
+ * Reads a method adapter folder written by {@link writeMethodAdapter} (all of it: these adapters
+ * are small). E_FORMAT when the config is not one, or a tensor is missing or unexpected.
+ *
+ * @example
+ * const a = await readMethodAdapter('svfit-init');
+ * const sigma = a.modules.get('model.layers.0.self_attn.q_proj')?.sigma;
+ */
+export async function readMethodAdapter(dir: string): Promise<MethodAdapter> {
+  const cfgPath = join(dir, ADAPTER_CONFIG);
+  const config = await readJsonObject(cfgPath);
+  if (config.peft_type !== METHOD_ADAPTER_TYPE || typeof config.lowrank_method !== 'string') throw new FormatError(`is not a lowrank method adapter (peft_type ${String(config.peft_type)})`, { file: cfgPath });
+  const keys = config.lowrank_keys;
+  if (typeof keys !== 'object' || keys === null || Object.values(keys).some((k) => typeof k !== 'string')) throw new FormatError('has no lowrank_keys map', { file: cfgPath });
+  const roleOf = new Map(Object.entries(keys as Record<string, string>).map(([role, key]) => [key, role]));
+  const file = await openSafetensors(join(dir, ADAPTER_WEIGHTS));
+  const modules = new Map<string, Record<string, Tensor>>();
+  try {
+    for (const e of file.entries) {
+      const key = [...roleOf.keys()].find((k) => e.name.startsWith(KEY_PREFIX) && e.name.endsWith(`.${k}`));
+      if (key === undefined) throw new FormatError('has a tensor that is none of lowrank_keys', { file: join(dir, ADAPTER_WEIGHTS), tensor: e.name });
+      const module = e.name.slice(KEY_PREFIX.length, -key.length - 1);
+      const m = modules.get(module) ?? {};
+      m[roleOf.get(key) as string] = await file.read(e.name);
+      modules.set(module, m);
+    }
+  } finally {
+    await file.close();
+  }
+  for (const [module, m] of modules) {
+    for (const role of roleOf.values()) if (m[role] === undefined) throw new FormatError(`module ${module} has no ${role} tensor`, { file: join(dir, ADAPTER_WEIGHTS) });
+  }
+  return { dir, config, method: config.lowrank_method, modules };
 }

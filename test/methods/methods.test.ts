@@ -7,10 +7,12 @@ import { getMethod, methodNames } from '../../src/methods/registry.js';
 import { initAdapter } from '../../src/tools/init.js';
 import { adapterParams } from '../../src/tools/params.js';
 import { openSafetensors } from '../../src/io/safetensors/reader.js';
+import { readMethodAdapter } from '../../src/io/methodAdapter.js';
 import { openModel } from '../../src/io/hf.js';
 import { tensor, type Tensor } from '../../src/core/tensor.js';
 import type { FloatDType } from '../../src/core/dtype.js';
 import { rng } from '../../src/core/rng.js';
+import { LowrankError } from '../../src/core/errors.js';
 import { orthonormalize, referenceProduct } from '../helpers/reference.js';
 import { pythonJson } from '../helpers/python.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -27,7 +29,7 @@ function weight(seed: number): Tensor<'f32'> {
   return tensor('f32', [M, N], rng(seed).fillNormal(new Float32Array(M * N)));
 }
 
-const f64 = (t: Tensor<FloatDType>): Float64Array => Float64Array.from(t.data);
+const f64 = (t: Tensor): Float64Array => Float64Array.from(t.data as ArrayLike<number>);
 
 /** U·diag(s)·Vt in float64. */
 function usv(u: Float64Array, s: ArrayLike<number>, vt: Float64Array, m: number, r: number, n: number): Float64Array {
@@ -37,7 +39,7 @@ function usv(u: Float64Array, s: ArrayLike<number>, vt: Float64Array, m: number,
 }
 
 /** The weight each method's adapter contributes at init, in float64, from its tensors alone. */
-function adapterPart(method: string, t: Readonly<Record<string, Tensor<FloatDType>>>): Float64Array {
+function adapterPart(method: string, t: Readonly<Record<string, Tensor<FloatDType>>>, M = 48, N = 36): Float64Array {
   const r = (k: string): number => t[k].shape[0];
   switch (method) {
     case 'svfit':
@@ -170,6 +172,42 @@ test('params: LoLDU and SVFit train r (+1) numbers per layer where LoRA trains r
   const r = cli(['params', '--model', FIXTURE_BASE, '--rank', '4', '--method', 'loldu', '--method', 'pissa']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /loldu\s+35\b/);
+});
+
+test('non-LoRA methods export and load back: residual model + the read-back adapter reproduce every weight to 1e-6', async (t) => {
+  const root = await tempDir(t);
+  const base = await openModel(FIXTURE_BASE);
+  try {
+    await assert.rejects(readMethodAdapter(join(FIXTURE_BASE, '..', 'pissa', 'adapter')), (e: unknown) => e instanceof LowrankError && e.code === 'E_FORMAT' && /not a lowrank method adapter/.test(e.message));
+    for (const method of ['svfit', 'sorsa', 'salt', 'loldu', 'soka']) {
+      const out = join(root, method);
+      await initAdapter({ model: FIXTURE_BASE, method, rank: 4, targets: 'all-linear', out });
+      const back = await readMethodAdapter(out);
+      assert.equal(back.method, method);
+      assert.equal(back.modules.size, 7);
+      const residual = await openModel(`${out}-residual`);
+      try {
+        for (const [name, tensors] of back.modules) {
+          const w = (await base.readAs(`${name}.weight`, 'f64')).data;
+          const r = (await residual.readAs(`${name}.weight`, 'f64')).data;
+          const [m, n] = base.entry(`${name}.weight`).shape;
+          const decoded = Object.fromEntries(Object.entries(tensors).map(([k, v]) => [k, tensor('f64', v.shape, Float64Array.from(v.data as Float32Array))]));
+          const part = adapterPart(method, decoded, m, n);
+          let err = 0;
+          let norm = 0;
+          for (let i = 0; i < w.length; i++) {
+            err += (r[i] + part[i] - w[i]) ** 2;
+            norm += w[i] ** 2;
+          }
+          assert.ok(Math.sqrt(err / norm) <= RECON_TOL, `${method} ${name}: ${Math.sqrt(err / norm)}`);
+        }
+      } finally {
+        await residual.close();
+      }
+    }
+  } finally {
+    await base.close();
+  }
 });
 
 test('a non-LoRA method (SVFit) writes peft_type LOWRANK with its keys, per-layer ranks and the residual model', async (t) => {
