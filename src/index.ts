@@ -3,8 +3,10 @@
  *
  * The API is grouped in namespaces: `core` (tensors, dtypes, errors, seeded RNG), `io` (model
  * files), `linalg` (dense linear algebra on the fastest available backend), `tensor` (Tucker,
- * CP, tensor-train decompositions and entanglement spectra), `tools` (LoRA extraction and
- * resizing over model and adapter folders) and `analysis` (spectral metrics of checkpoints).
+ * CP, tensor-train decompositions and entanglement spectra), `tools` (LoRA extraction, resizing,
+ * merging, compression and adapter initialization over model and adapter folders), `methods` (the
+ * weight-derived adapter initializers: PiSSA, MiLoRA, OLoRA, SVFit, ...) and `analysis` (spectral
+ * metrics of checkpoints).
  */
 export * as io from './io/index.js';
 export * as core from './core/index.js';
@@ -12,6 +14,7 @@ export * as linalg from './linalg/index.js';
 export * as tensor from './tensor/index.js';
 export * as tools from './tools/index.js';
 export * as analysis from './analysis/index.js';
+export * as methods from './methods/index.js';
 export { LowrankError, FormatError, isLowrankError, type ErrorCode } from './core/errors.js';
 export type { Tensor, TensorSpec } from './core/tensor.js';
 export type { DType, FloatDType, Storage } from './core/dtype.js';

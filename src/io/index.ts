@@ -14,3 +14,6 @@ export { llamaConfig, llamaTensors, gpt2Config, gpt2Tensors, randomWeights, type
 export { parseNpy, encodeNpy, readNpy, writeNpy, readNpyHeader, parseNpyHeader, type NpyHeader } from './npy.js';
 export { parseNpz, encodeNpz, readNpz, writeNpz, readNpzHeaders, type NpzWriteOptions } from './npz.js';
 export { convertModel, TORCH_DTYPES, type ModelDType, type ConvertOptions } from './convert.js';
+export { rewriteModel, type RewriteOptions } from './rewrite.js';
+export { writeMlxAdapter, MLX_ADAPTER_CONFIG, MLX_ADAPTER_WEIGHTS, type MlxModule, type MlxAdapterConfig } from './mlx.js';
+export { writeMethodAdapter, readMethodAdapter, METHOD_ADAPTER_TYPE, type MethodAdapter } from './methodAdapter.js';

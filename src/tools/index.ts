@@ -10,3 +10,8 @@ export { dynamicRank, parseRankRule, rankStats, RANK_RULES, KOHYA_MIN_SV, type R
 export { mergeAdapters, combineAdapters, COMBINE_METHODS, type MergeOptions, type MergeResult, type CombineOptions, type CombineResult, type CombineMethod, type WeightedAdapter } from './merge.js';
 export { compressModel, openCompressed, MANIFEST_FILE, MANIFEST_VERSION, type CompressOptions, type CompressReport, type CompressedLayer, type CompressManifest, type CompressedModel } from './compress.js';
 export { parsePolicy, chooseRanks, formatPolicy, type RankPolicy } from './policy.js';
+export { mergeTasks, magnitudePrune, randomPrune, TASK_MERGES, type TaskMerge, type MajoritySign, type TaskMergeOptions } from './taskArithmetic.js';
+export { initAdapter, type InitAdapterOptions, type InitAdapterResult } from './init.js';
+export { convertToLora, type ConvertToLoraOptions } from './convertToLora.js';
+export { adapterParams, type MethodParams } from './params.js';
+export { selectLayers, parseLayerTargets, type LayerTargets } from './targets.js';
