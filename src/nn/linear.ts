@@ -1,0 +1,65 @@
+/**
+ * Linear layer y = x·Wᵀ + b on rows x [N, in] with W [out, in] (PyTorch's layout; GPT-2's Conv1D
+ * weights stored [in, out] are transposed at load). The base weight is frozen in adapter training:
+ * the backward pass always returns dx and adds into dW / db only when their buffers are given.
+ * An adapter hook adds its own term to y and takes its share of the gradient.
+ */
+import { tensor, type Tensor } from '../core/tensor.js';
+import type { FloatDType } from '../core/dtype.js';
+import { matmul } from '../linalg/matmul.js';
+
+/** A trainable term added to a linear layer's output (LoRA, DoRA, ...). */
+export interface LinearAdapter<F extends FloatDType> {
+  /** The term to add to x·Wᵀ, [N, out]. */
+  forward(x: Tensor<F>): Promise<Tensor<F>>;
+  /** Accumulates the adapter's own gradients from dy and returns its contribution to dx. */
+  backward(x: Tensor<F>, dy: Tensor<F>): Promise<Tensor<F>>;
+}
+
+export interface LinearParams<F extends FloatDType> {
+  /** [out, in] */
+  readonly weight: Tensor<F>;
+  /** [out] */
+  readonly bias?: Tensor<F>;
+  readonly adapter?: LinearAdapter<F>;
+}
+
+export interface LinearGrads<F extends FloatDType> {
+  weight?: Tensor<F>;
+  bias?: Tensor<F>;
+}
+
+/** y = x·Wᵀ + b (+ adapter(x)). */
+export async function linearForward<F extends FloatDType>(p: LinearParams<F>, x: Tensor<F>): Promise<Tensor<F>> {
+  const y = await matmul(x, p.weight, { transB: true });
+  const [n, out] = y.shape;
+  if (p.bias !== undefined) for (let i = 0; i < n; i++) for (let j = 0; j < out; j++) y.data[i * out + j] += p.bias.data[j];
+  if (p.adapter !== undefined) {
+    const a = await p.adapter.forward(x);
+    for (let i = 0; i < y.data.length; i++) y.data[i] += a.data[i];
+  }
+  return y;
+}
+
+/** dx = dy·W (+ the adapter's share); dW += dyᵀ·x and db += Σ_rows dy when those buffers are given. */
+export async function linearBackward<F extends FloatDType>(p: LinearParams<F>, x: Tensor<F>, dy: Tensor<F>, grads: LinearGrads<F> = {}): Promise<Tensor<F>> {
+  const dx = await matmul(dy, p.weight);
+  if (grads.weight !== undefined) {
+    const dw = await matmul(dy, x, { transA: true });
+    for (let i = 0; i < dw.data.length; i++) grads.weight.data[i] += dw.data[i];
+  }
+  if (grads.bias !== undefined) {
+    const [n, out] = dy.shape;
+    for (let i = 0; i < n; i++) for (let j = 0; j < out; j++) grads.bias.data[j] += dy.data[i * out + j];
+  }
+  if (p.adapter !== undefined) {
+    const da = await p.adapter.backward(x, dy);
+    for (let i = 0; i < dx.data.length; i++) dx.data[i] += da.data[i];
+  }
+  return dx;
+}
+
+/** A zero tensor shaped like t (gradient buffers). */
+export function zerosLike<F extends FloatDType>(t: Tensor<F>): Tensor<F> {
+  return tensor(t.dtype, t.shape);
+}
