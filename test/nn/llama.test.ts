@@ -1,0 +1,112 @@
+/**
+ * The Llama model end to end in float64: forward logits against a numpy implementation of the
+ * same architecture written here (Hugging Face's LlamaForCausalLM arithmetic: RMSNorm, rotate_half
+ * RoPE, causal grouped-query attention, SwiGLU), and a finite-difference check of the gradient of
+ * the cross-entropy loss with respect to every weight tensor (sampled entries).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { tensor, type Tensor } from '../../src/core/tensor.js';
+import { rng } from '../../src/core/rng.js';
+import { openModel, writeModel } from '../../src/io/hf.js';
+import { llamaConfig, llamaTensors, randomWeights } from '../../src/io/synthetic.js';
+import { loadLlama, llamaBackward, llamaForward, type LlamaModel } from '../../src/nn/llama.js';
+import { crossEntropy, IGNORE } from '../../src/nn/loss.js';
+import { pythonJson } from '../helpers/python.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const FORWARD_TOL = 1e-10; // |ours − numpy| ≤ FORWARD_TOL·max|logits| (both float64)
+const GRAD_TOL = 1e-6; // |analytic − central difference| ≤ GRAD_TOL·max|analytic| per tensor (h = 1e-5)
+const H = 1e-5;
+
+const SHAPE = { hidden_size: 8, intermediate_size: 12, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 11 };
+
+async function tinyLlama(dir: string, tie = false): Promise<LlamaModel<'f64'>> {
+  const specs = llamaTensors({ ...SHAPE, tie_word_embeddings: tie });
+  // Norm weights away from 1 so their gradients are exercised.
+  const sources = randomWeights(specs, { seed: 9, dtype: 'f32', std: 0.4 }).map((s, i) => (s.shape.length === 1 ? { ...s, data: rng(50 + i).fillUniform(new Float32Array(s.shape[0]), 0.5, 1.5) } : s));
+  await writeModel(dir, sources, { config: { ...llamaConfig({ ...SHAPE, tie_word_embeddings: tie }, 'float32'), rope_theta: 10000, rms_norm_eps: 1e-5 } });
+  const model = await openModel(dir);
+  try {
+    return await loadLlama(model, 'f64');
+  } finally {
+    await model.close();
+  }
+}
+
+const NUMPY_LLAMA = `
+import json, sys
+q = json.load(sys.stdin)
+W = {k: np.array(v["d"], dtype=np.float64).reshape(v["s"]) for k, v in q["w"].items()}
+ids = np.array(q["ids"]); B = q["batch"]; T = len(ids) // B
+H, KV, L, eps, theta = q["heads"], q["kv"], q["layers"], q["eps"], q["theta"]
+C = W["model.embed_tokens.weight"].shape[1]; D = C // H
+def rms(x, g): return x / np.sqrt((x * x).mean(-1, keepdims=True) + eps) * g
+def rope(x, heads):
+    inv = theta ** (-np.arange(0, D, 2) / D)
+    ang = (np.arange(len(x)) % T)[:, None] * inv[None, :]
+    cos = np.concatenate([np.cos(ang)] * 2, -1)[:, None, :]; sin = np.concatenate([np.sin(ang)] * 2, -1)[:, None, :]
+    xs = x.reshape(len(x), heads, D)
+    rot = np.concatenate([-xs[..., D // 2:], xs[..., :D // 2]], -1)
+    return (xs * cos + rot * sin).reshape(len(x), heads * D)
+x = W["model.embed_tokens.weight"][ids]
+for l in range(L):
+    p = f"model.layers.{l}."
+    n1 = rms(x, W[p + "input_layernorm.weight"])
+    qq = rope(n1 @ W[p + "self_attn.q_proj.weight"].T, H); kk = rope(n1 @ W[p + "self_attn.k_proj.weight"].T, KV); vv = n1 @ W[p + "self_attn.v_proj.weight"].T
+    o = np.zeros_like(qq)
+    for b in range(B):
+        r = slice(b * T, (b + 1) * T)
+        for h in range(H):
+            g = h // (H // KV)
+            Q = qq[r, h * D:(h + 1) * D]; K = kk[r, g * D:(g + 1) * D]; V = vv[r, g * D:(g + 1) * D]
+            S = Q @ K.T / np.sqrt(D) + np.triu(np.full((T, T), -np.inf), 1)
+            P = np.exp(S - S.max(-1, keepdims=True)); P /= P.sum(-1, keepdims=True)
+            o[r, h * D:(h + 1) * D] = P @ V
+    h_ = x + o @ W[p + "self_attn.o_proj.weight"].T
+    n2 = rms(h_, W[p + "post_attention_layernorm.weight"])
+    a = n2 @ W[p + "mlp.gate_proj.weight"].T
+    x = h_ + ((a / (1 + np.exp(-a))) * (n2 @ W[p + "mlp.up_proj.weight"].T)) @ W[p + "mlp.down_proj.weight"].T
+head = W["lm_head.weight"] if "lm_head.weight" in W else W["model.embed_tokens.weight"]
+print(json.dumps((rms(x, W["model.norm.weight"]) @ head.T).ravel().tolist()))
+`;
+
+const IDS = Int32Array.of(3, 1, 4, 1, 5, 9, 2, 6, 5, 3);
+
+for (const tie of [false, true]) {
+  test(`tiny Llama forward equals a numpy implementation of the architecture (float64${tie ? ', tied embeddings' : ''})`, async (t) => {
+    const m = await tinyLlama(join(await tempDir(t), 'llama'), tie);
+    const { logits } = await llamaForward(m, IDS, 2);
+    const w = Object.fromEntries([...m.weights].map(([k, v]) => [k, { d: [...v.data], s: v.shape }]));
+    const ref = pythonJson<number[]>(NUMPY_LLAMA, [], JSON.stringify({ w, ids: [...IDS], batch: 2, heads: 4, kv: 2, layers: 2, eps: 1e-5, theta: 10000 }));
+    const scale = Math.max(...ref.map(Math.abs));
+    const diff = Math.max(...ref.map((r, i) => Math.abs(r - logits.data[i])));
+    assert.ok(diff <= FORWARD_TOL * scale, `max |ours − numpy| = ${diff} (scale ${scale})`);
+  });
+}
+
+test('tiny Llama: the gradient of the loss with respect to every weight tensor matches central differences', async (t) => {
+  const m = await tinyLlama(join(await tempDir(t), 'llama'));
+  const targets = Int32Array.of(1, 4, 1, 5, IGNORE, 2, 6, 5, 3, 5);
+  const lossOf = async (): Promise<number> => crossEntropy((await llamaForward(m, IDS, 2)).logits, targets).loss;
+  const grads = new Map<string, Tensor<'f64'>>([...m.weights].map(([k, v]) => [k, tensor('f64', v.shape)]));
+  const { logits, cache } = await llamaForward(m, IDS, 2);
+  await llamaBackward(m, cache, crossEntropy(logits, targets).dlogits, grads);
+  const g = rng(77);
+  for (const [name, param] of m.weights) {
+    const analytic = grads.get(name) as Tensor<'f64'>;
+    const scale = Math.max(1e-12, ...Array.from(analytic.data, Math.abs));
+    const picks = new Set([0, param.data.length - 1, ...Array.from({ length: 4 }, () => Math.floor(g.uniform() * param.data.length))]);
+    for (const i of picks) {
+      const x = param.data[i];
+      param.data[i] = x + H;
+      const up = await lossOf();
+      param.data[i] = x - H;
+      const down = await lossOf();
+      param.data[i] = x;
+      const numeric = (up - down) / (2 * H);
+      assert.ok(Math.abs(numeric - analytic.data[i]) <= GRAD_TOL * scale, `${name}[${i}]: analytic ${analytic.data[i]}, numeric ${numeric}`);
+    }
+  }
+});
