@@ -1,0 +1,104 @@
+/**
+ * GPT-2 end to end in float64: forward logits against a numpy implementation of the architecture
+ * written here (Hugging Face's GPT2LMHeadModel arithmetic: Conv1D weights [in, out], LayerNorm,
+ * causal attention, gelu_new, tied head), and a finite-difference check of the loss gradient with
+ * respect to every weight tensor (sampled entries).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { tensor, type Tensor } from '../../src/core/tensor.js';
+import { rng } from '../../src/core/rng.js';
+import { openModel, writeModel } from '../../src/io/hf.js';
+import { gpt2Config, gpt2Tensors, randomWeights } from '../../src/io/synthetic.js';
+import { gpt2Backward, gpt2Forward, loadGpt2 } from '../../src/nn/gpt2.js';
+import { crossEntropy, IGNORE } from '../../src/nn/loss.js';
+import { pythonJson } from '../helpers/python.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const FORWARD_TOL = 1e-10; // |ours − numpy| ≤ FORWARD_TOL·max|logits| (both float64)
+const GRAD_TOL = 1e-6; // |analytic − central difference| ≤ GRAD_TOL·max|analytic| per tensor (h = 1e-5)
+const H = 1e-5;
+const SHAPE = { n_embd: 8, n_layer: 2, n_head: 2, n_positions: 8, vocab_size: 11 };
+const IDS = Int32Array.of(3, 1, 4, 1, 5, 9, 2, 6, 5, 3);
+
+async function writeTiny(dir: string): Promise<void> {
+  // Biases and LayerNorm weights random too, so their gradients are exercised.
+  const sources = randomWeights(gpt2Tensors(SHAPE), { seed: 4, dtype: 'f32', std: 0.4 }).map((s, i) =>
+    s.shape.length === 1 ? { ...s, data: rng(70 + i).fillUniform(new Float32Array(s.shape[0]), s.name.endsWith('bias') ? -0.3 : 0.5, s.name.endsWith('bias') ? 0.3 : 1.5) } : s,
+  );
+  await writeModel(dir, sources, { config: gpt2Config(SHAPE) });
+}
+
+const NUMPY_GPT2 = `
+import json, sys
+q = json.load(sys.stdin)
+W = {k: np.array(v["d"], dtype=np.float64).reshape(v["s"]) for k, v in q["w"].items()}
+ids = np.array(q["ids"]); B = q["batch"]; T = len(ids) // B; H = q["heads"]; L = q["layers"]
+C = W["transformer.wte.weight"].shape[1]; D = C // H
+def ln(x, g, b): m = x.mean(-1, keepdims=True); v = ((x - m) ** 2).mean(-1, keepdims=True); return (x - m) / np.sqrt(v + 1e-5) * g + b
+def gelu(x): return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
+x = W["transformer.wte.weight"][ids] + W["transformer.wpe.weight"][np.arange(len(ids)) % T]
+for l in range(L):
+    p = f"transformer.h.{l}."
+    qkv = ln(x, W[p + "ln_1.weight"], W[p + "ln_1.bias"]) @ W[p + "attn.c_attn.weight"] + W[p + "attn.c_attn.bias"]
+    qq, kk, vv = qkv[:, :C], qkv[:, C:2 * C], qkv[:, 2 * C:]
+    o = np.zeros_like(qq)
+    for b in range(B):
+        r = slice(b * T, (b + 1) * T)
+        for h in range(H):
+            c = slice(h * D, (h + 1) * D)
+            S = qq[r, c] @ kk[r, c].T / np.sqrt(D) + np.triu(np.full((T, T), -np.inf), 1)
+            P = np.exp(S - S.max(-1, keepdims=True)); P /= P.sum(-1, keepdims=True)
+            o[r, c] = P @ vv[r, c]
+    a = x + o @ W[p + "attn.c_proj.weight"] + W[p + "attn.c_proj.bias"]
+    f = gelu(ln(a, W[p + "ln_2.weight"], W[p + "ln_2.bias"]) @ W[p + "mlp.c_fc.weight"] + W[p + "mlp.c_fc.bias"])
+    x = a + f @ W[p + "mlp.c_proj.weight"] + W[p + "mlp.c_proj.bias"]
+print(json.dumps((ln(x, W["transformer.ln_f.weight"], W["transformer.ln_f.bias"]) @ W["transformer.wte.weight"].T).ravel().tolist()))
+`;
+
+test('tiny GPT-2 forward equals a numpy implementation of the architecture (float64; Conv1D weights as stored, [in, out])', async (t) => {
+  const dir = join(await tempDir(t), 'gpt2');
+  await writeTiny(dir);
+  const model = await openModel(dir);
+  try {
+    const m = await loadGpt2(model, 'f64');
+    const { logits } = await gpt2Forward(m, IDS, 2);
+    const stored: Record<string, { d: number[]; s: readonly number[] }> = {};
+    for (const e of model.tensors) stored[e.name] = { d: [...(await model.readAs(e.name, 'f64')).data], s: e.shape };
+    const ref = pythonJson<number[]>(NUMPY_GPT2, [], JSON.stringify({ w: stored, ids: [...IDS], batch: 2, heads: 2, layers: 2 }));
+    const scale = Math.max(...ref.map(Math.abs));
+    const diff = Math.max(...ref.map((r, i) => Math.abs(r - logits.data[i])));
+    assert.ok(diff <= FORWARD_TOL * scale, `max |ours − numpy| = ${diff}`);
+  } finally {
+    await model.close();
+  }
+});
+
+test('tiny GPT-2: the gradient of the loss with respect to every weight tensor matches central differences', async (t) => {
+  const dir = join(await tempDir(t), 'gpt2');
+  await writeTiny(dir);
+  const model = await openModel(dir);
+  const m = await loadGpt2(model, 'f64').finally(() => model.close());
+  const targets = Int32Array.of(1, 4, IGNORE, 5, 9, 2, 6, 5, 3, 5);
+  const lossOf = async (): Promise<number> => crossEntropy((await gpt2Forward(m, IDS, 2)).logits, targets).loss;
+  const grads = new Map<string, Tensor<'f64'>>([...m.weights].map(([k, v]) => [k, tensor('f64', v.shape)]));
+  const { logits, cache } = await gpt2Forward(m, IDS, 2);
+  await gpt2Backward(m, cache, crossEntropy(logits, targets).dlogits, grads);
+  const g = rng(78);
+  for (const [name, param] of m.weights) {
+    const analytic = grads.get(name) as Tensor<'f64'>;
+    const scale = Math.max(1e-12, ...Array.from(analytic.data, Math.abs));
+    const picks = new Set([0, param.data.length - 1, ...Array.from({ length: 4 }, () => Math.floor(g.uniform() * param.data.length))]);
+    for (const i of picks) {
+      const x = param.data[i];
+      param.data[i] = x + H;
+      const up = await lossOf();
+      param.data[i] = x - H;
+      const down = await lossOf();
+      param.data[i] = x;
+      const numeric = (up - down) / (2 * H);
+      assert.ok(Math.abs(numeric - analytic.data[i]) <= GRAD_TOL * scale, `${name}[${i}]: analytic ${analytic.data[i]}, numeric ${numeric}`);
+    }
+  }
+});
