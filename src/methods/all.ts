@@ -2,6 +2,7 @@
 import type { AdapterMethod } from './types.js';
 import { method as kasa } from './kasa.js';
 import { method as loldu } from './loldu.js';
+import { method as lora } from './lora.js';
 import { method as milora } from './milora.js';
 import { method as olora } from './olora.js';
 import { method as pissa } from './pissa.js';
@@ -12,4 +13,4 @@ import { method as sorsa } from './sorsa.js';
 import { method as svfit } from './svfit.js';
 
 /** Every adapter method, by file name. */
-export const ALL_METHODS: readonly AdapterMethod[] = [kasa, loldu, milora, olora, pissa, salt, soka, soma, sorsa, svfit];
+export const ALL_METHODS: readonly AdapterMethod[] = [kasa, loldu, lora, milora, olora, pissa, salt, soka, soma, sorsa, svfit];

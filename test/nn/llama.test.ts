@@ -13,6 +13,7 @@ import { openModel, writeModel } from '../../src/io/hf.js';
 import { llamaConfig, llamaTensors, randomWeights } from '../../src/io/synthetic.js';
 import { loadLlama, llamaBackward, llamaForward, type LlamaModel } from '../../src/nn/llama.js';
 import { crossEntropy, IGNORE } from '../../src/nn/loss.js';
+import { loraTerm } from '../../src/methods/lora.js';
 import { pythonJson } from '../helpers/python.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -107,6 +108,45 @@ test('tiny Llama: the gradient of the loss with respect to every weight tensor m
       param.data[i] = x;
       const numeric = (up - down) / (2 * H);
       assert.ok(Math.abs(numeric - analytic.data[i]) <= GRAD_TOL * scale, `${name}[${i}]: analytic ${analytic.data[i]}, numeric ${numeric}`);
+    }
+  }
+});
+
+test('LoRA terms on q_proj and v_proj of every layer: dA and dB match central differences of the model loss; B = 0 leaves the logits unchanged', async (t) => {
+  const m = await tinyLlama(join(await tempDir(t), 'llama'));
+  const before = (await llamaForward(m, IDS, 2)).logits;
+  const g = rng(5);
+  const terms = [];
+  for (let l = 0; l < 2; l++) {
+    for (const [proj, out] of [['q_proj', 8], ['v_proj', 4]] as const) {
+      const A = tensor('f64', [3, 8], g.fillNormal(new Float64Array(24), 0, 0.3));
+      const zero = loraTerm(A, tensor('f64', [out, 3]), 2);
+      m.adapters.set(`model.layers.${l}.self_attn.${proj}`, zero);
+    }
+  }
+  const same = (await llamaForward(m, IDS, 2)).logits;
+  assert.deepEqual(same.data, before.data);
+  for (const [name] of m.adapters) {
+    const term = loraTerm(tensor('f64', [3, 8], g.fillNormal(new Float64Array(24), 0, 0.3)), tensor('f64', [name.endsWith('q_proj') ? 8 : 4, 3], g.fillNormal(new Float64Array((name.endsWith('q_proj') ? 8 : 4) * 3), 0, 0.3)), 2);
+    m.adapters.set(name, term);
+    terms.push(term);
+  }
+  const targets = Int32Array.of(1, 4, 1, 5, 9, 2, 6, 5, 3, 5);
+  const { logits, cache } = await llamaForward(m, IDS, 2);
+  await llamaBackward(m, cache, crossEntropy(logits, targets).dlogits);
+  const lossOf = async (): Promise<number> => crossEntropy((await llamaForward(m, IDS, 2)).logits, targets).loss;
+  for (const term of terms) {
+    for (const [param, grad] of [[term.A, term.dA], [term.B, term.dB]] as const) {
+      const scale = Math.max(1e-12, ...Array.from(grad.data, Math.abs));
+      for (let i = 0; i < param.data.length; i++) {
+        const x = param.data[i];
+        param.data[i] = x + H;
+        const up = await lossOf();
+        param.data[i] = x - H;
+        const down = await lossOf();
+        param.data[i] = x;
+        assert.ok(Math.abs((up - down) / (2 * H) - grad.data[i]) <= GRAD_TOL * scale, `entry ${i}`);
+      }
     }
   }
 });
