@@ -5,7 +5,8 @@
  * global-norm clipping; evaluation loss and perplexity.
  */
 import { LowrankError } from '../core/errors.js';
-import { tensor, type Tensor } from '../core/tensor.js';
+import { encodeFloat, tensor, type Tensor } from '../core/tensor.js';
+import { writeAdapter, type LoraConfig, type LoraModuleTensors } from '../io/peft.js';
 import type { FloatDType, Storage } from '../core/dtype.js';
 import { getMethod } from '../methods/registry.js';
 import { scalingOf } from '../methods/types.js';
@@ -117,4 +118,37 @@ export async function evaluate<F extends FloatDType>(m: LlamaModel<F>, data: rea
   }
   if (count === 0) throw new LowrankError('E_USAGE', `the evaluation data has no target tokens (all ${IGNORE})`);
   return { loss: sum / count, perplexity: Math.exp(sum / count), tokens: count };
+}
+
+/**
+ * Writes the trained adapter as a PEFT LoRA folder that applies to the original base model: a
+ * plain LoRA as trained, or — for methods that trained over a residual — PEFT's conversion to a
+ * rank-2r LoRA, [B | −B0]·[A ; A0] with lora_alpha doubled so the scaling is unchanged.
+ */
+export async function saveTrainedAdapter<F extends FloatDType>(adapter: TrainedAdapter<F>, out: string, opts: { rank: number; alpha?: number; baseModel: string; overwrite?: boolean }): Promise<LoraConfig> {
+  const changesBase = getMethod(adapter.method).changesBase;
+  const alpha = opts.alpha ?? opts.rank;
+  const modules: LoraModuleTensors[] = [];
+  for (const [name, { term, init }] of adapter.modules) {
+    if (!changesBase) {
+      modules.push({ name, A: encodeFloat(term.A, 'f32'), B: encodeFloat(term.B, 'f32') });
+      continue;
+    }
+    const [r, inF] = term.A.shape;
+    const outF = term.B.shape[0];
+    const A = tensor('f32', [2 * r, inF]);
+    A.data.set(term.A.data, 0);
+    A.data.set(init.A.data, r * inF);
+    const B = tensor('f32', [outF, 2 * r]);
+    for (let i = 0; i < outF; i++) {
+      for (let k = 0; k < r; k++) {
+        B.data[i * 2 * r + k] = term.B.data[i * r + k];
+        B.data[i * 2 * r + r + k] = -init.B.data[i * r + k];
+      }
+    }
+    modules.push({ name, A, B });
+  }
+  const r = changesBase ? 2 * opts.rank : opts.rank;
+  const targets = [...new Set([...adapter.modules.keys()].map((n) => n.slice(n.lastIndexOf('.') + 1)))].sort();
+  return writeAdapter(out, { r, lora_alpha: changesBase ? 2 * alpha : alpha, target_modules: targets, init_lora_weights: true, base_model_name_or_path: opts.baseModel, task_type: 'CAUSAL_LM' }, modules, { overwrite: opts.overwrite, metadata: { lowrank_method: adapter.method } });
 }

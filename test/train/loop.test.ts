@@ -7,8 +7,12 @@ import { llamaConfig, llamaTensors, randomWeights } from '../../src/io/synthetic
 import { loadLlama, type LlamaModel } from '../../src/nn/llama.js';
 import { loadTokenizer } from '../../src/train/tokenizer.js';
 import { pack, type Sequence } from '../../src/train/data.js';
-import { attachAdapter, evaluate, train, type TrainOptions } from '../../src/train/loop.js';
+import { attachAdapter, evaluate, saveTrainedAdapter, train, type TrainOptions } from '../../src/train/loop.js';
+import { mergeAdapters } from '../../src/tools/merge.js';
 import { tempDir } from '../helpers/tmp.js';
+import { cli } from '../helpers/cli.js';
+import { openAdapter } from '../../src/io/peft.js';
+import { copyFile, writeFile } from 'node:fs/promises';
 
 const TOKENIZER = fileURLToPath(new URL('../../../test/fixtures/tokenizer/', import.meta.url));
 const SHAPE = { hidden_size: 16, intermediate_size: 32, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 459 };
@@ -75,4 +79,47 @@ test('gradient accumulation: 2 micro-batches of 1 take the same step as one batc
   const [a, b] = [await run('x', 2, 1), await run('y', 1, 2)];
   const diff = Math.max(...a.map((x, i) => Math.abs(x - b[i])));
   assert.ok(diff <= 1e-12, `max difference ${diff}`);
+});
+
+test('a trained PiSSA adapter is saved as a rank-2r LoRA on the original base: merged into it, the model scores as trained', async (t) => {
+  const root = await tempDir(t);
+  const data = await sequences();
+  const m = await model(join(root, 'base'));
+  const opts = { ...OPTS, method: 'pissa', steps: 8 };
+  const adapter = await attachAdapter(m, opts);
+  await train(m, adapter, data, opts);
+  const trained = await evaluate(m, data, 4);
+  const config = await saveTrainedAdapter(adapter, join(root, 'adapter'), { rank: 4, alpha: 8, baseModel: join(root, 'base') });
+  assert.equal(config.r, 8);
+  assert.equal(config.lora_alpha, 16);
+  await mergeAdapters({ base: join(root, 'base'), adapters: [{ dir: join(root, 'adapter') }], out: join(root, 'merged') });
+  const merged = await openModel(join(root, 'merged'));
+  const mm = await loadLlama(merged, 'f64').finally(() => merged.close());
+  const got = await evaluate(mm, data, 4);
+  // The merged weights are rounded once to float32 on disk.
+  assert.ok(Math.abs(got.loss - trained.loss) <= 1e-5 * trained.loss, `${got.loss} vs ${trained.loss}`);
+});
+
+test('lowrank train and eval CLI: a LoRA on a model folder with tokenizer.json, written as a PEFT adapter; eval with it', async (t) => {
+  const root = await tempDir(t);
+  const dir = join(root, 'model');
+  await writeModel(dir, randomWeights(llamaTensors(SHAPE), { seed: 2, dtype: 'f32', std: 0.2 }), { config: llamaConfig(SHAPE, 'float32') });
+  for (const f of ['tokenizer.json', 'tokenizer_config.json']) await copyFile(join(TOKENIZER, f), join(dir, f));
+  const data = join(root, 'train.jsonl');
+  await writeFile(data, Array.from({ length: 20 }, (_, i) => JSON.stringify(i % 2 ? { text: 'the cat sees a red ball.' } : { prompt: '12 plus 7 is', completion: ' 19.' })).join('\n') + '\n');
+  const out = join(root, 'lora');
+  const r = cli(['train', '--model', dir, '--data', data, '--eval', data, '--rank', '4', '--steps', '6', '--seq-len', '16', '--batch', '2', '--lr', '1e-2', '--out', out]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /eval loss [\d.]+ → [\d.]+/);
+  const a = await openAdapter(out);
+  assert.deepEqual(a.modules.map((m) => m.name).sort(), ['model.layers.0.self_attn.q_proj', 'model.layers.0.self_attn.v_proj', 'model.layers.1.self_attn.q_proj', 'model.layers.1.self_attn.v_proj']);
+  await a.close();
+  const after = Number(/eval loss [\d.]+ → ([\d.]+)/.exec(r.stdout)?.[1]);
+  const e = cli(['eval', '--model', dir, '--adapter', out, '--data', data, '--seq-len', '16']);
+  assert.equal(e.code, 0, e.stderr);
+  const got = Number(/^loss ([\d.]+)/.exec(e.stdout)?.[1]);
+  assert.ok(Math.abs(got - after) <= 2e-4, `eval ${got} vs trained ${after}`);
+  const bad = cli(['train', '--model', dir, '--data', join(root, 'missing.jsonl'), '--rank', '4', '--out', join(root, 'x')]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /cannot read the data file/);
 });

@@ -1,0 +1,130 @@
+/**
+ * `lowrank train --model <dir> --data <train.jsonl> --method lora|pissa|milora|olora|soma --rank r
+ * --steps N --out <adapter dir>` and `lowrank eval --model <dir> [--adapter <dir>] --data <file>`:
+ * adapter training of a Llama-family model folder with its tokenizer.json, and evaluation.
+ */
+import type { Command } from 'commander';
+import { LowrankError } from '../../core/errors.js';
+import { openModel } from '../../io/hf.js';
+import { loadLlama } from '../../nn/llama.js';
+import { loraTerm } from '../../methods/lora.js';
+import { openAdapter } from '../../io/peft.js';
+import { loadTokenizer } from '../../train/tokenizer.js';
+import { pack, readJsonl } from '../../train/data.js';
+import { attachAdapter, evaluate, saveTrainedAdapter, train } from '../../train/loop.js';
+import { parseLayerTargets } from '../../tools/targets.js';
+import { progress, type Progress } from '../progress.js';
+
+function int(flag: string, text: string, min: number): number {
+  const n = Number(text);
+  if (!/^\s*\d+\s*$/.test(text) || n < min) throw new LowrankError('E_USAGE', `${flag} must be an integer ≥ ${min}, got '${text}'`);
+  return n;
+}
+
+function positive(flag: string, text: string): number {
+  const x = Number(text);
+  if (!(x > 0) || !Number.isFinite(x)) throw new LowrankError('E_USAGE', `${flag} must be a positive number, got '${text}'`);
+  return x;
+}
+
+interface TrainFlags {
+  model: string;
+  data: string;
+  eval?: string;
+  method: string;
+  rank: string;
+  alpha?: string;
+  targets: string;
+  steps: string;
+  batch: string;
+  seqLen: string;
+  accumulate: string;
+  lr: string;
+  warmup: string;
+  clip: string;
+  seed: string;
+  out: string;
+  force?: boolean;
+}
+
+/** Adds the commands to the program. */
+export function register(program: Command): void {
+  program
+    .command('train')
+    .description('train a low-rank adapter on a Llama-family model folder (with tokenizer.json) and write it as a PEFT adapter folder')
+    .requiredOption('--model <dir>', 'model folder with config.json, weights and tokenizer.json')
+    .requiredOption('--data <file>', 'training JSONL: {"text": ...} or {"prompt": ..., "completion": ...} per line')
+    .option('--eval <file>', 'evaluation JSONL (loss and perplexity before and after)')
+    .option('--method <name>', 'lora, pissa, milora, olora or soma', 'lora')
+    .requiredOption('--rank <r>', 'adapter rank')
+    .option('--alpha <a>', 'lora_alpha (default: 2·rank)')
+    .option('--targets <list|all-linear|regex>', 'layers', 'q_proj,v_proj')
+    .option('--steps <n>', 'optimizer steps', '100')
+    .option('--batch <n>', 'sequences per micro-batch', '4')
+    .option('--seq-len <n>', 'tokens per sequence', '128')
+    .option('--accumulate <n>', 'micro-batches per step', '1')
+    .option('--lr <x>', 'peak learning rate (AdamW)', '2e-3')
+    .option('--warmup <n>', 'warmup steps', '10')
+    .option('--clip <x>', 'gradient-norm clip', '1')
+    .option('--seed <n>', 'seed (init, shuffling)', '0')
+    .requiredOption('--out <dir>', 'adapter folder (written atomically)')
+    .option('--force', 'replace the output folder if it exists')
+    .action(async (f: TrainFlags) => {
+      const rank = int('--rank', f.rank, 1);
+      const alpha = f.alpha === undefined ? 2 * rank : positive('--alpha', f.alpha);
+      const steps = int('--steps', f.steps, 1);
+      const seqLen = int('--seq-len', f.seqLen, 2);
+      const batch = int('--batch', f.batch, 1);
+      const opts = { method: f.method, rank, alpha, targets: parseLayerTargets(f.targets), steps, batch, accumulate: int('--accumulate', f.accumulate, 1), lr: positive('--lr', f.lr), warmup: int('--warmup', f.warmup, 0), clip: positive('--clip', f.clip), seed: int('--seed', f.seed, 0) };
+      const tok = await loadTokenizer(f.model);
+      const data = pack(await readJsonl(f.data, tok), seqLen);
+      const evalData = f.eval === undefined ? undefined : pack(await readJsonl(f.eval, tok), seqLen);
+      const folder = await openModel(f.model);
+      const m = await loadLlama(folder, 'f32').finally(() => folder.close());
+      const adapter = await attachAdapter(m, opts);
+      const before = evalData === undefined ? undefined : await evaluate(m, evalData, batch);
+      let bar: Progress | undefined;
+      const t0 = performance.now();
+      const losses = await train(m, adapter, data, {
+        ...opts,
+        onStep: ({ step, loss, tokens }) => {
+          bar ??= progress('training', steps);
+          bar.tick(1, `loss ${loss.toFixed(4)} | ${Math.round(tokens / ((performance.now() - t0) / 1000))} tok/s | step ${step}`);
+        },
+      }).finally(() => bar?.stop());
+      const after = evalData === undefined ? undefined : await evaluate(m, evalData, batch);
+      await saveTrainedAdapter(adapter, f.out, { rank, alpha, baseModel: f.model, overwrite: f.force === true });
+      const seconds = (performance.now() - t0) / 1000;
+      const trainable = [...adapter.modules.values()].reduce((s, x) => s + x.term.A.data.length + x.term.B.data.length, 0);
+      const lines = [`${f.method} r ${rank}: loss ${losses[0].toFixed(4)} → ${losses[losses.length - 1].toFixed(4)} in ${steps} steps (${seconds.toFixed(1)} s), ${trainable} trainable parameters`];
+      if (before !== undefined && after !== undefined) lines.push(`eval loss ${before.loss.toFixed(4)} → ${after.loss.toFixed(4)}, perplexity ${before.perplexity.toFixed(2)} → ${after.perplexity.toFixed(2)}`);
+      lines.push(`wrote ${f.out} (a PEFT LoRA on ${f.model})`);
+      process.stdout.write(lines.join('\n') + '\n');
+    });
+
+  program
+    .command('eval')
+    .description('loss and perplexity of a Llama-family model (optionally with a PEFT LoRA adapter) on a JSONL file')
+    .requiredOption('--model <dir>', 'model folder with tokenizer.json')
+    .option('--adapter <dir>', 'PEFT LoRA adapter folder')
+    .requiredOption('--data <file>', 'JSONL file')
+    .option('--seq-len <n>', 'tokens per sequence', '128')
+    .option('--batch <n>', 'sequences per batch', '4')
+    .action(async (f: { model: string; adapter?: string; data: string; seqLen: string; batch: string }) => {
+      const tok = await loadTokenizer(f.model);
+      const data = pack(await readJsonl(f.data, tok), int('--seq-len', f.seqLen, 2));
+      if (data.length === 0) throw new LowrankError('E_USAGE', 'the data is shorter than one sequence (lower --seq-len)', { file: f.data });
+      const folder = await openModel(f.model);
+      const m = await loadLlama(folder, 'f32').finally(() => folder.close());
+      if (f.adapter !== undefined) {
+        const a = await openAdapter(f.adapter);
+        try {
+          for (const mod of a.modules) m.adapters.set(mod.name, loraTerm(await a.readAs(mod.A.name, 'f32'), await a.readAs(mod.B.name, 'f32'), mod.scaling));
+        } finally {
+          await a.close();
+        }
+      }
+      const r = await evaluate(m, data, int('--batch', f.batch, 1));
+      process.stdout.write(`loss ${r.loss.toFixed(4)}, perplexity ${r.perplexity.toFixed(2)} over ${r.tokens} tokens\n`);
+    });
+}
