@@ -28,7 +28,7 @@
  * getrusage(RUSAGE_CHILDREN); numpy reports its own from getrusage(RUSAGE_SELF).
  *
  * `npm run bench -- tools -- quick` runs a small model (hidden 512, 4 layers) as a smoke test.
- * `-- numpy-threads=N` sets OPENBLAS/OMP/MKL_NUM_THREADS for the numpy runs (multithreaded
+ * `-- jobs=analyze,extract` runs only those jobs. `-- numpy-threads=N` sets OPENBLAS/OMP/MKL_NUM_THREADS for the numpy runs (multithreaded
  * OpenBLAS slows down badly when the cores are shared with other work).
  */
 import { join } from 'node:path';
@@ -80,7 +80,9 @@ export async function run(opts: SuiteOptions): Promise<unknown> {
 
     const results: Record<string, unknown>[] = [];
     const rows: string[][] = [];
-    for (const job of JOBS) {
+    const only = opts.args.find((a) => a.startsWith('jobs='))?.slice('jobs='.length).split(',');
+    if (only !== undefined && only.some((j) => !(JOBS as readonly string[]).includes(j))) throw new Error(`jobs= takes ${JOBS.join(', ')}`);
+    for (const job of JOBS.filter((j) => only === undefined || only.includes(j))) {
       const out = join(dir, `out-${job}`);
       const args =
         job === 'analyze' ? ['analyze', tuned, '--fast', '--json', `${out}.json`]
