@@ -34,6 +34,8 @@ export interface TrainOptions {
   readonly clip?: number;
   readonly seed?: number;
   readonly niter?: number;
+  /** Stop after this step (the schedule still spans `steps`): an interrupted run. */
+  readonly stopAt?: number;
   readonly onStep?: (info: { step: number; loss: number; lr: number; tokens: number }) => void;
 }
 
@@ -78,7 +80,8 @@ export async function train<F extends FloatDType>(m: LlamaModel<F>, adapter: Tra
   const order = shuffled(data, opts.seed ?? 0);
   const losses: number[] = [];
   const t = data[0].inputs.length;
-  for (let step = startStep; step < opts.steps; step++) {
+  const end = Math.min(opts.steps, opts.stopAt ?? opts.steps);
+  for (let step = startStep; step < end; step++) {
     for (const { term } of adapter.modules.values()) {
       term.dA.data.fill(0);
       term.dB.data.fill(0);

@@ -9,6 +9,7 @@ import { loadTokenizer } from '../../src/train/tokenizer.js';
 import { pack, type Sequence } from '../../src/train/data.js';
 import { attachAdapter, evaluate, saveTrainedAdapter, train, type TrainOptions } from '../../src/train/loop.js';
 import { mergeAdapters } from '../../src/tools/merge.js';
+import { loadCheckpoint, saveCheckpoint } from '../../src/train/checkpoint.js';
 import { tempDir } from '../helpers/tmp.js';
 import { cli } from '../helpers/cli.js';
 import { openAdapter } from '../../src/io/peft.js';
@@ -122,4 +123,31 @@ test('lowrank train and eval CLI: a LoRA on a model folder with tokenizer.json, 
   const bad = cli(['train', '--model', dir, '--data', join(root, 'missing.jsonl'), '--rank', '4', '--out', join(root, 'x')]);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /cannot read the data file/);
+});
+
+test('checkpoint and resume: 4 steps, a checkpoint, a fresh process state resumed for 4 more equals 8 uninterrupted steps (PiSSA)', async (t) => {
+  const root = await tempDir(t);
+  const data = await sequences();
+  const opts = { ...OPTS, method: 'pissa', steps: 8 };
+  const straight = await model(join(root, 'a'));
+  const a1 = await attachAdapter(straight, opts);
+  await train(straight, a1, data, opts);
+  const first = await model(join(root, 'b'));
+  const a2 = await attachAdapter(first, opts);
+  await train(first, a2, data, { ...opts, stopAt: 4 });
+  const ckpt = join(root, 'ckpt.safetensors');
+  await saveCheckpoint(ckpt, a2, 4);
+  const second = await model(join(root, 'c'));
+  const a3 = await attachAdapter(second, opts);
+  const step = await loadCheckpoint(ckpt, a3);
+  assert.equal(step, 4);
+  await train(second, a3, data, opts, step);
+  for (const [name, m] of a1.modules) {
+    const r = a3.modules.get(name);
+    assert.ok(r !== undefined);
+    assert.deepEqual(r.term.A.data, m.term.A.data, name);
+    assert.deepEqual(r.term.B.data, m.term.B.data, name);
+  }
+  const other = await attachAdapter(await model(join(root, 'd')), { ...opts, method: 'lora' });
+  await assert.rejects(loadCheckpoint(ckpt, other), /trained pissa, not lora/);
 });
