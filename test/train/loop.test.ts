@@ -13,6 +13,7 @@ import { loadCheckpoint, saveCheckpoint } from '../../src/train/checkpoint.js';
 import { tempDir } from '../helpers/tmp.js';
 import { cli } from '../helpers/cli.js';
 import { openAdapter } from '../../src/io/peft.js';
+import { openSafetensors } from '../../src/io/safetensors/reader.js';
 import { copyFile, writeFile } from 'node:fs/promises';
 
 const TOKENIZER = fileURLToPath(new URL('../../../test/fixtures/tokenizer/', import.meta.url));
@@ -120,6 +121,15 @@ test('lowrank train and eval CLI: a LoRA on a model folder with tokenizer.json, 
   assert.equal(e.code, 0, e.stderr);
   const got = Number(/^loss ([\d.]+)/.exec(e.stdout)?.[1]);
   assert.ok(Math.abs(got - after) <= 2e-4, `eval ${got} vs trained ${after}`);
+  const ckpt = join(root, 'ckpt.safetensors');
+  const c1 = cli(['train', '--model', dir, '--data', data, '--rank', '4', '--steps', '4', '--seq-len', '16', '--batch', '2', '--checkpoint', ckpt, '--checkpoint-every', '2', '--out', join(root, 'lora2')]);
+  assert.equal(c1.code, 0, c1.stderr);
+  const s = await openSafetensors(ckpt);
+  assert.equal(s.metadata?.step, '4');
+  await s.close();
+  const done = cli(['train', '--model', dir, '--data', data, '--rank', '4', '--steps', '4', '--seq-len', '16', '--batch', '2', '--checkpoint', ckpt, '--resume', '--out', join(root, 'lora3')]);
+  assert.equal(done.code, 1);
+  assert.match(done.stderr, /already at step 4 of 4/);
   const bad = cli(['train', '--model', dir, '--data', join(root, 'missing.jsonl'), '--rank', '4', '--out', join(root, 'x')]);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /cannot read the data file/);

@@ -12,6 +12,7 @@ import { openAdapter } from '../../io/peft.js';
 import { loadTokenizer } from '../../train/tokenizer.js';
 import { pack, readJsonl } from '../../train/data.js';
 import { attachAdapter, evaluate, saveTrainedAdapter, train } from '../../train/loop.js';
+import { loadCheckpoint, saveCheckpoint } from '../../train/checkpoint.js';
 import { parseLayerTargets } from '../../tools/targets.js';
 import { progress, type Progress } from '../progress.js';
 
@@ -45,6 +46,9 @@ interface TrainFlags {
   seed: string;
   out: string;
   force?: boolean;
+  checkpoint?: string;
+  checkpointEvery: string;
+  resume?: boolean;
 }
 
 /** Adds the commands to the program. */
@@ -69,6 +73,9 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed (init, shuffling)', '0')
     .requiredOption('--out <dir>', 'adapter folder (written atomically)')
     .option('--force', 'replace the output folder if it exists')
+    .option('--checkpoint <file>', 'save the adapter and optimizer state to this .safetensors file as training goes')
+    .option('--checkpoint-every <n>', 'steps between checkpoints', '50')
+    .option('--resume', 'continue from --checkpoint (same options and data): the result equals an uninterrupted run')
     .action(async (f: TrainFlags) => {
       const rank = int('--rank', f.rank, 1);
       const alpha = f.alpha === undefined ? 2 * rank : positive('--alpha', f.alpha);
@@ -82,16 +89,26 @@ export function register(program: Command): void {
       const folder = await openModel(f.model);
       const m = await loadLlama(folder, 'f32').finally(() => folder.close());
       const adapter = await attachAdapter(m, opts);
+      if (f.resume === true && f.checkpoint === undefined) throw new LowrankError('E_USAGE', '--resume needs --checkpoint <file>');
+      const every = int('--checkpoint-every', f.checkpointEvery, 1);
+      const start = f.resume === true ? await loadCheckpoint(f.checkpoint as string, adapter) : 0;
       const before = evalData === undefined ? undefined : await evaluate(m, evalData, batch);
       let bar: Progress | undefined;
       const t0 = performance.now();
-      const losses = await train(m, adapter, data, {
-        ...opts,
-        onStep: ({ step, loss, tokens }) => {
-          bar ??= progress('training', steps);
-          bar.tick(1, `loss ${loss.toFixed(4)} | ${Math.round(tokens / ((performance.now() - t0) / 1000))} tok/s | step ${step}`);
-        },
-      }).finally(() => bar?.stop());
+      const losses: number[] = [];
+      const onStep = ({ step, loss, tokens }: { step: number; loss: number; tokens: number }): void => {
+        bar ??= progress('training', steps - start);
+        bar.tick(1, `loss ${loss.toFixed(4)} | ${Math.round((tokens - start * opts.accumulate * batch * seqLen) / ((performance.now() - t0) / 1000))} tok/s | step ${step}`);
+      };
+      try {
+        for (let from = start; from < steps; from = Math.min(steps, from + every)) {
+          losses.push(...(await train(m, adapter, data, { ...opts, stopAt: from + every, onStep }, from)));
+          if (f.checkpoint !== undefined) await saveCheckpoint(f.checkpoint, adapter, Math.min(steps, from + every));
+        }
+      } finally {
+        bar?.stop();
+      }
+      if (losses.length === 0) throw new LowrankError('E_USAGE', `the checkpoint is already at step ${start} of ${steps}`);
       const after = evalData === undefined ? undefined : await evaluate(m, evalData, batch);
       await saveTrainedAdapter(adapter, f.out, { rank, alpha, baseModel: f.model, overwrite: f.force === true });
       const seconds = (performance.now() - t0) / 1000;
