@@ -30,10 +30,10 @@ export async function sqrtSplit(w: F, u: F, s: F, vt: F, scaling: number): Promi
 
 /** W − scaling·B·A, in W's dtype. */
 export async function residual(w: F, B: F, A: F, scaling: number): Promise<F> {
-  const ba = (await matmul(B as Tensor<'f64'>, A as Tensor<'f64'>)) as F;
-  const res = tensor(w.dtype, w.shape);
-  for (let i = 0; i < res.data.length; i++) res.data[i] = w.data[i] - scaling * ba.data[i];
-  return res;
+  const ba = (await matmul(B as Tensor<'f64'>, A as Tensor<'f64'>)).data;
+  const out = w.data.slice();
+  for (let i = 0; i < out.length; i++) out[i] -= scaling * ba[i];
+  return tensor(w.dtype, w.shape, out) as F;
 }
 
 /** The LoRA keys PEFT saves (without the base_model.model.<module>. prefix). */
