@@ -17,10 +17,11 @@ import { register as inspect } from './commands/inspect.js';
 import { register as merge } from './commands/merge.js';
 import { register as params } from './commands/params.js';
 import { register as resize } from './commands/resize.js';
+import { register as start } from './commands/start.js';
 import { register as tour } from './commands/tour.js';
 import { register as train } from './commands/train.js';
 
-const COMMANDS = [inspect, convert, analyze, compress, extract, merge, resize, init, convertToLora, params, train, doctor, tour];
+const COMMANDS = [inspect, convert, analyze, compress, extract, merge, resize, init, convertToLora, params, train, start, doctor, tour];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };

@@ -59,7 +59,7 @@ export function llamaConfigOf(c: Readonly<Record<string, unknown>>, file?: strin
     kvHeads,
     headDim: typeof c.head_dim === 'number' ? c.head_dim : hidden / heads,
     rmsEps: num('rms_norm_eps', 1e-6),
-    ropeTheta: num('rope_theta', 10000),
+    ropeTheta: typeof (c.rope_parameters as { rope_theta?: unknown } | undefined)?.rope_theta === 'number' ? ((c.rope_parameters as { rope_theta: number }).rope_theta) : num('rope_theta', 10000),
     tieEmbeddings: c.tie_word_embeddings === true,
     qkvBias: c.model_type === 'qwen2',
   };
