@@ -86,3 +86,31 @@ def read(entry):
     return (u.astype(np.uint32) << 16).view(np.float32).reshape(shape)
 
 `;
+
+/** The model and numpy settings a checkpoint suite's arguments choose: `quick`, `medium` (default 1.1B), `numpy-threads=N`. */
+export function checkpointArgs(args: readonly string[]): { quick: boolean; medium: boolean; shape: LlamaShape; shardSize: number; numpyThreads: string | undefined } {
+  const quick = args.includes('quick');
+  const medium = args.includes('medium');
+  const threadsArg = args.find((a) => a.startsWith('numpy-threads='));
+  return {
+    quick,
+    medium,
+    shape: quick ? QUICK : medium ? MEDIUM : TINYLLAMA,
+    shardSize: quick ? 16e6 : medium ? 100e6 : 2e9,
+    numpyThreads: threadsArg === undefined ? undefined : threadsArg.slice('numpy-threads='.length),
+  };
+}
+
+/** Python (numpy): rsvd(w, k, p, iters, seed) — the Halko sketch, QR after every product (lowrank's rsvd). */
+export const NUMPY_RSVD = `
+def rsvd(w, k, p, iters, seed=0):
+    m, n = w.shape
+    l = min(k + p, m, n)
+    g = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(w @ g.standard_normal((n, l), dtype=np.float32))
+    for _ in range(iters):
+        z, _ = np.linalg.qr(w.T @ q)
+        q, _ = np.linalg.qr(w @ z)
+    u, s, vt = np.linalg.svd(q.T @ w, full_matrices=False)
+    return (q @ u)[:, :k], s[:k], vt[:k]
+`;

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { llamaConfig, llamaTensors, randomWeights } from '../src/io/synthetic.js';
 import { writeModel } from '../src/io/hf.js';
 import { fmtMiB, fmtRatio, fmtSeconds, now, printTable, requireNumpy, runPythonJson, withTempDir, type SuiteOptions } from './util.js';
-import { MEDIUM, NUMPY_READER, QUICK, TINYLLAMA, timeLowrank, withBlasThreads, type Measured } from './checkpoint.js';
+import { checkpointArgs, NUMPY_READER, NUMPY_RSVD, timeLowrank, withBlasThreads, type Measured } from './checkpoint.js';
 
 export const description = 'lowrank init --method pissa --rank 16 --niter 4 on a Llama-shaped bf16 checkpoint vs the same randomized PiSSA in numpy';
 
@@ -22,12 +22,7 @@ const NITER = 4;
 
 export async function run(opts: SuiteOptions): Promise<unknown> {
   const numpy = requireNumpy();
-  const quick = opts.args.includes('quick');
-  const medium = opts.args.includes('medium');
-  const shape = quick ? QUICK : medium ? MEDIUM : TINYLLAMA;
-  const shardSize = quick ? 16e6 : medium ? 100e6 : 2e9;
-  const threadsArg = opts.args.find((a) => a.startsWith('numpy-threads='));
-  const numpyThreads = threadsArg === undefined ? undefined : threadsArg.slice('numpy-threads='.length);
+  const { quick, medium, shape, shardSize, numpyThreads } = checkpointArgs(opts.args);
   return withTempDir('lowrank-bench-init-', async (dir) => {
     const base = join(dir, 'base');
     const t0 = now();
@@ -53,17 +48,7 @@ import json, os, re, struct, sys, time
 
 ${NUMPY_READER}
 
-def rsvd(w, k, p, iters, seed=0):
-    m, n = w.shape
-    l = min(k + p, m, n)
-    g = np.random.default_rng(seed)
-    q, _ = np.linalg.qr(w @ g.standard_normal((n, l), dtype=np.float32))
-    for _ in range(iters):
-        z, _ = np.linalg.qr(w.T @ q)
-        q, _ = np.linalg.qr(w @ z)
-    u, s, vt = np.linalg.svd(q.T @ w, full_matrices=False)
-    return (q @ u)[:, :k], s[:k], vt[:k]
-
+${NUMPY_RSVD}
 def to_bf16(x):
     u = x.view(np.uint32)
     return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)

@@ -38,7 +38,7 @@ import { llamaConfig, llamaTensors, randomWeights, type LlamaShape } from '../sr
 import { openModel, writeModel } from '../src/io/hf.js';
 import type { TensorSource } from '../src/io/safetensors/writer.js';
 import { fmtMiB, fmtRatio, fmtSeconds, now, printTable, requireNumpy, runPythonJson, withTempDir, type SuiteOptions } from './util.js';
-import { MEDIUM, NUMPY_READER, QUICK, TINYLLAMA, timeLowrank, withBlasThreads, type Measured } from './checkpoint.js';
+import { checkpointArgs, NUMPY_READER, NUMPY_RSVD, timeLowrank, withBlasThreads, type Measured } from './checkpoint.js';
 
 export const description = 'lowrank analyze --fast / extract / compress on a Llama-shaped bf16 checkpoint vs numpy (time, peak RSS)';
 
@@ -59,12 +59,7 @@ interface NumpyResult extends Measured {
 
 export async function run(opts: SuiteOptions): Promise<unknown> {
   const numpy = requireNumpy();
-  const quick = opts.args.includes('quick');
-  const medium = opts.args.includes('medium');
-  const shape = quick ? QUICK : medium ? MEDIUM : TINYLLAMA;
-  const shardSize = quick ? 16e6 : medium ? 100e6 : 2e9;
-  const threadsArg = opts.args.find((a) => a.startsWith('numpy-threads='));
-  const numpyThreads = threadsArg === undefined ? undefined : threadsArg.slice('numpy-threads='.length);
+  const { quick, shape, shardSize, numpyThreads } = checkpointArgs(opts.args);
   return withTempDir('lowrank-bench-tools-', async (dir) => {
     const base = join(dir, 'base');
     const tuned = join(dir, 'tuned');
@@ -147,17 +142,7 @@ const NUMPY_SCRIPT = `
 import json, os, re, struct, sys, time
 
 ${NUMPY_READER}
-def rsvd(w, k=64, p=10, iters=2, seed=0):
-    m, n = w.shape
-    l = min(k + p, m, n)
-    g = np.random.default_rng(seed)
-    q, _ = np.linalg.qr(w @ g.standard_normal((n, l), dtype=np.float32))
-    for _ in range(iters):
-        z, _ = np.linalg.qr(w.T @ q)
-        q, _ = np.linalg.qr(w @ z)
-    u, s, vt = np.linalg.svd(q.T @ w, full_matrices=False)
-    return (q @ u)[:, :k], s[:k], vt[:k]
-
+${NUMPY_RSVD}
 job, model_path, base_path = sys.argv[1], sys.argv[2], sys.argv[3]
 skip = re.compile(r'embed|lm_head')
 t0 = time.perf_counter()
@@ -170,7 +155,7 @@ for name, entry in tensors.items():
     if job != 'analyze' and skip.search(name): continue
     w = read(entry)
     if job == 'analyze':
-        u, s, vt = rsvd(w)
+        u, s, vt = rsvd(w, 64, 10, 2)
         fro = float(np.linalg.norm(w))
     elif job == 'extract':
         d = w - read(base[name])

@@ -7,10 +7,9 @@
  * cannot resolve the bottom of a spectrum), so they are as accurate as the dtype allows.
  */
 import { svdSmallest } from '../linalg/decompositions.js';
-import { LowrankError } from '../core/errors.js';
 import type { Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
-import { loraParams, LORA_KEYS, sqrtSplit } from './split.js';
+import { checkRank, loraParams, LORA_KEYS, sqrtSplit } from './split.js';
 import { scalingOf, type AdapterMethod } from './types.js';
 
 type F = Tensor<FloatDType>;
@@ -21,8 +20,7 @@ export const method: AdapterMethod = {
   changesBase: true,
   keys: LORA_KEYS,
   async init(w, opts) {
-    const [out, inF] = w.shape;
-    if (!Number.isInteger(opts.rank) || opts.rank < 1 || opts.rank > Math.min(out, inF)) throw new LowrankError('E_USAGE', `rank must be an integer in 1..${Math.min(out, inF)} for a ${out}×${inF} weight, got ${opts.rank}`);
+    checkRank(w, opts.rank);
     const { u, s, vt } = (await svdSmallest(w as Tensor<'f64'>, opts.rank)) as { u: F; s: F; vt: F };
     return sqrtSplit(w, u, s, vt, scalingOf(opts));
   },

@@ -4,10 +4,9 @@
  * orthonormal columns).
  */
 import { qr } from '../linalg/decompositions.js';
-import { LowrankError } from '../core/errors.js';
 import { tensor, type Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
-import { loraParams, LORA_KEYS, residual } from './split.js';
+import { checkRank, loraParams, LORA_KEYS, residual } from './split.js';
 import { scalingOf, type AdapterMethod } from './types.js';
 
 type F = Tensor<FloatDType>;
@@ -21,7 +20,7 @@ export const method: AdapterMethod = {
     const [out, inF] = w.shape;
     const k = Math.min(out, inF);
     const r = opts.rank;
-    if (!Number.isInteger(r) || r < 1 || r > k) throw new LowrankError('E_USAGE', `rank must be an integer in 1..${k} for a ${out}×${inF} weight, got ${r}`);
+    checkRank(w, r);
     const f = (await qr(w as Tensor<'f64'>)) as { q: F; r: F };
     const B = tensor(w.dtype, [out, r]);
     for (let i = 0; i < out; i++) for (let j = 0; j < r; j++) B.data[i * r + j] = f.q.data[i * k + j];

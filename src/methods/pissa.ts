@@ -7,10 +7,9 @@
  */
 import { svd } from '../linalg/decompositions.js';
 import { rsvd } from '../linalg/rsvd.js';
-import { LowrankError } from '../core/errors.js';
 import { tensor, type Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
-import { loraParams, LORA_KEYS, sqrtSplit } from './split.js';
+import { checkRank, loraParams, LORA_KEYS, sqrtSplit } from './split.js';
 import { scalingOf, type AdapterMethod } from './types.js';
 
 type F = Tensor<FloatDType>;
@@ -18,7 +17,7 @@ type F = Tensor<FloatDType>;
 /** The top r triplets: exact thin SVD, or randomized with niter power iterations. */
 export async function topTriplets(w: F, r: number, niter: number | undefined, seed = 0): Promise<{ u: F; s: F; vt: F }> {
   const [out, inF] = w.shape;
-  if (!Number.isInteger(r) || r < 1 || r > Math.min(out, inF)) throw new LowrankError('E_USAGE', `rank must be an integer in 1..${Math.min(out, inF)} for a ${out}×${inF} weight, got ${r}`);
+  checkRank(w, r);
   if (niter !== undefined) return (await rsvd(w as Tensor<'f64'>, r, { niter, seed })) as { u: F; s: F; vt: F };
   const f = (await svd(w as Tensor<'f64'>)) as { u: F; s: F; vt: F };
   const k = f.s.data.length;

@@ -16,7 +16,8 @@ import type { Model } from '../io/hf.js';
 import { attentionBackward, attentionForward, type AttentionCache, type AttentionShape } from './attention.js';
 import { geluBackward, geluForward } from './activations.js';
 import { embeddingBackward, embeddingForward } from './embedding.js';
-import { linearBackward, linearForward, type LinearAdapter, type LinearParams } from './linear.js';
+import { linearBackward, linearForward, type LinearAdapter } from './linear.js';
+import { linearOf, sum, weight } from './weights.js';
 import { layerNormBackward, layerNormForward, type LayerNormCache } from './norm.js';
 
 export interface Gpt2Config {
@@ -69,16 +70,6 @@ function transpose<F extends FloatDType>(t: Tensor<F>): Tensor<F> {
   return out;
 }
 
-function w<F extends FloatDType>(m: Gpt2Model<F>, name: string): Tensor<F> {
-  const t = m.weights.get(name);
-  if (t === undefined) throw new LowrankError('E_NOT_FOUND', `missing tensor ${name}`);
-  return t;
-}
-
-function lin<F extends FloatDType>(m: Gpt2Model<F>, module: string): LinearParams<F> {
-  return { weight: w(m, `${module}.weight`), bias: m.weights.get(`${module}.bias`), adapter: m.adapters.get(module) };
-}
-
 interface LayerCache<F extends FloatDType> {
   x: Tensor<F>;
   n1: Tensor<F>;
@@ -112,12 +103,6 @@ function cols<F extends FloatDType>(x: Tensor<F>, from: number, width: number): 
   return out;
 }
 
-const add = <F extends FloatDType>(a: Tensor<F>, b: Tensor<F>): Tensor<F> => {
-  const out = tensor(a.dtype, a.shape);
-  for (let i = 0; i < out.data.length; i++) out.data[i] = a.data[i] + b.data[i];
-  return out;
-};
-
 export async function gpt2Forward<F extends FloatDType>(m: Gpt2Model<F>, ids: Int32Array, batch: number): Promise<{ logits: Tensor<F>; cache: Gpt2Cache<F> }> {
   const c = m.config;
   if (ids.length % batch !== 0) throw new LowrankError('E_SHAPE', `${ids.length} token ids do not split into ${batch} sequences`);
@@ -125,25 +110,25 @@ export async function gpt2Forward<F extends FloatDType>(m: Gpt2Model<F>, ids: In
   if (t > c.positions) throw new LowrankError('E_SHAPE', `sequences of ${t} tokens exceed n_positions ${c.positions}`);
   const C = c.hidden;
   const shape: AttentionShape = { batch, t, heads: c.heads, kvHeads: c.heads, headDim: C / c.heads };
-  let x = embeddingForward(w(m, 'transformer.wte.weight'), ids);
-  const wpe = w(m, 'transformer.wpe.weight');
+  let x = embeddingForward(weight(m, 'transformer.wte.weight'), ids);
+  const wpe = weight(m, 'transformer.wpe.weight');
   for (let i = 0; i < ids.length; i++) for (let j = 0; j < C; j++) x.data[i * C + j] += wpe.data[(i % t) * C + j];
   const layers: LayerCache<F>[] = [];
   for (let l = 0; l < c.layers; l++) {
     const p = `transformer.h.${l}`;
-    const { y: n1, cache: ln1 } = layerNormForward(x, w(m, `${p}.ln_1.weight`), w(m, `${p}.ln_1.bias`), c.eps);
-    const qkv = await linearForward(lin(m, `${p}.attn.c_attn`), n1);
+    const { y: n1, cache: ln1 } = layerNormForward(x, weight(m, `${p}.ln_1.weight`), weight(m, `${p}.ln_1.bias`), c.eps);
+    const qkv = await linearForward(linearOf(m, `${p}.attn.c_attn`), n1);
     const [q, k, v] = [cols(qkv, 0, C), cols(qkv, C, C), cols(qkv, 2 * C, C)];
     const { o, cache: att } = await attentionForward(q, k, v, shape);
-    const a = add(x, await linearForward(lin(m, `${p}.attn.c_proj`), o));
-    const { y: n2, cache: ln2 } = layerNormForward(a, w(m, `${p}.ln_2.weight`), w(m, `${p}.ln_2.bias`), c.eps);
-    const fc = await linearForward(lin(m, `${p}.mlp.c_fc`), n2);
+    const a = sum(x, await linearForward(linearOf(m, `${p}.attn.c_proj`), o));
+    const { y: n2, cache: ln2 } = layerNormForward(a, weight(m, `${p}.ln_2.weight`), weight(m, `${p}.ln_2.bias`), c.eps);
+    const fc = await linearForward(linearOf(m, `${p}.mlp.c_fc`), n2);
     const act = geluForward(fc);
     layers.push({ x, n1, ln1, q, k, v, att, o, a, n2, ln2, fc, act });
-    x = add(a, await linearForward(lin(m, `${p}.mlp.c_proj`), act));
+    x = sum(a, await linearForward(linearOf(m, `${p}.mlp.c_proj`), act));
   }
-  const { y: nFinal, cache: lnFinal } = layerNormForward(x, w(m, 'transformer.ln_f.weight'), w(m, 'transformer.ln_f.bias'), c.eps);
-  const logits = await linearForward({ weight: w(m, 'transformer.wte.weight') }, nFinal);
+  const { y: nFinal, cache: lnFinal } = layerNormForward(x, weight(m, 'transformer.ln_f.weight'), weight(m, 'transformer.ln_f.bias'), c.eps);
+  const logits = await linearForward({ weight: weight(m, 'transformer.wte.weight') }, nFinal);
   return { logits, cache: { ids, shape, layers, xFinal: x, nFinal, lnFinal } };
 }
 
@@ -152,16 +137,16 @@ export async function gpt2Backward<F extends FloatDType>(m: Gpt2Model<F>, cache:
   const C = c.hidden;
   const g = (name: string): Tensor<F> | undefined => grads.get(name);
   const linGrads = (module: string) => ({ weight: g(`${module}.weight`), bias: g(`${module}.bias`) });
-  const dn = await linearBackward({ weight: w(m, 'transformer.wte.weight') }, cache.nFinal, dlogits, { weight: g('transformer.wte.weight') });
-  let dx = layerNormBackward(cache.xFinal, w(m, 'transformer.ln_f.weight'), cache.lnFinal, dn, g('transformer.ln_f.weight'), g('transformer.ln_f.bias'));
+  const dn = await linearBackward({ weight: weight(m, 'transformer.wte.weight') }, cache.nFinal, dlogits, { weight: g('transformer.wte.weight') });
+  let dx = layerNormBackward(cache.xFinal, weight(m, 'transformer.ln_f.weight'), cache.lnFinal, dn, g('transformer.ln_f.weight'), g('transformer.ln_f.bias'));
   for (let l = c.layers - 1; l >= 0; l--) {
     const p = `transformer.h.${l}`;
     const L = cache.layers[l];
-    const dact = await linearBackward(lin(m, `${p}.mlp.c_proj`), L.act, dx, linGrads(`${p}.mlp.c_proj`));
-    const dn2 = await linearBackward(lin(m, `${p}.mlp.c_fc`), L.n2, geluBackward(L.fc, dact), linGrads(`${p}.mlp.c_fc`));
-    const da = layerNormBackward(L.a, w(m, `${p}.ln_2.weight`), L.ln2, dn2, g(`${p}.ln_2.weight`), g(`${p}.ln_2.bias`));
+    const dact = await linearBackward(linearOf(m, `${p}.mlp.c_proj`), L.act, dx, linGrads(`${p}.mlp.c_proj`));
+    const dn2 = await linearBackward(linearOf(m, `${p}.mlp.c_fc`), L.n2, geluBackward(L.fc, dact), linGrads(`${p}.mlp.c_fc`));
+    const da = layerNormBackward(L.a, weight(m, `${p}.ln_2.weight`), L.ln2, dn2, g(`${p}.ln_2.weight`), g(`${p}.ln_2.bias`));
     for (let i = 0; i < da.data.length; i++) da.data[i] += dx.data[i];
-    const dout = await linearBackward(lin(m, `${p}.attn.c_proj`), L.o, da, linGrads(`${p}.attn.c_proj`));
+    const dout = await linearBackward(linearOf(m, `${p}.attn.c_proj`), L.o, da, linGrads(`${p}.attn.c_proj`));
     const { dq, dk, dv } = await attentionBackward(L.q, L.k, L.v, cache.shape, L.att, dout);
     const n = dq.shape[0];
     const dqkv = tensor(dq.dtype, [n, 3 * C]);
@@ -170,8 +155,8 @@ export async function gpt2Backward<F extends FloatDType>(m: Gpt2Model<F>, cache:
       dqkv.data.set(dk.data.subarray(i * C, (i + 1) * C), i * 3 * C + C);
       dqkv.data.set(dv.data.subarray(i * C, (i + 1) * C), i * 3 * C + 2 * C);
     }
-    const dn1 = await linearBackward(lin(m, `${p}.attn.c_attn`), L.n1, dqkv, linGrads(`${p}.attn.c_attn`));
-    const dxl = layerNormBackward(L.x, w(m, `${p}.ln_1.weight`), L.ln1, dn1, g(`${p}.ln_1.weight`), g(`${p}.ln_1.bias`));
+    const dn1 = await linearBackward(linearOf(m, `${p}.attn.c_attn`), L.n1, dqkv, linGrads(`${p}.attn.c_attn`));
+    const dxl = layerNormBackward(L.x, weight(m, `${p}.ln_1.weight`), L.ln1, dn1, g(`${p}.ln_1.weight`), g(`${p}.ln_1.bias`));
     for (let i = 0; i < dxl.data.length; i++) dxl.data[i] += da.data[i];
     dx = dxl;
   }

@@ -10,13 +10,14 @@
  * accumulated only into the buffers passed in `grads` (adapter training leaves them out).
  */
 import { LowrankError } from '../core/errors.js';
-import { tensor, type Tensor } from '../core/tensor.js';
+import type { Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
 import type { Model } from '../io/hf.js';
 import { attentionBackward, attentionForward, type AttentionCache, type AttentionShape } from './attention.js';
 import { swigluBackward, swigluForward } from './activations.js';
 import { embeddingBackward, embeddingForward } from './embedding.js';
-import { linearBackward, linearForward, type LinearAdapter, type LinearParams } from './linear.js';
+import { linearBackward, linearForward, type LinearAdapter } from './linear.js';
+import { linearOf, sum, weight } from './weights.js';
 import { rmsNormBackward, rmsNormForward, type RmsNormCache } from './norm.js';
 import { ropeApply, ropeTables } from './rope.js';
 
@@ -85,16 +86,6 @@ export async function loadLlama<F extends FloatDType>(model: Model, dtype: F): P
   return { config, dtype, weights, adapters: new Map() };
 }
 
-function w<F extends FloatDType>(m: LlamaModel<F>, name: string): Tensor<F> {
-  const t = m.weights.get(name);
-  if (t === undefined) throw new LowrankError('E_NOT_FOUND', `missing tensor ${name}`);
-  return t;
-}
-
-function lin<F extends FloatDType>(m: LlamaModel<F>, module: string, bias = false): LinearParams<F> {
-  return { weight: w(m, `${module}.weight`), bias: bias ? m.weights.get(`${module}.bias`) : undefined, adapter: m.adapters.get(module) };
-}
-
 interface LayerCache<F extends FloatDType> {
   x: Tensor<F>;
   n1: Tensor<F>;
@@ -122,12 +113,6 @@ export interface LlamaCache<F extends FloatDType> {
   readonly rmsFinal: RmsNormCache;
 }
 
-const add = <F extends FloatDType>(a: Tensor<F>, b: Tensor<F>): Tensor<F> => {
-  const out = tensor(a.dtype, a.shape);
-  for (let i = 0; i < out.data.length; i++) out.data[i] = a.data[i] + b.data[i];
-  return out;
-};
-
 /** logits [B·T, vocab] for ids [B·T] (batch-major, T per sequence), and the cache for backward. */
 export async function llamaForward<F extends FloatDType>(m: LlamaModel<F>, ids: Int32Array, batch: number): Promise<{ logits: Tensor<F>; cache: LlamaCache<F> }> {
   const c = m.config;
@@ -135,27 +120,27 @@ export async function llamaForward<F extends FloatDType>(m: LlamaModel<F>, ids: 
   const t = ids.length / batch;
   const shape: AttentionShape = { batch, t, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim };
   const tables = ropeTables(t, c.headDim, c.ropeTheta);
-  let x = embeddingForward(w(m, 'model.embed_tokens.weight'), ids);
+  let x = embeddingForward(weight(m, 'model.embed_tokens.weight'), ids);
   const layers: LayerCache<F>[] = [];
   for (let l = 0; l < c.layers; l++) {
     const p = `model.layers.${l}`;
-    const { y: n1, cache: rms1 } = rmsNormForward(x, w(m, `${p}.input_layernorm.weight`), c.rmsEps);
-    const q = await linearForward(lin(m, `${p}.self_attn.q_proj`, c.qkvBias), n1);
-    const k = await linearForward(lin(m, `${p}.self_attn.k_proj`, c.qkvBias), n1);
-    const v = await linearForward(lin(m, `${p}.self_attn.v_proj`, c.qkvBias), n1);
+    const { y: n1, cache: rms1 } = rmsNormForward(x, weight(m, `${p}.input_layernorm.weight`), c.rmsEps);
+    const q = await linearForward(linearOf(m, `${p}.self_attn.q_proj`, c.qkvBias), n1);
+    const k = await linearForward(linearOf(m, `${p}.self_attn.k_proj`, c.qkvBias), n1);
+    const v = await linearForward(linearOf(m, `${p}.self_attn.v_proj`, c.qkvBias), n1);
     ropeApply(q, t, c.headDim, tables);
     ropeApply(k, t, c.headDim, tables);
     const { o: a, cache: att } = await attentionForward(q, k, v, shape);
-    const h = add(x, await linearForward(lin(m, `${p}.self_attn.o_proj`), a));
-    const { y: n2, cache: rms2 } = rmsNormForward(h, w(m, `${p}.post_attention_layernorm.weight`), c.rmsEps);
-    const gate = await linearForward(lin(m, `${p}.mlp.gate_proj`), n2);
-    const up = await linearForward(lin(m, `${p}.mlp.up_proj`), n2);
+    const h = sum(x, await linearForward(linearOf(m, `${p}.self_attn.o_proj`, false), a));
+    const { y: n2, cache: rms2 } = rmsNormForward(h, weight(m, `${p}.post_attention_layernorm.weight`), c.rmsEps);
+    const gate = await linearForward(linearOf(m, `${p}.mlp.gate_proj`, false), n2);
+    const up = await linearForward(linearOf(m, `${p}.mlp.up_proj`, false), n2);
     const act = swigluForward(gate, up);
     layers.push({ x, n1, rms1, q, k, v, att, a, h, n2, rms2, gate, up, act });
-    x = add(h, await linearForward(lin(m, `${p}.mlp.down_proj`), act));
+    x = sum(h, await linearForward(linearOf(m, `${p}.mlp.down_proj`, false), act));
   }
-  const { y: nFinal, cache: rmsFinal } = rmsNormForward(x, w(m, 'model.norm.weight'), c.rmsEps);
-  const logits = await linearForward({ weight: w(m, c.tieEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight'), adapter: m.adapters.get('lm_head') }, nFinal);
+  const { y: nFinal, cache: rmsFinal } = rmsNormForward(x, weight(m, 'model.norm.weight'), c.rmsEps);
+  const logits = await linearForward({ weight: weight(m, c.tieEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight'), adapter: m.adapters.get('lm_head') }, nFinal);
   return { logits, cache: { ids, shape, layers, xFinal: x, nFinal, rmsFinal } };
 }
 
@@ -170,30 +155,30 @@ export async function llamaBackward<F extends FloatDType>(m: LlamaModel<F>, cach
   const { t } = cache.shape;
   const tables = ropeTables(t, c.headDim, c.ropeTheta);
   const headName = c.tieEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
-  const dn = await linearBackward({ weight: w(m, headName), adapter: m.adapters.get('lm_head') }, cache.nFinal, dlogits, { weight: g(headName) });
-  let dx = rmsNormBackward(cache.xFinal, w(m, 'model.norm.weight'), cache.rmsFinal, dn, g('model.norm.weight'));
+  const dn = await linearBackward({ weight: weight(m, headName), adapter: m.adapters.get('lm_head') }, cache.nFinal, dlogits, { weight: g(headName) });
+  let dx = rmsNormBackward(cache.xFinal, weight(m, 'model.norm.weight'), cache.rmsFinal, dn, g('model.norm.weight'));
   for (let l = c.layers - 1; l >= 0; l--) {
     const p = `model.layers.${l}`;
     const L = cache.layers[l];
     // x_out = h + down(act): dh gets dx directly and through the MLP.
-    const dact = await linearBackward(lin(m, `${p}.mlp.down_proj`), L.act, dx, linGrads(`${p}.mlp.down_proj`));
+    const dact = await linearBackward(linearOf(m, `${p}.mlp.down_proj`, false), L.act, dx, linGrads(`${p}.mlp.down_proj`));
     const { dgate, dup } = swigluBackward(L.gate, L.up, dact);
-    const dn2 = await linearBackward(lin(m, `${p}.mlp.gate_proj`), L.n2, dgate, linGrads(`${p}.mlp.gate_proj`));
-    const dn2b = await linearBackward(lin(m, `${p}.mlp.up_proj`), L.n2, dup, linGrads(`${p}.mlp.up_proj`));
+    const dn2 = await linearBackward(linearOf(m, `${p}.mlp.gate_proj`, false), L.n2, dgate, linGrads(`${p}.mlp.gate_proj`));
+    const dn2b = await linearBackward(linearOf(m, `${p}.mlp.up_proj`, false), L.n2, dup, linGrads(`${p}.mlp.up_proj`));
     for (let i = 0; i < dn2.data.length; i++) dn2.data[i] += dn2b.data[i];
-    const dh = rmsNormBackward(L.h, w(m, `${p}.post_attention_layernorm.weight`), L.rms2, dn2, g(`${p}.post_attention_layernorm.weight`));
+    const dh = rmsNormBackward(L.h, weight(m, `${p}.post_attention_layernorm.weight`), L.rms2, dn2, g(`${p}.post_attention_layernorm.weight`));
     for (let i = 0; i < dh.data.length; i++) dh.data[i] += dx.data[i];
     // h = x + o(attn): dx gets dh directly and through attention.
-    const da = await linearBackward(lin(m, `${p}.self_attn.o_proj`), L.a, dh, linGrads(`${p}.self_attn.o_proj`));
+    const da = await linearBackward(linearOf(m, `${p}.self_attn.o_proj`, false), L.a, dh, linGrads(`${p}.self_attn.o_proj`));
     const { dq, dk, dv } = await attentionBackward(L.q, L.k, L.v, cache.shape, L.att, da);
     ropeApply(dq, t, c.headDim, tables, true);
     ropeApply(dk, t, c.headDim, tables, true);
-    const dn1 = await linearBackward(lin(m, `${p}.self_attn.q_proj`, c.qkvBias), L.n1, dq, linGrads(`${p}.self_attn.q_proj`));
+    const dn1 = await linearBackward(linearOf(m, `${p}.self_attn.q_proj`, c.qkvBias), L.n1, dq, linGrads(`${p}.self_attn.q_proj`));
     for (const [name, d] of [['k_proj', dk], ['v_proj', dv]] as const) {
-      const part = await linearBackward(lin(m, `${p}.self_attn.${name}`, c.qkvBias), L.n1, d, linGrads(`${p}.self_attn.${name}`));
+      const part = await linearBackward(linearOf(m, `${p}.self_attn.${name}`, c.qkvBias), L.n1, d, linGrads(`${p}.self_attn.${name}`));
       for (let i = 0; i < dn1.data.length; i++) dn1.data[i] += part.data[i];
     }
-    const dxl = rmsNormBackward(L.x, w(m, `${p}.input_layernorm.weight`), L.rms1, dn1, g(`${p}.input_layernorm.weight`));
+    const dxl = rmsNormBackward(L.x, weight(m, `${p}.input_layernorm.weight`), L.rms1, dn1, g(`${p}.input_layernorm.weight`));
     for (let i = 0; i < dxl.data.length; i++) dxl.data[i] += dh.data[i];
     dx = dxl;
   }

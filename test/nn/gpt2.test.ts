@@ -15,6 +15,7 @@ import { gpt2Backward, gpt2Forward, loadGpt2 } from '../../src/nn/gpt2.js';
 import { crossEntropy, IGNORE } from '../../src/nn/loss.js';
 import { pythonJson } from '../helpers/python.js';
 import { tempDir } from '../helpers/tmp.js';
+import { checkGradient, someEntries } from '../helpers/gradcheck.js';
 
 const FORWARD_TOL = 1e-10; // |ours − numpy| ≤ FORWARD_TOL·max|logits| (both float64)
 const GRAD_TOL = 1e-6; // |analytic − central difference| ≤ GRAD_TOL·max|analytic| per tensor (h = 1e-5)
@@ -87,18 +88,6 @@ test('tiny GPT-2: the gradient of the loss with respect to every weight tensor m
   await gpt2Backward(m, cache, crossEntropy(logits, targets).dlogits, grads);
   const g = rng(78);
   for (const [name, param] of m.weights) {
-    const analytic = grads.get(name) as Tensor<'f64'>;
-    const scale = Math.max(1e-12, ...Array.from(analytic.data, Math.abs));
-    const picks = new Set([0, param.data.length - 1, ...Array.from({ length: 4 }, () => Math.floor(g.uniform() * param.data.length))]);
-    for (const i of picks) {
-      const x = param.data[i];
-      param.data[i] = x + H;
-      const up = await lossOf();
-      param.data[i] = x - H;
-      const down = await lossOf();
-      param.data[i] = x;
-      const numeric = (up - down) / (2 * H);
-      assert.ok(Math.abs(numeric - analytic.data[i]) <= GRAD_TOL * scale, `${name}[${i}]: analytic ${analytic.data[i]}, numeric ${numeric}`);
-    }
+    await checkGradient(name, param, grads.get(name) as Tensor<'f64'>, lossOf, { h: H, tol: GRAD_TOL, entries: someEntries(param.data.length, () => g.uniform()) });
   }
 });

@@ -15,6 +15,7 @@ import { attentionBackward, attentionForward } from '../../src/nn/attention.js';
 import { geluBackward, geluForward, swigluBackward, swigluForward } from '../../src/nn/activations.js';
 import { crossEntropy, IGNORE } from '../../src/nn/loss.js';
 import { matmul } from '../../src/linalg/matmul.js';
+import { checkGradient } from '../helpers/gradcheck.js';
 
 // Central differences with step H in float64 are accurate to ~H² + ε/H ≈ 1e-10 here: every
 // analytic gradient must match to TOL relative to the largest gradient entry.
@@ -29,20 +30,7 @@ function rand(shape: number[], std = 1): Tensor<'f64'> {
 
 const dot = (a: Tensor<'f64'>, b: Tensor<'f64'>): number => a.data.reduce((s, x, i) => s + x * b.data[i], 0);
 
-/** Checks `analytic` = ∂loss/∂param at every entry by central differences (param perturbed in place). */
-async function check(name: string, param: Tensor<'f64'>, analytic: Tensor<'f64'>, loss: () => Promise<number> | number): Promise<void> {
-  const scale = Math.max(1e-12, ...Array.from(analytic.data, Math.abs));
-  for (let i = 0; i < param.data.length; i++) {
-    const x = param.data[i];
-    param.data[i] = x + H;
-    const up = await loss();
-    param.data[i] = x - H;
-    const down = await loss();
-    param.data[i] = x;
-    const numeric = (up - down) / (2 * H);
-    assert.ok(Math.abs(numeric - analytic.data[i]) <= TOL * scale, `${name}[${i}]: analytic ${analytic.data[i]}, numeric ${numeric}`);
-  }
-}
+const check = (name: string, param: Tensor<'f64'>, analytic: Tensor<'f64'>, loss: () => Promise<number> | number): Promise<void> => checkGradient(name, param, analytic, loss, { h: H, tol: TOL });
 
 test('linear (with bias): dx, dW, db', async () => {
   const x = rand([5, 4]);

@@ -16,6 +16,7 @@ import { crossEntropy, IGNORE } from '../../src/nn/loss.js';
 import { loraTerm } from '../../src/methods/lora.js';
 import { pythonJson } from '../helpers/python.js';
 import { tempDir } from '../helpers/tmp.js';
+import { checkGradient, someEntries } from '../helpers/gradcheck.js';
 
 const FORWARD_TOL = 1e-10; // |ours − numpy| ≤ FORWARD_TOL·max|logits| (both float64)
 const GRAD_TOL = 1e-6; // |analytic − central difference| ≤ GRAD_TOL·max|analytic| per tensor (h = 1e-5)
@@ -96,19 +97,7 @@ test('tiny Llama: the gradient of the loss with respect to every weight tensor m
   await llamaBackward(m, cache, crossEntropy(logits, targets).dlogits, grads);
   const g = rng(77);
   for (const [name, param] of m.weights) {
-    const analytic = grads.get(name) as Tensor<'f64'>;
-    const scale = Math.max(1e-12, ...Array.from(analytic.data, Math.abs));
-    const picks = new Set([0, param.data.length - 1, ...Array.from({ length: 4 }, () => Math.floor(g.uniform() * param.data.length))]);
-    for (const i of picks) {
-      const x = param.data[i];
-      param.data[i] = x + H;
-      const up = await lossOf();
-      param.data[i] = x - H;
-      const down = await lossOf();
-      param.data[i] = x;
-      const numeric = (up - down) / (2 * H);
-      assert.ok(Math.abs(numeric - analytic.data[i]) <= GRAD_TOL * scale, `${name}[${i}]: analytic ${analytic.data[i]}, numeric ${numeric}`);
-    }
+    await checkGradient(name, param, grads.get(name) as Tensor<'f64'>, lossOf, { h: H, tol: GRAD_TOL, entries: someEntries(param.data.length, () => g.uniform()) });
   }
 });
 
@@ -135,18 +124,8 @@ test('LoRA terms on q_proj and v_proj of every layer: dA and dB match central di
   const { logits, cache } = await llamaForward(m, IDS, 2);
   await llamaBackward(m, cache, crossEntropy(logits, targets).dlogits);
   const lossOf = async (): Promise<number> => crossEntropy((await llamaForward(m, IDS, 2)).logits, targets).loss;
-  for (const term of terms) {
-    for (const [param, grad] of [[term.A, term.dA], [term.B, term.dB]] as const) {
-      const scale = Math.max(1e-12, ...Array.from(grad.data, Math.abs));
-      for (let i = 0; i < param.data.length; i++) {
-        const x = param.data[i];
-        param.data[i] = x + H;
-        const up = await lossOf();
-        param.data[i] = x - H;
-        const down = await lossOf();
-        param.data[i] = x;
-        assert.ok(Math.abs((up - down) / (2 * H) - grad.data[i]) <= GRAD_TOL * scale, `entry ${i}`);
-      }
-    }
+  for (const [k, term] of terms.entries()) {
+    await checkGradient(`term ${k} A`, term.A, term.dA, lossOf, { h: H, tol: GRAD_TOL });
+    await checkGradient(`term ${k} B`, term.B, term.dB, lossOf, { h: H, tol: GRAD_TOL });
   }
 });
