@@ -147,8 +147,13 @@ async function run(model: Model, method: AdapterMethod, opts: InitAdapterOptions
   const common = { target_modules: targetModules, fan_in_fan_out: fifo, base_model_name_or_path: base };
   let config: Record<string, unknown>;
   if (isLoraPair(method)) {
-    const modules: LoraModuleTensors[] = perModule.map(({ name, init }) => ({ name, A: encodeFloat(init.tensors.A, 'f32'), B: encodeFloat(init.tensors.B, 'f32') }));
-    const fields: Partial<LoraConfig> = { ...common, r: opts.rank, lora_alpha: opts.alpha ?? opts.rank, use_rslora: opts.useRslora ?? false, init_lora_weights: true, task_type: 'CAUSAL_LM' };
+    const modules: LoraModuleTensors[] = perModule.map(({ name, init }) => ({
+      name,
+      A: encodeFloat(init.tensors.A, 'f32'),
+      B: encodeFloat(init.tensors.B, 'f32'),
+      ...(init.tensors.magnitude !== undefined ? { magnitude: encodeFloat(init.tensors.magnitude, 'f32') } : {}),
+    }));
+    const fields: Partial<LoraConfig> = { ...common, r: opts.rank, lora_alpha: opts.alpha ?? opts.rank, use_rslora: opts.useRslora ?? false, use_dora: 'magnitude' in method.keys, init_lora_weights: true, task_type: 'CAUSAL_LM' };
     config = { ...(await writeAdapter(opts.out, fields, modules, { overwrite: opts.overwrite, metadata })) };
   } else {
     const rankPattern = Object.fromEntries(layers.filter((l) => l.rank !== opts.rank).map((l) => [l.name, l.rank]));
@@ -169,10 +174,13 @@ async function run(model: Model, method: AdapterMethod, opts: InitAdapterOptions
   return { out: opts.out, residualOut, config, method: method.name, layers, trainable: layers.reduce((s, l) => s + l.trainable, 0) };
 }
 
-/** True when the method's adapter is a LoRA pair saved under PEFT's keys (PEFT loads it). */
+/** PEFT's key of each role a LoRA (or DoRA) adapter has. */
+const PEFT_LORA_KEYS: Readonly<Record<string, string>> = { A: 'lora_A.weight', B: 'lora_B.weight', magnitude: 'lora_magnitude_vector' };
+
+/** True when the method's adapter is a LoRA pair (plus DoRA's magnitude) under PEFT's keys: PEFT loads it. */
 function isLoraPair(method: AdapterMethod): boolean {
-  const roles = Object.keys(method.keys).sort().join();
-  return roles === 'A,B' && method.keys.A === 'lora_A.weight' && method.keys.B === 'lora_B.weight';
+  const roles = Object.keys(method.keys);
+  return roles.includes('A') && roles.includes('B') && roles.every((r) => PEFT_LORA_KEYS[r] === method.keys[r]);
 }
 
 function transposed<F extends FloatDType>(t: Tensor<F>): Tensor<F> {
