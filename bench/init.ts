@@ -4,8 +4,9 @@
  * 5632 × 2048; `-- medium` for ~0.1B, `-- quick` for a smoke test) — next to numpy running the same
  * randomized algorithm tensor by tensor in the same run: the Halko sketch with 10 extra columns
  * and 4 power iterations re-orthonormalized by QR (lowrank's rsvd), the √σ split into A and B, and
- * the residual W − B·A rounded to bf16. lowrank's time includes writing the adapter and the
- * residual model (a full copy of the checkpoint); numpy writes nothing. PiSSA's paper says its init
+ * the residual W − B·A rounded to bf16. Both write the residual model, a full bf16 copy of the
+ * checkpoint (numpy as one raw file, every tensor in order; lowrank as the safetensors folder plus the
+ * adapter), since that is the job. PiSSA's paper says its init
  * "takes only a few seconds"; the target here is to be faster than the numpy path on the native
  * backend. `-- numpy-threads=N` as in the tools suite.
  */
@@ -33,7 +34,7 @@ export async function run(opts: SuiteOptions): Promise<unknown> {
 
     const args = ['init', '--model', base, '--method', 'pissa', '--rank', String(RANK), '--niter', String(NITER), '--out', join(dir, 'pissa')];
     const lr: Measured = timeLowrank(args);
-    const np = withBlasThreads(numpyThreads, () => runPythonJson<Measured & { matrices: number }>(NUMPY_SCRIPT, [base, String(RANK), String(NITER)]));
+    const np = withBlasThreads(numpyThreads, () => runPythonJson<Measured & { matrices: number }>(NUMPY_SCRIPT, [base, String(RANK), String(NITER), join(dir, 'numpy-residual.bin')]));
     const ratio = lr.seconds / np.seconds;
     printTable(['job', 'lowrank time', 'lowrank peak RSS', 'numpy time', 'numpy peak RSS', 'time lowrank/numpy'], [
       [`pissa r ${RANK} niter ${NITER} (${np.matrices} matrices)`, fmtSeconds(lr.seconds), fmtMiB(lr.maxRssBytes), fmtSeconds(np.seconds), fmtMiB(np.maxRssBytes), fmtRatio(ratio)],
@@ -53,18 +54,20 @@ def to_bf16(x):
     u = x.view(np.uint32)
     return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
 
-path, rank, niter = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+path, rank, niter, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 skip = re.compile(r'embed|lm_head')
 t0 = time.perf_counter()
 count = 0
-for name, entry in open_model(path).items():
-    if len(entry[3]) != 2 or skip.search(name): continue
-    w = read(entry)
-    u, s, vt = rsvd(w, rank, 10, niter)
-    root = np.sqrt(s)
-    a = root[:, None] * vt
-    b = u * root
-    residual = to_bf16(np.ascontiguousarray(w - b @ a))
-    count += 1
+with open(out, 'wb') as fh:
+    for name, entry in open_model(path).items():
+        w = read(entry)
+        if len(entry[3]) == 2 and not skip.search(name):
+            u, s, vt = rsvd(w, rank, 10, niter)
+            root = np.sqrt(s)
+            a = root[:, None] * vt
+            b = u * root
+            w = w - b @ a
+            count += 1
+        to_bf16(np.ascontiguousarray(w)).tofile(fh)
 print(json.dumps({'seconds': time.perf_counter() - t0, 'maxRssBytes': _max_rss_bytes(), 'matrices': count}))
 `;

@@ -30,9 +30,10 @@ export async function sqrtSplit(w: F, u: F, s: F, vt: F, scaling: number): Promi
 
 /** W − scaling·B·A, in W's dtype. */
 export async function residual(w: F, B: F, A: F, scaling: number): Promise<F> {
-  const ba = (await matmul(B as Tensor<'f64'>, A as Tensor<'f64'>)).data;
-  const out = w.data.slice();
-  for (let i = 0; i < out.length; i++) out[i] -= scaling * ba[i];
+  // The product's fresh buffer becomes the result: one allocation and one pass over W.
+  const out = (await matmul(B as Tensor<'f64'>, A as Tensor<'f64'>)).data;
+  const wd = w.data;
+  for (let i = 0; i < out.length; i++) out[i] = wd[i] - scaling * out[i];
   return tensor(w.dtype, w.shape, out) as F;
 }
 
