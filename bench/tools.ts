@@ -145,7 +145,7 @@ ${NUMPY_READER}
 ${NUMPY_RSVD}
 job, model_path, base_path = sys.argv[1], sys.argv[2], sys.argv[3]
 skip = re.compile(r'embed|lm_head')
-t0 = time.perf_counter()
+t0 = T0  # from before numpy's import: lowrank's time is its whole process too
 tensors = open_model(model_path)
 base = open_model(base_path) if job == 'extract' else None
 count = 0

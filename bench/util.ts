@@ -83,7 +83,8 @@ export function requireNumpy(): string {
  */
 export function runPythonJson<T>(script: string, args: readonly string[] = []): T {
   requireNumpy();
-  const r = spawnSync('python3', ['-c', `import numpy as np\n${PY_MAX_RSS}\n${script}`, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  // T0: the clock at the script's start, before numpy loads, for jobs timed like a whole process.
+  const r = spawnSync('python3', ['-c', `import time as _time\nT0 = _time.perf_counter()\nimport numpy as np\n${PY_MAX_RSS}\n${script}`, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
   if (r.error !== undefined) throw new Error(`python3 could not be started: ${r.error.message}`);
   if (r.status !== 0) throw new Error(`python3 script failed (exit ${r.status ?? r.signal}):\n${r.stderr.trim()}`);
   return parseLastJsonLine<T>(r.stdout, 'python3');

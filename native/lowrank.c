@@ -65,7 +65,7 @@ int openblas_get_parallel(void);
 /* ------------------------------------------------------------------------------------------- */
 /* Jobs                                                                                        */
 
-typedef enum { OP_GEMM, OP_QR, OP_SVD, OP_EIGH, OP_LU, OP_CHOL, OP_TRSM } op_kind;
+typedef enum { OP_GEMM, OP_QR, OP_SVD, OP_EIGH, OP_LU, OP_CHOL, OP_TRSM, OP_ENCODE, OP_DECODE, OP_GEMM_HALF } op_kind;
 
 #define MAX_OUT 3
 
@@ -77,10 +77,12 @@ typedef struct {
   size_t esz;  /* element size in bytes */
   int m, n, k; /* op-specific dimensions (see each op) */
   int lda, ldb;
-  int flag_a, flag_b, flag_c; /* gemm: transA, transB; trsm: lower, trans, unit */
+  int flag_a, flag_b, flag_c; /* gemm: transA, transB, C given; trsm: lower, trans, unit; encode/decode: f16 */
+  double alpha;               /* gemm with C: out = C + alpha·op(A)·op(B) */
+  size_t count;               /* encode/decode: elements */
   char job;                   /* svd: 'S' 'A' 'N'; eigh: 'V' 'N' */
-  void *in0, *in1;            /* private copies of the inputs (malloc), or borrowed (see below) */
-  napi_ref in_ref[2];         /* when set, in0/in1 point into these JS typed arrays: read only */
+  void *in0, *in1, *in2;      /* private copies of the inputs (malloc), or borrowed (see below) */
+  napi_ref in_ref[3];         /* when set, in0/in1/in2 point into these JS typed arrays: read only */
   int nout;                   /* number of result slots */
   int has_out[MAX_OUT];       /* slot present (else null in the result) */
   napi_ref out_ref[MAX_OUT];  /* the output ArrayBuffers, kept alive while the work runs */
@@ -141,19 +143,102 @@ static void set_identity(job_t *j, void *data, int n) {
 /* ------------------------------------------------------------------------------------------- */
 /* Kernels (run on a pool thread: no N-API calls here)                                         */
 
-/* C (m×n) = op(A) · op(B); k the inner dimension, lda/ldb the stored column counts. */
+/*
+ * C (m×n) = op(A) · op(B), or with a C given (flag_c) C + alpha · op(A) · op(B): C is copied into
+ * the output here, on the pool thread, and gemm adds to it with beta = 1 (one pass over C, where a
+ * product followed by a JavaScript loop makes three). k the inner dimension, lda/ldb the stored
+ * column counts.
+ */
 static void run_gemm(job_t *j) {
   if (j->m == 0 || j->n == 0) return;
+  const size_t bytes = (size_t)j->m * j->n * j->esz;
+  if (j->flag_c) memcpy(j->out[0], j->in2, bytes);
   if (j->k == 0) { /* an empty sum: the output is not zero-filled when allocated */
-    memset(j->out[0], 0, (size_t)j->m * j->n * j->esz);
+    if (!j->flag_c) memset(j->out[0], 0, bytes);
     return;
   }
   enum CBLAS_TRANSPOSE ta = j->flag_a ? CblasTrans : CblasNoTrans;
   enum CBLAS_TRANSPOSE tb = j->flag_b ? CblasTrans : CblasNoTrans;
+  const double alpha = j->flag_c ? j->alpha : 1.0, beta = j->flag_c ? 1.0 : 0.0;
   if (j->f64)
-    cblas_dgemm(CblasRowMajor, ta, tb, j->m, j->n, j->k, 1.0, j->in0, j->lda, j->in1, j->ldb, 0.0, j->out[0], j->n);
+    cblas_dgemm(CblasRowMajor, ta, tb, j->m, j->n, j->k, alpha, j->in0, j->lda, j->in1, j->ldb, beta, j->out[0], j->n);
   else
-    cblas_sgemm(CblasRowMajor, ta, tb, j->m, j->n, j->k, 1.0f, j->in0, j->lda, j->in1, j->ldb, 0.0f, j->out[0], j->n);
+    cblas_sgemm(CblasRowMajor, ta, tb, j->m, j->n, j->k, (float)alpha, j->in0, j->lda, j->in1, j->ldb, (float)beta,
+                j->out[0], j->n);
+}
+
+/*
+ * float32 <-> bfloat16 / float16 bit conversions, the same as src/core/dtype.ts (round to nearest
+ * even; NaN stays NaN, quieted; f16 overflow to Inf, with subnormals). Written branch-light so
+ * that the compiler vectorizes the bf16 loops: converting a weight is memory-bound, and a
+ * JavaScript loop over it ran at 5-8 ns per element on the 2-core development machine.
+ */
+static inline uint16_t bf16_of(uint32_t b) {
+  const uint16_t rounded = (uint16_t)((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);
+  const uint16_t quiet = (uint16_t)((b >> 16) | 0x40u);
+  return (b & 0x7fffffffu) > 0x7f800000u ? quiet : rounded;
+}
+
+static uint16_t f16_of(uint32_t b) {
+  const uint32_t s = (b >> 16) & 0x8000u;
+  const uint32_t e = (b >> 23) & 0xffu;
+  const uint32_t m = b & 0x7fffffu;
+  if (e == 255) return (uint16_t)(m == 0 ? s | 0x7c00u : s | 0x7e00u | (m >> 13));
+  const int exp = (int)e - 127;
+  if (exp > 15) return (uint16_t)(s | 0x7c00u);
+  if (exp >= -14) {
+    uint32_t h = ((uint32_t)(exp + 15) << 10) | (m >> 13);
+    const uint32_t rem = m & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (h & 1u) == 1u)) h++;
+    return (uint16_t)(s | h);
+  }
+  if (exp < -25) return (uint16_t)s;
+  const uint32_t full = m | 0x800000u;
+  const int shift = -exp - 1;
+  uint32_t h = full >> shift;
+  const uint32_t rem = full & ((1u << shift) - 1u);
+  const uint32_t half = 1u << (shift - 1);
+  if (rem > half || (rem == half && (h & 1u) == 1u)) h++;
+  return (uint16_t)(s | h);
+}
+
+static uint32_t f32_bits_of_f16(uint16_t h) {
+  const uint32_t s = (uint32_t)(h & 0x8000u) << 16;
+  const uint32_t e = (h >> 10) & 0x1fu;
+  const uint32_t m = h & 0x3ffu;
+  if (e == 31) return s | 0x7f800000u | (m << 13);
+  if (e != 0) return s | ((e + 112) << 23) | (m << 13);
+  if (m == 0) return s;
+  /* subnormal: normalize the mantissa */
+  int shift = 0;
+  uint32_t mm = m;
+  while ((mm & 0x400u) == 0) {
+    mm <<= 1;
+    shift++;
+  }
+  return s | ((uint32_t)(113 - shift) << 23) | ((mm & 0x3ffu) << 13);
+}
+
+/* out[0] (uint16, count) = in0 (float32) as bf16 (flag_c 0) or f16 (flag_c 1) bits. */
+static void run_encode(job_t *j) {
+  const uint32_t *x = (const uint32_t *)j->in0;
+  uint16_t *o = (uint16_t *)j->out[0];
+  const size_t n = j->count;
+  if (j->flag_c)
+    for (size_t i = 0; i < n; i++) o[i] = f16_of(x[i]);
+  else
+    for (size_t i = 0; i < n; i++) o[i] = bf16_of(x[i]);
+}
+
+/* out[0] (float32, count) = in0 (uint16 bf16 or f16 bits) exactly. */
+static void run_decode(job_t *j) {
+  const uint16_t *x = (const uint16_t *)j->in0;
+  uint32_t *o = (uint32_t *)j->out[0];
+  const size_t n = j->count;
+  if (j->flag_c)
+    for (size_t i = 0; i < n; i++) o[i] = f32_bits_of_f16(x[i]);
+  else
+    for (size_t i = 0; i < n; i++) o[i] = (uint32_t)x[i] << 16;
 }
 
 /*
@@ -361,6 +446,43 @@ static void run_trsm(job_t *j) {
     cblas_strsm(CblasRowMajor, CblasLeft, uplo, tr, diag, j->n, j->k, 1.0f, j->in0, j->n, j->out[0], j->k);
 }
 
+/*
+ * out[0] (uint16 m×n) = C + alpha·op(A)·op(B) rounded once to bf16 (flag_c 0) or f16 (flag_c 1),
+ * float32 only: the sum is made one block of rows at a time in a scratch buffer that stays in
+ * cache (copy C's rows, gemm with beta = 1, round), so no m×n float32 result is ever allocated —
+ * a weight's residual W − s·B·A goes straight to its storage type. k from j->k, transposes in
+ * flag_a/flag_b as in run_gemm.
+ */
+static void run_gemm_half(job_t *j) {
+  const int m = j->m, n = j->n, k = j->k;
+  if (m == 0 || n == 0) return;
+  const int rows = n >= 16384 ? 4 : 65536 / n; /* ~256 KiB of float32 per block */
+  float *scratch = (float *)malloc((size_t)rows * n * sizeof(float));
+  if (scratch == NULL) {
+    job_fail(j, "E_INTERNAL", "%s: out of memory (%d columns)", "gemm to half", n);
+    return;
+  }
+  const float *a = j->in0, *b = j->in1, *c = j->in2;
+  uint16_t *o = (uint16_t *)j->out[0];
+  enum CBLAS_TRANSPOSE ta = j->flag_a ? CblasTrans : CblasNoTrans;
+  enum CBLAS_TRANSPOSE tb = j->flag_b ? CblasTrans : CblasNoTrans;
+  for (int r0 = 0; r0 < m; r0 += rows) {
+    const int h = m - r0 < rows ? m - r0 : rows;
+    memcpy(scratch, c + (size_t)r0 * n, (size_t)h * n * sizeof(float));
+    /* Rows r0.. of op(A): rows of A (lda = k), or columns of A stored k×m (lda = m). */
+    const float *ablock = j->flag_a ? a + r0 : a + (size_t)r0 * j->lda;
+    if (k > 0) cblas_sgemm(CblasRowMajor, ta, tb, h, n, k, (float)j->alpha, ablock, j->lda, b, j->ldb, 1.0f, scratch, n);
+    const uint32_t *x = (const uint32_t *)scratch;
+    uint16_t *ob = o + (size_t)r0 * n;
+    const size_t cnt = (size_t)h * n;
+    if (j->flag_c)
+      for (size_t i = 0; i < cnt; i++) ob[i] = f16_of(x[i]);
+    else
+      for (size_t i = 0; i < cnt; i++) ob[i] = bf16_of(x[i]);
+  }
+  free(scratch);
+}
+
 static void execute(napi_env env, void *data) {
   (void)env;
   job_t *j = (job_t *)data;
@@ -372,6 +494,9 @@ static void execute(napi_env env, void *data) {
     case OP_LU: run_lu(j); break;
     case OP_CHOL: run_chol(j); break;
     case OP_TRSM: run_trsm(j); break;
+    case OP_ENCODE: run_encode(j); break;
+    case OP_DECODE: run_decode(j); break;
+    case OP_GEMM_HALF: run_gemm_half(j); break;
   }
 }
 
@@ -387,6 +512,8 @@ static void job_free(napi_env env, job_t *j) {
   else free(j->in0);
   if (j->in_ref[1] != NULL) napi_delete_reference(env, j->in_ref[1]);
   else free(j->in1);
+  if (j->in_ref[2] != NULL) napi_delete_reference(env, j->in_ref[2]);
+  else free(j->in2);
   free(j);
 }
 
@@ -602,7 +729,7 @@ static void advise_hugepages(void *data, size_t bytes) {
  * kernel would fault in one by one).
  */
 static int alloc_out(napi_env env, job_t *j, int i, size_t count, napi_typedarray_type type, int zeroed) {
-  const size_t esz = type == napi_int32_array ? sizeof(int32_t) : j->esz;
+  const size_t esz = type == napi_int32_array ? sizeof(int32_t) : type == napi_uint16_array ? sizeof(uint16_t) : j->esz;
   const size_t bytes = count * esz;
   napi_value ab;
   j->out_offset[i] = 0;
@@ -691,10 +818,22 @@ static int get_args(napi_env env, napi_callback_info info, size_t want, napi_val
  */
 #define SYNC_GEMM_MAX_MNK ((double)(1 << 21))
 
-/* gemm(a, aRows, aCols, b, bRows, bCols, transA, transB) -> Promise<C> */
+/*
+ * gemm(a, aRows, aCols, b, bRows, bCols, transA, transB[, c, alpha[, f16]]) -> Promise<C>: op(A)·op(B),
+ * or C + alpha·op(A)·op(B) when c (m×n, same element type, read only) is given; with the f16 flag
+ * too (float32 only), that sum rounded to float16 (true) or bfloat16 (false) bits, a Uint16Array.
+ */
 static napi_value js_gemm(napi_env env, napi_callback_info info) {
-  napi_value argv[8];
-  if (!get_args(env, info, 8, argv, "gemm")) return NULL;
+  napi_value argv[11];
+  size_t argc = 11;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
+    throw_last(env, "napi_get_cb_info");
+    return NULL;
+  }
+  if (argc != 8 && argc != 10 && argc != 11) {
+    napi_throw_type_error(env, "E_INTERNAL", "lowrank_native: gemm expects 8, 10 or 11 arguments");
+    return NULL;
+  }
   job_t *j = job_new(env);
   if (j == NULL) return NULL;
   j->op = OP_GEMM;
@@ -720,8 +859,31 @@ static napi_value js_gemm(napi_env env, napi_callback_info info) {
   j->ldb = bc > 0 ? bc : 1;
   if (!borrow_in(env, argv[0], a, &j->in0, &j->in_ref[0]) || !borrow_in(env, argv[3], b, &j->in1, &j->in_ref[1]))
     goto fail;
+  if (argc >= 10) {
+    void *c;
+    size_t clen;
+    if (!get_floats(env, argv[8], j, 0, "c", &c, &clen) || !check_len(env, clen, j->m, j->n, "c")) goto fail;
+    if (napi_get_value_double(env, argv[9], &j->alpha) != napi_ok) {
+      napi_throw_type_error(env, "E_INTERNAL", "lowrank_native: alpha must be a number");
+      goto fail;
+    }
+    if (!borrow_in(env, argv[8], c, &j->in2, &j->in_ref[2])) goto fail;
+    j->flag_c = 1;
+  }
+  if (argc == 11) { /* rounded to a 16-bit type: f16 (true) or bf16 (false) */
+    if (j->f64) {
+      napi_throw_type_error(env, "E_INTERNAL", "lowrank_native: gemm to a 16-bit type takes float32 matrices");
+      goto fail;
+    }
+    if (!get_flag(env, argv[10], "f16", &j->flag_c)) goto fail;
+    j->op = OP_GEMM_HALF;
+    j->nout = 1;
+    if (!alloc_out(env, j, 0, (size_t)j->m * j->n, napi_uint16_array, 0)) goto fail;
+    return start(env, j, "lowrank_native.sgemm_half", (double)j->m * j->n * (j->k > 0 ? j->k : 1) <= SYNC_GEMM_MAX_MNK);
+  }
   j->nout = 1;
-  /* Not zero-filled: beta = 0 makes gemm write every element of C (run_gemm zeroes it when k = 0). */
+  /* Not zero-filled: beta = 0 makes gemm write every element of C (run_gemm zeroes it when k = 0),
+     and with C given run_gemm copies it in first. */
   if (!alloc_out(env, j, 0, (size_t)j->m * j->n, float_type(j), 0)) goto fail;
   /* (k = 0 counts as 1: zeroing a large C is no job for the JS thread either) */
   const int sync = (double)j->m * j->n * (j->k > 0 ? j->k : 1) <= SYNC_GEMM_MAX_MNK;
@@ -889,6 +1051,51 @@ fail:
   return NULL;
 }
 
+/* Conversions of at most this many elements (~0.1 ms) run on the calling thread. */
+#define SYNC_CONVERT_MAX ((size_t)1 << 16)
+
+/*
+ * One conversion job: in0 borrowed (from_type elements), out[0] to_type elements of the same
+ * count; f16 selects float16 instead of bfloat16.
+ */
+static napi_value convert(napi_env env, napi_callback_info info, op_kind op, const char *name) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv, name)) return NULL;
+  const napi_typedarray_type from = op == OP_ENCODE ? napi_float32_array : napi_uint16_array;
+  const napi_typedarray_type to = op == OP_ENCODE ? napi_uint16_array : napi_float32_array;
+  napi_typedarray_type type;
+  size_t length;
+  void *data;
+  if (napi_get_typedarray_info(env, argv[0], &type, &length, &data, NULL, NULL) != napi_ok || type != from) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "lowrank_native: %s takes a %s", name, op == OP_ENCODE ? "Float32Array" : "Uint16Array");
+    napi_throw_type_error(env, "E_INTERNAL", msg);
+    return NULL;
+  }
+  job_t *j = job_new(env);
+  if (j == NULL) return NULL;
+  j->op = op;
+  j->esz = sizeof(float);
+  j->count = length;
+  if (!get_flag(env, argv[1], "f16", &j->flag_c) || !borrow_in(env, argv[0], data, &j->in0, &j->in_ref[0])) goto fail;
+  j->nout = 1;
+  if (!alloc_out(env, j, 0, length, to, 0)) goto fail;
+  return start(env, j, name, length <= SYNC_CONVERT_MAX);
+fail:
+  job_free(env, j);
+  return NULL;
+}
+
+/* encodeHalf(x: Float32Array, f16: boolean) -> Promise<Uint16Array>: bf16 (or f16) bits, rounded to nearest even. */
+static napi_value js_encode_half(napi_env env, napi_callback_info info) {
+  return convert(env, info, OP_ENCODE, "lowrank_native.encodeHalf");
+}
+
+/* decodeHalf(bits: Uint16Array, f16: boolean) -> Promise<Float32Array>: the values, exactly. */
+static napi_value js_decode_half(napi_env env, napi_callback_info info) {
+  return convert(env, info, OP_DECODE, "lowrank_native.decodeHalf");
+}
+
 /* info() -> { config, corename, threads, parallel } (synchronous) */
 static napi_value js_info(napi_env env, napi_callback_info info) {
   (void)info;
@@ -962,6 +1169,8 @@ NAPI_MODULE_INIT() {
     {"trsm", NULL, js_trsm, NULL, NULL, NULL, napi_enumerable, NULL},
     {"info", NULL, js_info, NULL, NULL, NULL, napi_enumerable, NULL},
     {"allFinite", NULL, js_all_finite, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"encodeHalf", NULL, js_encode_half, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"decodeHalf", NULL, js_decode_half, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

@@ -11,7 +11,7 @@ import { LowrankError } from '../core/errors.js';
 import { jsBackend } from './js/index.js';
 import type { Backend, BackendName } from './types.js';
 
-export type { Backend, BackendName, FloatArray, Matrix, SvdJob, SvdResult } from './types.js';
+export type { Backend, BackendName, FloatArray, HalfFormat, Matrix, SvdJob, SvdResult } from './types.js';
 
 /** Whether a backend can run here, and if not, why. */
 export interface BackendStatus {

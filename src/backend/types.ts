@@ -24,6 +24,9 @@ export interface Matrix<A extends FloatArray = FloatArray> {
 /** The backends lowrank has. */
 export type BackendName = 'js' | 'wasm' | 'native';
 
+/** The 16-bit float formats the backends convert float32 to and from. */
+export type HalfFormat = 'bf16' | 'f16';
+
 /** What to compute of an SVD. */
 export type SvdJob = 'thin' | 'full' | 'values';
 
@@ -43,6 +46,21 @@ export interface Backend {
   allFinite(data: FloatArray): boolean;
   /** C = op(A) · op(B), where op transposes when asked. */
   matmul<A extends FloatArray>(a: Matrix<A>, b: Matrix<A>, transA: boolean, transB: boolean): Promise<Matrix<A>>;
+  /**
+   * C + alpha · op(A) · op(B) as a new matrix (C m×n is not modified): a residual W − s·B·A or a
+   * merge W + s·B·A in one pass over W.
+   */
+  matmulAdd<A extends FloatArray>(c: Matrix<A>, a: Matrix<A>, b: Matrix<A>, alpha: number, transA: boolean, transB: boolean): Promise<Matrix<A>>;
+  /**
+   * C + alpha · op(A) · op(B) for float32 matrices, rounded once to bfloat16 or float16 bits: a
+   * residual or merged weight straight into its storage type (the native backend never holds the
+   * float32 sum in full).
+   */
+  matmulAddHalf(c: Matrix<Float32Array>, a: Matrix<Float32Array>, b: Matrix<Float32Array>, alpha: number, transA: boolean, transB: boolean, format: HalfFormat): Promise<Uint16Array>;
+  /** float32 values → bfloat16 or float16 bits, rounded to nearest even (as src/core/dtype.ts). */
+  encodeHalf(data: Float32Array, format: HalfFormat): Promise<Uint16Array>;
+  /** bfloat16 or float16 bits → float32 values, exactly. */
+  decodeHalf(bits: Uint16Array, format: HalfFormat): Promise<Float32Array>;
   /** Thin Householder QR: A (m×n) = Q (m×k) · R (k×n), k = min(m, n), Q with orthonormal columns. */
   qr<A extends FloatArray>(a: Matrix<A>): Promise<{ q: Matrix<A>; r: Matrix<A> }>;
   /** Singular value decomposition (no Gram-matrix shortcuts: small singular values stay accurate). */

@@ -64,7 +64,19 @@ export function rng(seed: number): Rng {
     uniform,
     normal,
     fillNormal(out, mean = 0, std = 1) {
-      for (let i = 0; i < out.length; i++) out[i] = mean + std * normal();
+      // The same stream as calling normal() per element, two values per Box-Muller step.
+      const n = out.length;
+      let i = 0;
+      if (spare !== undefined && n > 0) out[i++] = mean + std * normal();
+      for (; i + 1 < n; i += 2) {
+        let u = 0;
+        while (u === 0) u = uniform();
+        const v = uniform();
+        const r = Math.sqrt(-2 * Math.log(u));
+        out[i] = mean + std * (r * Math.cos(2 * Math.PI * v));
+        out[i + 1] = mean + std * (r * Math.sin(2 * Math.PI * v));
+      }
+      if (i < n) out[i] = mean + std * normal();
       return out;
     },
     fillUniform(out, lo = 0, hi = 1) {

@@ -3,7 +3,8 @@
  * `backend/`). Every routine returns a Promise; inputs are never modified; NaN or Inf in an input
  * is an E_NONFINITE error naming the routine.
  */
-export { matmul, type MatmulOptions } from './matmul.js';
+export { matmul, matmulAdd, matmulAddAs, type MatmulOptions, type MatmulAddOptions } from './matmul.js';
+export { encodeAs, decodeAs } from './cast.js';
 export { qr, svd, svdvals, svdSmallest, eigh, lu, ldu, cholesky, type SvdOptions } from './decompositions.js';
 export { solveTriangular, solve, lstsq, type TriangularOptions } from './solve.js';
 export { rsvd, type RsvdOptions } from './rsvd.js';

@@ -37,8 +37,7 @@ export async function rsvd<F extends FloatDType>(a: Tensor<F>, rank: number, opt
   if (!Number.isInteger(oversample) || oversample < 0) throw new LowrankError('E_USAGE', `rsvd: oversample must be a non-negative integer, got ${oversample}`);
   if (!Number.isInteger(niter) || niter < 0) throw new LowrankError('E_USAGE', `rsvd: niter must be a non-negative integer, got ${niter}`);
   const l = Math.min(rank + oversample, kmax);
-  const omega = tensor(a.dtype, [n, l]);
-  rng(opts.seed ?? 0).fillNormal(omega.data);
+  const omega = sketch(a.dtype, n, l, opts.seed ?? 0);
   // a was checked once above; the steps call the backend directly, so a large a is not rescanned
   // for NaN at each of its 2·niter + 2 products.
   const be = backend();
@@ -66,4 +65,22 @@ function columns<F extends FloatDType>(t: Tensor<F>, k: number): Tensor<F> {
   const out = tensor(t.dtype, [m, k]);
   for (let i = 0; i < m; i++) out.data.set(t.data.subarray(i * c, i * c + k), i * k);
   return out;
+}
+
+/**
+ * The Gaussian sketch n×l of a seed. A model's layers share a few shapes and one seed, so the last
+ * few sketches are kept: drawing 5632 × 26 normals costs about as much as a product with the sketch.
+ */
+const sketches = new Map<string, Tensor<FloatDType>>();
+const SKETCHES_KEPT = 4;
+
+function sketch<F extends FloatDType>(dtype: F, n: number, l: number, seed: number): Tensor<F> {
+  const key = `${dtype} ${n} ${l} ${seed}`;
+  const got = sketches.get(key);
+  if (got !== undefined) return got as Tensor<F>;
+  const omega = tensor(dtype, [n, l]);
+  rng(seed).fillNormal(omega.data);
+  if (sketches.size >= SKETCHES_KEPT) sketches.delete(sketches.keys().next().value as string);
+  sketches.set(key, omega);
+  return omega;
 }

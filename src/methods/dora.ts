@@ -10,9 +10,8 @@
 import { tensor, type Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
 import { matmul } from '../linalg/matmul.js';
-import type { LinearAdapter } from '../nn/linear.js';
-import { checkRank, kaimingA, LORA_KEYS } from './split.js';
-import type { AdapterMethod } from './types.js';
+import { checkRank, copyOf, kaimingA, LORA_KEYS } from './split.js';
+import { scalingOf, type AdapterMethod, type InitOptions, type LayerInit, type TrainTerm } from './types.js';
 
 /** ‖W_i‖ for every output row of W [out, in]. */
 export function rowNorms<F extends FloatDType>(w: Tensor<F>): Tensor<F> {
@@ -37,10 +36,14 @@ export const method: AdapterMethod = {
     return { tensors: { A: kaimingA(w.dtype, opts.rank, inF, opts.seed ?? 0), B: tensor(w.dtype, [out, opts.rank]), magnitude: rowNorms(w) } };
   },
   trainableParams: (out, inF, r) => r * (out + inF) + out,
+  trainTerm: <F extends FloatDType>(w: Tensor<F>, init: LayerInit, opts: InitOptions) => {
+    const t = init.tensors as Record<'A' | 'B' | 'magnitude', Tensor<F>>;
+    return doraTerm(w, copyOf(t.A), copyOf(t.B), copyOf(t.magnitude), scalingOf(opts));
+  },
 };
 
 /** The trainable DoRA term of one layer W [out, in] and its gradient buffers. */
-export interface DoraTerm<F extends FloatDType> extends LinearAdapter<F> {
+export interface DoraTerm<F extends FloatDType> extends TrainTerm<F> {
   readonly A: Tensor<F>;
   readonly B: Tensor<F>;
   readonly magnitude: Tensor<F>;
@@ -87,6 +90,9 @@ export function doraTerm<F extends FloatDType>(w: Tensor<F>, A: Tensor<F>, B: Te
     dA,
     dB,
     dMagnitude,
+    params: { A, B, magnitude },
+    grads: { A: dA, B: dB, magnitude: dMagnitude },
+    toLora: () => ({ A, B, scaling, magnitude }),
     async forward(x) {
       const { n } = await norms();
       const p = await matmul(x, w, { transB: true });

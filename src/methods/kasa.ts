@@ -10,7 +10,7 @@ import { svdSmallest } from '../linalg/decompositions.js';
 import { tensor, type Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
 import { rng } from '../core/rng.js';
-import { checkRank, kaimingA, subtract, svdProduct } from './split.js';
+import { checkRank, kaimingA, svdPart } from './split.js';
 import type { AdapterMethod } from './types.js';
 
 export const method: AdapterMethod = {
@@ -27,7 +27,7 @@ export const method: AdapterMethod = {
     rng((opts.seed ?? 0) + 1).fillNormal(diag.data);
     return {
       tensors: { A: kaimingA(w.dtype, r, inF, opts.seed ?? 0), B: tensor(w.dtype, [out, r]), diag },
-      residual: subtract(w, await svdProduct(minor.u, minor.s.data, minor.vt)),
+      removed: svdPart(minor.u, minor.s.data, minor.vt),
     };
   },
   trainableParams: (out, inF, r) => r * (out + inF + 1),

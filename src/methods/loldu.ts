@@ -8,8 +8,9 @@
 import { ldu } from '../linalg/decompositions.js';
 import { tensor, type Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
-import { checkRank, subtract, svdProduct } from './split.js';
-import type { AdapterMethod } from './types.js';
+import { checkRank, copyOf, svdPart } from './split.js';
+import type { AdapterMethod, LayerInit } from './types.js';
+import { diagonalTerm } from './diagonal.js';
 
 export const method: AdapterMethod = {
   name: 'loldu',
@@ -26,8 +27,12 @@ export const method: AdapterMethod = {
     for (let i = 0; i < out; i++) for (let j = 0; j < r; j++) L.data[f.perm[i] * r + j] = f.l.data[i * k + j];
     const D = tensor(w.dtype, [r], f.d.data.slice(0, r));
     const U = tensor(w.dtype, [r, inF], f.u.data.slice(0, r * inF));
-    return { tensors: { L, D, U, scale: tensor(w.dtype, [1], w.dtype === 'f64' ? Float64Array.of(1) : Float32Array.of(1)) }, residual: subtract(w, await svdProduct(L, D.data, U)) };
+    return { tensors: { L, D, U, scale: tensor(w.dtype, [1], w.dtype === 'f64' ? Float64Array.of(1) : Float32Array.of(1)) }, removed: svdPart(L, D.data, U) };
   },
   trainableParams: (_out, _in, r) => r + 1,
   frozenParams: (out, inF, r) => r * (out + inF),
+  trainTerm: <F extends FloatDType>(_w: Tensor<F>, init: LayerInit) => {
+    const t = init.tensors as Record<'L' | 'D' | 'U' | 'scale', Tensor<F>>;
+    return diagonalTerm(t.L, copyOf(t.D), t.U, { d: 'D', scale: 'scale' }, copyOf(t.scale));
+  },
 };

@@ -11,6 +11,7 @@ import type { Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
 import { checkRank, loraParams, LORA_KEYS, sqrtSplit } from './split.js';
 import { scalingOf, type AdapterMethod } from './types.js';
+import { residualLoraTerm } from './lora.js';
 
 type F = Tensor<FloatDType>;
 
@@ -25,4 +26,5 @@ export const method: AdapterMethod = {
     return sqrtSplit(w, u, s, vt, scalingOf(opts));
   },
   trainableParams: loraParams,
+  trainTerm: residualLoraTerm,
 };

@@ -6,8 +6,9 @@
 import { qr } from '../linalg/decompositions.js';
 import { tensor, type Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
-import { checkRank, loraParams, LORA_KEYS, residual } from './split.js';
+import { checkRank, loraParams, LORA_KEYS } from './split.js';
 import { scalingOf, type AdapterMethod } from './types.js';
+import { residualLoraTerm } from './lora.js';
 
 type F = Tensor<FloatDType>;
 
@@ -25,7 +26,8 @@ export const method: AdapterMethod = {
     const B = tensor(w.dtype, [out, r]);
     for (let i = 0; i < out; i++) for (let j = 0; j < r; j++) B.data[i * r + j] = f.q.data[i * k + j];
     const A = tensor(w.dtype, [r, inF], f.r.data.slice(0, r * inF));
-    return { tensors: { A, B }, residual: await residual(w, B, A, scalingOf(opts)) };
+    return { tensors: { A, B }, removed: { left: B, right: A, scale: scalingOf(opts) } };
   },
   trainableParams: loraParams,
+  trainTerm: residualLoraTerm,
 };

@@ -11,6 +11,7 @@ import { tensor, type Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
 import { checkRank, loraParams, LORA_KEYS, sqrtSplit } from './split.js';
 import { scalingOf, type AdapterMethod } from './types.js';
+import { residualLoraTerm } from './lora.js';
 
 type F = Tensor<FloatDType>;
 
@@ -36,4 +37,5 @@ export const method: AdapterMethod = {
     return sqrtSplit(w, u, s, vt, scalingOf(opts));
   },
   trainableParams: loraParams,
+  trainTerm: residualLoraTerm,
 };

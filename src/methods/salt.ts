@@ -9,7 +9,7 @@ import type { Tensor } from '../core/tensor.js';
 import { tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
 import { topTriplets } from './pissa.js';
-import { kaimingA, subtract, svdProduct } from './split.js';
+import { kaimingA, svdPart } from './split.js';
 import type { AdapterMethod } from './types.js';
 
 export const method: AdapterMethod = {
@@ -25,7 +25,7 @@ export const method: AdapterMethod = {
     alpha.data.fill(1);
     return {
       tensors: { U: u, S: s, Vt: vt, alpha, beta: tensor(w.dtype, [r]), A: kaimingA(w.dtype, r, inF, opts.seed ?? 0), B: tensor(w.dtype, [out, r]) },
-      residual: subtract(w, await svdProduct(u, s.data, vt)),
+      removed: svdPart(u, s.data, vt),
     };
   },
   trainableParams: (out, inF, r) => 2 * r + r * (out + inF),

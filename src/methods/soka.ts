@@ -11,7 +11,7 @@ import { factorizeDim } from '../tensor/tensorize.js';
 import { LowrankError } from '../core/errors.js';
 import { tensor, type Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
-import { elbowRank, energyRank, subtract } from './split.js';
+import { elbowRank, energyRank } from './split.js';
 import type { AdapterMethod } from './types.js';
 
 /** The Kronecker factor shapes of an out × in weight: [m1, n1] and [m2, n2]. */
@@ -47,7 +47,7 @@ export const method: AdapterMethod = {
           for (let i2 = 0; i2 < m2; i2++)
             for (let j2 = 0; j2 < n2; j2++) approx.data[(i1 * m2 + i2) * inF + j1 * n2 + j2] += a[i1 * n1 + j1] * b[i2 * n2 + j2];
     }
-    return { tensors: { A: A as Tensor<FloatDType>, B: B as Tensor<FloatDType> }, residual: subtract(w, approx as Tensor<FloatDType>), rank: r };
+    return { tensors: { A: A as Tensor<FloatDType>, B: B as Tensor<FloatDType> }, removed: { dense: approx as Tensor<FloatDType> }, rank: r };
   },
   trainableParams(out, inF, r) {
     const { a, b } = kronShapes(out, inF);

@@ -7,7 +7,7 @@
 import type { Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
 import { topTriplets } from './pissa.js';
-import { subtract, svdProduct } from './split.js';
+import { svdPart } from './split.js';
 import type { AdapterMethod } from './types.js';
 
 export const method: AdapterMethod = {
@@ -17,7 +17,7 @@ export const method: AdapterMethod = {
   keys: { U: 'sorsa_U', S: 'sorsa_S', Vt: 'sorsa_Vt' },
   async init(w, opts) {
     const { u, s, vt } = (await topTriplets(w, opts.rank, opts.niter, opts.seed)) as { u: Tensor<FloatDType>; s: Tensor<FloatDType>; vt: Tensor<FloatDType> };
-    return { tensors: { U: u, S: s, Vt: vt }, residual: subtract(w, await svdProduct(u, s.data, vt)) };
+    return { tensors: { U: u, S: s, Vt: vt }, removed: svdPart(u, s.data, vt) };
   },
   trainableParams: (out, inF, r) => r * (out + inF + 1),
 };

@@ -4,10 +4,11 @@
  */
 import { tensor, type Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
-import { matmul } from '../linalg/matmul.js';
+import { matmulAdd, matmulAddAs } from '../linalg/matmul.js';
+import { encodeAs } from '../linalg/cast.js';
 import { LowrankError } from '../core/errors.js';
 import { rng } from '../core/rng.js';
-import type { LayerInit } from './types.js';
+import type { LayerInit, Removed } from './types.js';
 
 type F = Tensor<FloatDType>;
 
@@ -25,16 +26,40 @@ export async function sqrtSplit(w: F, u: F, s: F, vt: F, scaling: number): Promi
     for (let j = 0; j < inF; j++) A.data[k * inF + j] = root * vt.data[k * inF + j];
     for (let i = 0; i < out; i++) B.data[i * r + k] = root * u.data[i * r + k];
   }
-  return { tensors: { A, B }, residual: await residual(w, B, A, scaling) };
+  return { tensors: { A, B }, removed: { left: B, right: A, scale: scaling } };
 }
 
-/** W − scaling·B·A, in W's dtype. */
-export async function residual(w: F, B: F, A: F, scaling: number): Promise<F> {
-  // The product's fresh buffer becomes the result: one allocation and one pass over W.
-  const out = (await matmul(B as Tensor<'f64'>, A as Tensor<'f64'>)).data;
-  const wd = w.data;
-  for (let i = 0; i < out.length; i++) out[i] = wd[i] - scaling * out[i];
-  return tensor(w.dtype, w.shape, out) as F;
+/** W − removed, in W's dtype (a low-rank part in one pass over W: a gemm adding to a copy of it). */
+export async function residual(w: F, removed: Removed): Promise<F> {
+  if ('dense' in removed) return subtract(w, removed.dense);
+  return (await matmulAdd(w as Tensor<'f64'>, removed.left as Tensor<'f64'>, removed.right as Tensor<'f64'>, { alpha: -removed.scale })) as F;
+}
+
+/**
+ * W − removed rounded once into a storage dtype; a float32 W minus a low-rank part goes straight to
+ * bf16/f16 on the backend (no float32 residual is made in full). With `transposed`, `stored` is Wᵀ
+ * (GPT-2's Conv1D layout) and so is the result.
+ */
+export async function residualAs<D extends 'f64' | 'f32' | 'f16' | 'bf16'>(stored: F, removed: Removed, dtype: D, opts: { transposed?: boolean } = {}): Promise<Tensor<D>> {
+  const t = opts.transposed === true;
+  if ('dense' in removed) return encodeAs(subtract(stored, t ? transposeOf(removed.dense) : removed.dense), dtype);
+  // (W − s·L·R)ᵀ = Wᵀ − s·Rᵀ·Lᵀ
+  const [a, b] = (t ? [removed.right, removed.left] : [removed.left, removed.right]) as [Tensor<'f32'>, Tensor<'f32'>];
+  const mm = { alpha: -removed.scale, transA: t, transB: t };
+  if (stored.dtype === 'f32' && (dtype === 'bf16' || dtype === 'f16')) return (await matmulAddAs(stored as Tensor<'f32'>, a, b, dtype, mm)) as Tensor<D>;
+  return encodeAs(await matmulAdd(stored as Tensor<'f32'>, a, b, mm), dtype);
+}
+
+function transposeOf(x: F): F {
+  const [m, n] = x.shape;
+  const out = tensor(x.dtype, [n, m]);
+  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) out.data[j * m + i] = x.data[i * n + j];
+  return out;
+}
+
+/** A copy of a tensor (the trained copy of an init's factor, which the init keeps). */
+export function copyOf<F extends FloatDType>(t: Tensor<FloatDType>): Tensor<F> {
+  return tensor(t.dtype, t.shape, t.data.slice() as Tensor<FloatDType>['data']) as Tensor<F>;
 }
 
 /** The LoRA keys PEFT saves (without the base_model.model.<module>. prefix). */
@@ -88,12 +113,12 @@ export function elbowRank(s: ArrayLike<number>): number {
   return rank;
 }
 
-/** u·diag(s)·vt for u [out, r], s [r], vt [r, in], in u's dtype. */
-export async function svdProduct(u: Tensor<FloatDType>, s: ArrayLike<number>, vt: Tensor<FloatDType>): Promise<Tensor<FloatDType>> {
+/** u·diag(s)·vt as the part an init removes from W (u [out, r], s [r], vt [r, in]). */
+export function svdPart(u: F, s: ArrayLike<number>, vt: F): Removed {
   const [out, r] = u.shape;
   const us = tensor(u.dtype, [out, r]);
   for (let i = 0; i < out; i++) for (let k = 0; k < r; k++) us.data[i * r + k] = u.data[i * r + k] * s[k];
-  return (await matmul(us as Tensor<'f64'>, vt as Tensor<'f64'>)) as Tensor<FloatDType>;
+  return { left: us, right: vt, scale: 1 };
 }
 
 /** Triplets from..to−1 of a thin SVD (u [out, k], s [k], vt [k, in]). */

@@ -9,8 +9,9 @@
 import { svd } from '../linalg/decompositions.js';
 import type { Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
-import { checkRank, energyRank, subtract, svdProduct, triplets } from './split.js';
-import type { AdapterMethod } from './types.js';
+import { checkRank, copyOf, energyRank, svdPart, triplets } from './split.js';
+import type { AdapterMethod, LayerInit } from './types.js';
+import { diagonalTerm } from './diagonal.js';
 
 export const method: AdapterMethod = {
   name: 'svfit',
@@ -22,8 +23,12 @@ export const method: AdapterMethod = {
     const f = (await svd(w as Tensor<'f64'>)) as { u: Tensor<FloatDType>; s: Tensor<FloatDType>; vt: Tensor<FloatDType> };
     const r = Math.min(opts.rank, energyRank(f.s.data, opts.energy ?? 0.99));
     const t = triplets(f, 0, r);
-    return { tensors: { U: t.u, sigma: t.s, Vt: t.vt }, residual: subtract(w, await svdProduct(t.u, t.s.data, t.vt)), rank: r };
+    return { tensors: { U: t.u, sigma: t.s, Vt: t.vt }, removed: svdPart(t.u, t.s.data, t.vt), rank: r };
   },
   trainableParams: (_out, _in, r) => r,
   frozenParams: (out, inF, r) => r * (out + inF),
+  trainTerm: <F extends FloatDType>(_w: Tensor<F>, init: LayerInit) => {
+    const t = init.tensors as Record<'U' | 'sigma' | 'Vt', Tensor<F>>;
+    return diagonalTerm(t.U, copyOf<F>(t.sigma), t.Vt, { d: 'sigma' });
+  },
 };

@@ -5,6 +5,7 @@
  */
 import type { Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
+import type { LinearAdapter } from '../nn/linear.js';
 
 /** What every initializer is given besides the weight. */
 export interface InitOptions {
@@ -27,12 +28,23 @@ export interface InitOptions {
   readonly elbow?: boolean;
 }
 
+/**
+ * A part of W: scale·left·right (left [out, r], right [r, in]), kept low-rank so the residual can
+ * be made in one pass over W, or a dense [out, in] tensor.
+ */
+export type Removed =
+  | { readonly left: Tensor<FloatDType>; readonly right: Tensor<FloatDType>; readonly scale: number }
+  | { readonly dense: Tensor<FloatDType> };
+
 /** The result of initializing one layer. */
 export interface LayerInit {
   /** The adapter tensors by role (for LoRA-shaped methods: A [r, in], B [out, r]). */
   readonly tensors: Readonly<Record<string, Tensor<FloatDType>>>;
-  /** The weight that replaces W in the base model, for methods that change it. */
-  readonly residual?: Tensor<FloatDType>;
+  /**
+   * For methods that change the base: what moves out of W into the adapter. The base keeps the
+   * residual W − removed (split.ts `residual` / `residualAs` compute it, in the dtype wanted).
+   */
+  readonly removed?: Removed;
   /** The rank the method chose, when it chooses (SVFit, SoKA); else the rank asked for. */
   readonly rank?: number;
 }
@@ -53,6 +65,32 @@ export interface AdapterMethod {
   trainableParams(out: number, inF: number, rank: number): number;
   /** Parameters the adapter stores but does not train (frozen factors), for one [out, in] layer. */
   frozenParams?(out: number, inF: number, rank: number): number;
+  /**
+   * The layer's term while it trains, over its weight w (the residual, for methods that change the
+   * base) from the method's init of that layer. Absent where training is not implemented.
+   */
+  trainTerm?<F extends FloatDType>(w: Tensor<F>, init: LayerInit, opts: InitOptions): TrainTerm<F>;
+}
+
+/** A trained layer as a PEFT LoRA on the original weight W: W + scaling·B·A (DoRA: with its magnitude). */
+export interface LoraUpdate {
+  /** [r, in] */
+  readonly A: Tensor<FloatDType>;
+  /** [out, r] */
+  readonly B: Tensor<FloatDType>;
+  readonly scaling: number;
+  /** DoRA's magnitude vector [out]. */
+  readonly magnitude?: Tensor<FloatDType>;
+}
+
+/** One layer's adapter at training time: a term added to the layer's output, and its parameters. */
+export interface TrainTerm<F extends FloatDType> extends LinearAdapter<F> {
+  /** The trained tensors by role, updated in place by the optimizer. */
+  readonly params: Readonly<Record<string, Tensor<F>>>;
+  /** Their gradients, by the same roles: backward adds into them. */
+  readonly grads: Readonly<Record<string, Tensor<F>>>;
+  /** The layer as trained so far, as a LoRA on the original weight (before any residual). */
+  toLora(): LoraUpdate;
 }
 
 /** PEFT's scaling of a LoRA module: alpha/r, or alpha/√r with rsLoRA. */

@@ -22,6 +22,8 @@ import { rewriteModel } from '../io/rewrite.js';
 import { writeAdapter, type LoraConfig, type LoraModuleTensors } from '../io/peft.js';
 import { writeMethodAdapter, METHOD_ADAPTER_TYPE } from '../io/methodAdapter.js';
 import { getMethod } from '../methods/registry.js';
+import { decodeAs } from '../linalg/cast.js';
+import { residualAs } from '../methods/split.js';
 import type { AdapterMethod, InitOptions, LayerInit } from '../methods/types.js';
 import { isConv1dModel, lastPart, selectLayers, type LayerTargets } from './targets.js';
 
@@ -98,30 +100,23 @@ async function run(model: Model, method: AdapterMethod, opts: InitAdapterOptions
 
   // Each layer's init runs once, when the residual writer (or, without one, the loop) asks for it.
   const inits = new Map<string, LayerInit>();
-  const initOf = async (name: string): Promise<LayerInit> => {
-    const got = inits.get(name);
-    if (got !== undefined) return got;
-    const stored = model.entry(name);
-    const dtype: FloatDType = stored.dtype === 'f64' ? 'f64' : 'f32';
-    const read = await model.readAs(name, dtype);
-    const w = fifo ? transposed(read) : read;
-    const res = await method.init(w, initOpts).catch((e: unknown) => {
+  const initOf = async (name: string): Promise<{ init: LayerInit; stored: Tensor<FloatDType> }> => {
+    const dtype: FloatDType = model.entry(name).dtype === 'f64' ? 'f64' : 'f32';
+    const stored = await decodeAs(await model.read(name), dtype);
+    const init = await method.init(fifo ? transposed(stored) : stored, initOpts).catch((e: unknown) => {
       if (e instanceof LowrankError) throw new LowrankError(e.code, e.message, { file: opts.model, tensor: name });
       throw e;
     });
-    inits.set(name, res);
-    return res;
+    inits.set(name, { tensors: init.tensors, rank: init.rank }); // the factors stay; the removed part goes with the residual
+    return { init, stored };
   };
   const names = new Set(chosen.map((t) => t.name));
   if (residualOut !== undefined) {
     await rewriteModel(model, residualOut, async (t) => {
       if (!names.has(t.name)) return undefined;
-      const init = await initOf(t.name);
-      inits.set(t.name, { tensors: init.tensors, rank: init.rank }); // keep the factors, let the residual go
-      const r = init.residual;
-      if (r === undefined) throw new LowrankError('E_INTERNAL', `method ${method.name} changes the base but returned no residual`, { tensor: t.name });
-      const back = fifo ? transposed(r) : r;
-      return encodeFloat(back, t.dtype as 'f32' | 'f64' | 'bf16' | 'f16');
+      const { init, stored } = await initOf(t.name);
+      if (init.removed === undefined) throw new LowrankError('E_INTERNAL', `method ${method.name} changes the base but removed nothing from it`, { tensor: t.name });
+      return residualAs(stored, init.removed, t.dtype as 'f32' | 'f64' | 'bf16' | 'f16', { transposed: fifo });
     }, { overwrite: opts.overwrite, onTensor: opts.onTensor });
   } else {
     for (const [i, t] of chosen.entries()) {
@@ -133,7 +128,7 @@ async function run(model: Model, method: AdapterMethod, opts: InitAdapterOptions
   const layers: { name: string; shape: [number, number]; rank: number; trainable: number }[] = [];
   const perModule: { name: string; init: LayerInit }[] = [];
   for (const t of chosen) {
-    const init = await initOf(t.name);
+    const init = inits.get(t.name) as LayerInit;
     const name = t.name.slice(0, -'.weight'.length);
     const [o, i] = fifo ? [t.shape[1], t.shape[0]] : [t.shape[0], t.shape[1]];
     const rank = init.rank ?? opts.rank;

@@ -1,16 +1,16 @@
 /**
- * The adapter training loop: a Llama-family model with a LoRA-pair adapter (LoRA, or a
- * weight-derived init — PiSSA, MiLoRA, OLoRA, SoMA — that trains as LoRA over its residual) on its
- * target layers; AdamW on the adapter only, warmup + cosine schedule, gradient accumulation and
+ * The adapter training loop: a Llama-family model with an adapter method's training terms on its
+ * target layers (LoRA and DoRA; PiSSA, MiLoRA, OLoRA, SoMA as LoRA over their residual; SVFit and
+ * LoLDU training the middle of a frozen factorization); AdamW on the adapter only, warmup + cosine schedule, gradient accumulation and
  * global-norm clipping; evaluation loss and perplexity.
  */
 import { LowrankError } from '../core/errors.js';
 import { encodeFloat, tensor, type Tensor } from '../core/tensor.js';
 import { writeAdapter, type LoraConfig, type LoraModuleTensors } from '../io/peft.js';
-import type { FloatDType, Storage } from '../core/dtype.js';
-import { getMethod } from '../methods/registry.js';
-import { scalingOf } from '../methods/types.js';
-import { loraTerm, type LoraTerm } from '../methods/lora.js';
+import type { FloatDType } from '../core/dtype.js';
+import { getMethod, methodNames } from '../methods/registry.js';
+import { residual } from '../methods/split.js';
+import type { InitOptions, TrainTerm } from '../methods/types.js';
 import { llamaBackward, llamaForward, type LlamaModel } from '../nn/llama.js';
 import { crossEntropy, IGNORE } from '../nn/loss.js';
 import { adamwState, adamwStep, clipGradNorm, cosineWithWarmup, type AdamWState } from '../optim/adamw.js';
@@ -19,10 +19,11 @@ import { batchAt, shuffled, type Sequence } from './data.js';
 
 /** How to train. */
 export interface TrainOptions {
-  /** lora, pissa, milora, olora or soma (LoRA-pair methods). */
+  /** A method with a training term: lora, dora, pissa, milora, olora, soma, svfit, loldu. */
   readonly method: string;
   readonly rank: number;
   readonly alpha?: number;
+  readonly useRslora?: boolean;
   readonly targets?: LayerTargets;
   readonly steps: number;
   readonly batch: number;
@@ -39,38 +40,47 @@ export interface TrainOptions {
   readonly onStep?: (info: { step: number; loss: number; lr: number; tokens: number }) => void;
 }
 
-/** The adapter being trained: per module its LoRA term and optimizer state. */
+/** The adapter being trained: per module its term (trained tensors and gradients) and optimizer state per role. */
 export interface TrainedAdapter<F extends FloatDType> {
   readonly method: string;
-  readonly scaling: number;
-  readonly modules: Map<string, { term: LoraTerm<F>; stateA: AdamWState; stateB: AdamWState; init: { A: Tensor<F>; B: Tensor<F> } }>;
+  readonly modules: Map<string, { term: TrainTerm<F>; state: Record<string, AdamWState> }>;
 }
 
 /**
- * Initializes the adapter on the model's target layers (replacing W by the residual for methods
- * that change the base) and attaches its terms to the model.
+ * Initializes the method on the model's target layers (replacing W by the residual for methods
+ * that change the base) and attaches its training terms to the model.
  */
 export async function attachAdapter<F extends FloatDType>(m: LlamaModel<F>, opts: TrainOptions): Promise<TrainedAdapter<F>> {
   const method = getMethod(opts.method);
-  if (Object.keys(method.keys).sort().join() !== 'A,B') throw new LowrankError('E_UNSUPPORTED', `training ${opts.method} is not implemented yet (LoRA-pair methods: lora, pissa, milora, olora, soma)`);
+  if (method.trainTerm === undefined) throw new LowrankError('E_UNSUPPORTED', `training ${opts.method} is not implemented (trainable: ${trainableMethods().join(', ')})`);
   const specs = [...m.weights].map(([name, t]) => ({ name, shape: t.shape, dtype: t.dtype }));
   const layers = selectLayers(specs, opts.targets ?? 'all-linear').filter((t) => t.name !== 'lm_head.weight');
   if (layers.length === 0) throw new LowrankError('E_USAGE', 'no layer of the model matches the targets');
-  const initOpts = { rank: opts.rank, alpha: opts.alpha, niter: opts.niter, seed: opts.seed };
-  const scaling = scalingOf(initOpts);
+  const initOpts: InitOptions = { rank: opts.rank, alpha: opts.alpha, useRslora: opts.useRslora, niter: opts.niter, seed: opts.seed };
   const modules: TrainedAdapter<F>['modules'] = new Map();
   for (const [i, l] of layers.entries()) {
     const w = m.weights.get(l.name) as Tensor<F>;
-    const init = await method.init(w, { ...initOpts, seed: (opts.seed ?? 0) + i });
-    if (init.residual !== undefined) w.data.set(init.residual.data);
-    const A = init.tensors.A as Tensor<F>;
-    const B = init.tensors.B as Tensor<F>;
+    const layerOpts = { ...initOpts, seed: (opts.seed ?? 0) + i };
+    const init = await method.init(w, layerOpts);
+    if (init.removed !== undefined) w.data.set((await residual(w, init.removed)).data);
+    const term = method.trainTerm(w, init, layerOpts);
     const module = l.name.slice(0, -'.weight'.length);
-    const term = loraTerm(A, B, scaling);
     m.adapters.set(module, term);
-    modules.set(module, { term, stateA: adamwState(A.data.length), stateB: adamwState(B.data.length), init: { A: tensor(A.dtype, A.shape, A.data.slice() as Storage<F>), B: tensor(B.dtype, B.shape, B.data.slice() as Storage<F>) } });
+    modules.set(module, { term, state: Object.fromEntries(Object.entries(term.params).map(([role, t]) => [role, adamwState(t.data.length)])) });
   }
-  return { method: opts.method, scaling, modules };
+  return { method: opts.method, modules };
+}
+
+/** The methods with a training term. */
+export function trainableMethods(): string[] {
+  return methodNames().filter((n) => getMethod(n).trainTerm !== undefined);
+}
+
+/** Trainable parameters of an attached adapter. */
+export function trainableCount<F extends FloatDType>(adapter: TrainedAdapter<F>): number {
+  let n = 0;
+  for (const { term } of adapter.modules.values()) for (const t of Object.values(term.params)) n += t.data.length;
+  return n;
 }
 
 /** Runs `opts.steps` optimizer steps on the training sequences; returns the loss of each step. */
@@ -82,10 +92,7 @@ export async function train<F extends FloatDType>(m: LlamaModel<F>, adapter: Tra
   const t = data[0].inputs.length;
   const end = Math.min(opts.steps, opts.stopAt ?? opts.steps);
   for (let step = startStep; step < end; step++) {
-    for (const { term } of adapter.modules.values()) {
-      term.dA.data.fill(0);
-      term.dB.data.fill(0);
-    }
+    for (const { term } of adapter.modules.values()) for (const g of Object.values(term.grads)) g.data.fill(0);
     let loss = 0;
     for (let micro = 0; micro < accumulate; micro++) {
       const { inputs, targets } = batchAt(order, opts.batch, step * accumulate + micro);
@@ -95,12 +102,11 @@ export async function train<F extends FloatDType>(m: LlamaModel<F>, adapter: Tra
       for (let i = 0; i < ce.dlogits.data.length; i++) ce.dlogits.data[i] /= accumulate;
       await llamaBackward(m, cache, ce.dlogits);
     }
-    const grads = [...adapter.modules.values()].flatMap(({ term }) => [term.dA, term.dB]);
+    const grads = [...adapter.modules.values()].flatMap(({ term }) => Object.values(term.grads));
     if (opts.clip !== undefined) clipGradNorm(grads, opts.clip);
     const lr = cosineWithWarmup(step, opts.lr, opts.warmup ?? 0, opts.steps);
-    for (const { term, stateA, stateB } of adapter.modules.values()) {
-      adamwStep(term.A, term.dA, stateA, lr, { weightDecay: opts.weightDecay ?? 0 });
-      adamwStep(term.B, term.dB, stateB, lr, { weightDecay: opts.weightDecay ?? 0 });
+    for (const { term, state } of adapter.modules.values()) {
+      for (const [role, p] of Object.entries(term.params)) adamwStep(p, term.grads[role], state[role], lr, { weightDecay: opts.weightDecay ?? 0 });
     }
     losses.push(loss);
     opts.onStep?.({ step: step + 1, loss, lr, tokens: (step + 1) * accumulate * opts.batch * t });
@@ -124,34 +130,29 @@ export async function evaluate<F extends FloatDType>(m: LlamaModel<F>, data: rea
 }
 
 /**
- * Writes the trained adapter as a PEFT LoRA folder that applies to the original base model: a
- * plain LoRA as trained, or — for methods that trained over a residual — PEFT's conversion to a
- * rank-2r LoRA, [B | −B0]·[A ; A0] with lora_alpha doubled so the scaling is unchanged.
+ * Writes the trained adapter as a PEFT LoRA folder that applies to the original base model: each
+ * module's term as a LoRA on the original weight (TrainTerm.toLora) — LoRA and DoRA as trained;
+ * PiSSA-style methods converted as PEFT converts them, [B | −B0]·[A ; A0] at rank 2r; SVFit and
+ * LoLDU as U·diag(trained − initial)·V. Modules of lower rank are padded with zero rows of A and
+ * columns of B to the largest (the same update), and lora_alpha = scaling·r.
  */
-export async function saveTrainedAdapter<F extends FloatDType>(adapter: TrainedAdapter<F>, out: string, opts: { rank: number; alpha?: number; baseModel: string; overwrite?: boolean }): Promise<LoraConfig> {
-  const changesBase = getMethod(adapter.method).changesBase;
-  const alpha = opts.alpha ?? opts.rank;
-  const modules: LoraModuleTensors[] = [];
-  for (const [name, { term, init }] of adapter.modules) {
-    if (!changesBase) {
-      modules.push({ name, A: encodeFloat(term.A, 'f32'), B: encodeFloat(term.B, 'f32') });
-      continue;
-    }
-    const [r, inF] = term.A.shape;
-    const outF = term.B.shape[0];
-    const A = tensor('f32', [2 * r, inF]);
-    A.data.set(term.A.data, 0);
-    A.data.set(init.A.data, r * inF);
-    const B = tensor('f32', [outF, 2 * r]);
-    for (let i = 0; i < outF; i++) {
-      for (let k = 0; k < r; k++) {
-        B.data[i * 2 * r + k] = term.B.data[i * r + k];
-        B.data[i * 2 * r + r + k] = -init.B.data[i * r + k];
-      }
-    }
-    modules.push({ name, A, B });
-  }
-  const r = changesBase ? 2 * opts.rank : opts.rank;
+export async function saveTrainedAdapter<F extends FloatDType>(adapter: TrainedAdapter<F>, out: string, opts: { baseModel: string; overwrite?: boolean }): Promise<LoraConfig> {
+  const updates = [...adapter.modules].map(([name, { term }]) => ({ name, u: term.toLora() }));
+  if (updates.length === 0) throw new LowrankError('E_USAGE', 'the adapter has no modules');
+  const r = Math.max(...updates.map(({ u }) => u.A.shape[0]));
+  const scaling = updates[0].u.scaling;
+  const modules: LoraModuleTensors[] = updates.map(({ name, u }) => {
+    // One scaling for the folder: a module with another folds the ratio into B.
+    const fold = u.scaling / scaling;
+    const [k, inF] = u.A.shape;
+    const outF = u.B.shape[0];
+    const A = tensor('f32', [r, inF]);
+    A.data.set(u.A.data);
+    const B = tensor('f32', [outF, r]);
+    for (let i = 0; i < outF; i++) for (let j = 0; j < k; j++) B.data[i * r + j] = fold * u.B.data[i * k + j];
+    return { name, A, B, ...(u.magnitude !== undefined ? { magnitude: encodeFloat(u.magnitude, 'f32') } : {}) };
+  });
+  const dora = modules.some((x) => x.magnitude !== undefined);
   const targets = [...new Set([...adapter.modules.keys()].map((n) => n.slice(n.lastIndexOf('.') + 1)))].sort();
-  return writeAdapter(out, { r, lora_alpha: changesBase ? 2 * alpha : alpha, target_modules: targets, init_lora_weights: true, base_model_name_or_path: opts.baseModel, task_type: 'CAUSAL_LM' }, modules, { overwrite: opts.overwrite, metadata: { lowrank_method: adapter.method } });
+  return writeAdapter(out, { r, lora_alpha: scaling * r, use_dora: dora, target_modules: targets, init_lora_weights: true, base_model_name_or_path: opts.baseModel, task_type: 'CAUSAL_LM' }, modules, { overwrite: opts.overwrite, metadata: { lowrank_method: adapter.method } });
 }

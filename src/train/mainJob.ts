@@ -11,10 +11,9 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { openModel } from '../io/hf.js';
 import { loadLlama } from '../nn/llama.js';
 import { analyzeModel } from '../analysis/model.js';
-import { renderReport } from '../analysis/report.js';
 import { loadTokenizer } from './tokenizer.js';
 import { pack, shuffled, type Example } from './data.js';
-import { attachAdapter, evaluate, saveTrainedAdapter, train, type TrainOptions } from './loop.js';
+import { attachAdapter, evaluate, saveTrainedAdapter, train, trainableCount, type TrainOptions } from './loop.js';
 import { IGNORE } from '../nn/loss.js';
 
 /** The built-in model folder (shipped in the package). */
@@ -75,12 +74,14 @@ export async function runMainJob(opts: MainJobOptions): Promise<MainJobRow[]> {
     const after = await evaluate(model, evalSeqs, 16);
     const seconds = (performance.now() - t0) / 1000;
     const dir = join(opts.out, method);
-    await saveTrainedAdapter(adapter, dir, { rank: 8, alpha: 16, baseModel: BUILTIN_MODEL, overwrite: true });
+    await saveTrainedAdapter(adapter, dir, { baseModel: BUILTIN_MODEL, overwrite: true });
     const analysis = await analyzeModel(BUILTIN_MODEL, { adapter: dir, keepSpectra: true });
     const report = join(opts.out, `${method}-report.html`);
+    // Loaded here: the report's plotting code is the largest module of the CLI to start up.
+    const { renderReport } = await import('../analysis/report.js');
     const html = await renderReport(analysis, { title: `what ${method} changed in the built-in model` });
     await writeFileAtomic(report, (fh) => fh.writeFile(html, 'utf8'), { overwrite: true });
-    const trainable = [...adapter.modules.values()].reduce((s, x) => s + x.term.A.data.length + x.term.B.data.length, 0);
+    const trainable = trainableCount(adapter);
     rows.push({ method, trainLoss: losses[losses.length - 1], evalBefore: before.loss, evalAfter: after.loss, trainable, seconds, adapter: dir, report });
   }
   return rows;

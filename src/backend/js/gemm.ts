@@ -42,3 +42,15 @@ export function matmul<A extends FloatArray>(a: Matrix<A>, b: Matrix<A>, transA:
   const bw = transB ? transpose(toWork(b.data), b.rows, b.cols) : toWork(b.data);
   return matrixFromWork(a.data, m, n, gemm(aw, bw, m, k, n));
 }
+
+/** C + alpha·op(A)·op(B): the product and the sum in float64, rounded once to C's element type. */
+export function matmulAdd<A extends FloatArray>(c: Matrix<A>, a: Matrix<A>, b: Matrix<A>, alpha: number, transA: boolean, transB: boolean): Matrix<A> {
+  const m = transA ? a.cols : a.rows;
+  const k = transA ? a.rows : a.cols;
+  const n = transB ? b.rows : b.cols;
+  const aw = transA ? transpose(toWork(a.data), a.rows, a.cols) : toWork(a.data);
+  const bw = transB ? transpose(toWork(b.data), b.rows, b.cols) : toWork(b.data);
+  const p = gemm(aw, bw, m, k, n);
+  for (let i = 0; i < p.length; i++) p[i] = c.data[i] + alpha * p[i];
+  return matrixFromWork(a.data, m, n, p);
+}

@@ -7,7 +7,8 @@ import type { Backend } from '../types.js';
 import { cholesky } from './cholesky.js';
 import { allFinite } from './finite.js';
 import { eigh } from './eigh.js';
-import { matmul } from './gemm.js';
+import { matmul, matmulAdd } from './gemm.js';
+import { decodeHalf, encodeHalf } from './cast.js';
 import { lu } from './lu.js';
 import { qr } from './qr.js';
 import { svd } from './svd.js';
@@ -18,6 +19,10 @@ export const jsBackend: Backend = {
   name: 'js',
   allFinite,
   matmul: async (a, b, transA, transB) => matmul(a, b, transA, transB),
+  matmulAdd: async (c, a, b, alpha, transA, transB) => matmulAdd(c, a, b, alpha, transA, transB),
+  encodeHalf,
+  decodeHalf,
+  matmulAddHalf: async (c, a, b, alpha, transA, transB, format) => encodeHalf(matmulAdd(c, a, b, alpha, transA, transB).data, format),
   qr: async (a) => qr(a),
   svd: async (a, job) => svd(a, job),
   eigh: async (a, vectors) => eigh(a, vectors),

@@ -39,7 +39,10 @@ interface AddonInfo {
 
 /** The functions native/lowrank.c exports (all arrays row-major; results have the input's type). */
 interface Addon {
-  gemm(a: FloatArray, aRows: number, aCols: number, b: FloatArray, bRows: number, bCols: number, transA: boolean, transB: boolean): Promise<FloatArray>;
+  gemm(a: FloatArray, aRows: number, aCols: number, b: FloatArray, bRows: number, bCols: number, transA: boolean, transB: boolean, c?: FloatArray, alpha?: number): Promise<FloatArray>;
+  gemm(a: Float32Array, aRows: number, aCols: number, b: Float32Array, bRows: number, bCols: number, transA: boolean, transB: boolean, c: Float32Array, alpha: number, f16: boolean): Promise<Uint16Array>;
+  encodeHalf(x: Float32Array, f16: boolean): Promise<Uint16Array>;
+  decodeHalf(bits: Uint16Array, f16: boolean): Promise<Float32Array>;
   qr(a: FloatArray, rows: number, cols: number): Promise<[FloatArray, FloatArray]>;
   svd(a: FloatArray, rows: number, cols: number, job: SvdJob): Promise<[FloatArray, FloatArray | null, FloatArray | null]>;
   eigh(a: FloatArray, n: number, vectors: boolean): Promise<[FloatArray, FloatArray | null]>;
@@ -95,7 +98,7 @@ function loadAddon(): { addon?: Addon; path?: string; reason?: string } {
   }
   try {
     const addon = createRequire(import.meta.url)(path) as Partial<Addon>;
-    const missing = (['gemm', 'qr', 'svd', 'eigh', 'lu', 'cholesky', 'trsm', 'info'] as const).filter((f) => typeof addon[f] !== 'function');
+    const missing = (['gemm', 'qr', 'svd', 'eigh', 'lu', 'cholesky', 'trsm', 'info', 'allFinite', 'encodeHalf', 'decodeHalf'] as const).filter((f) => typeof addon[f] !== 'function');
     if (missing.length > 0) {
       loaded = { reason: `the native addon at ${path} lacks ${missing.join(', ')}; rebuild it with \`npm run build:native\`` };
     } else {
@@ -146,6 +149,19 @@ function makeBackend(addon: Addon): Backend {
       );
       return matrix<A>(m, n, c);
     },
+
+    async matmulAdd<A extends FloatArray>(c: Matrix<A>, a: Matrix<A>, b: Matrix<A>, alpha: number, transA: boolean, transB: boolean): Promise<Matrix<A>> {
+      const out = await call('matmulAdd', [a.rows, a.cols, b.rows, b.cols], () =>
+        addon.gemm(a.data, a.rows, a.cols, b.data, b.rows, b.cols, transA, transB, c.data, alpha),
+      );
+      return matrix<A>(c.rows, c.cols, out);
+    },
+
+    matmulAddHalf: (c, a, b, alpha, transA, transB, format) =>
+      call('matmulAddHalf', [a.rows, a.cols, b.rows, b.cols], () => addon.gemm(a.data, a.rows, a.cols, b.data, b.rows, b.cols, transA, transB, c.data, alpha, format === 'f16')),
+
+    encodeHalf: (data, format) => call('encodeHalf', [data.length], () => addon.encodeHalf(data, format === 'f16')),
+    decodeHalf: (bits, format) => call('decodeHalf', [bits.length], () => addon.decodeHalf(bits, format === 'f16')),
 
     async qr<A extends FloatArray>(a: Matrix<A>): Promise<{ q: Matrix<A>; r: Matrix<A> }> {
       const k = Math.min(a.rows, a.cols);

@@ -131,6 +131,17 @@ export function createWasmBackendOn(platform: Platform, options: WasmBackendOpti
     allFinite: (data) => jsBackend.allFinite(data),
     close: () => engine.close(),
     matmul: <A extends FloatArray>(a: Matrix<A>, b: Matrix<A>, transA: boolean, transB: boolean) => matmulOn(engine, gemm, a, b, transA, transB),
+    async matmulAdd<A extends FloatArray>(c: Matrix<A>, a: Matrix<A>, b: Matrix<A>, alpha: number, transA: boolean, transB: boolean): Promise<Matrix<A>> {
+      const p = await matmulOn(engine, gemm, a, b, transA, transB);
+      const out = p.data;
+      for (let i = 0; i < out.length; i++) out[i] = c.data[i] + alpha * out[i];
+      return p;
+    },
+    async matmulAddHalf(c, a, b, alpha, transA, transB, format) {
+      return jsBackend.encodeHalf((await this.matmulAdd(c, a, b, alpha, transA, transB)).data, format);
+    },
+    encodeHalf: (data, format) => jsBackend.encodeHalf(data, format),
+    decodeHalf: (bits, format) => jsBackend.decodeHalf(bits, format),
     qr: (a) => qrOn(engine, a),
     svd: (a, job) => svdOn(engine, maxLog, a, job),
     eigh: (a, vectors) => eighOn(engine, maxLog, a, vectors),

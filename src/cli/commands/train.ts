@@ -11,7 +11,7 @@ import { loraTerm } from '../../methods/lora.js';
 import { openAdapter } from '../../io/peft.js';
 import { loadTokenizer } from '../../train/tokenizer.js';
 import { pack, readJsonl } from '../../train/data.js';
-import { attachAdapter, evaluate, saveTrainedAdapter, train } from '../../train/loop.js';
+import { attachAdapter, evaluate, saveTrainedAdapter, train , trainableCount } from '../../train/loop.js';
 import { loadCheckpoint, saveCheckpoint } from '../../train/checkpoint.js';
 import { parseLayerTargets } from '../../tools/targets.js';
 import { progress, type Progress } from '../progress.js';
@@ -110,9 +110,9 @@ export function register(program: Command): void {
       }
       if (losses.length === 0) throw new LowrankError('E_USAGE', `the checkpoint is already at step ${start} of ${steps}`);
       const after = evalData === undefined ? undefined : await evaluate(m, evalData, batch);
-      await saveTrainedAdapter(adapter, f.out, { rank, alpha, baseModel: f.model, overwrite: f.force === true });
+      await saveTrainedAdapter(adapter, f.out, { baseModel: f.model, overwrite: f.force === true });
       const seconds = (performance.now() - t0) / 1000;
-      const trainable = [...adapter.modules.values()].reduce((s, x) => s + x.term.A.data.length + x.term.B.data.length, 0);
+      const trainable = trainableCount(adapter);
       const lines = [`${f.method} r ${rank}: loss ${losses[0].toFixed(4)} → ${losses[losses.length - 1].toFixed(4)} in ${steps} steps (${seconds.toFixed(1)} s), ${trainable} trainable parameters`];
       if (before !== undefined && after !== undefined) lines.push(`eval loss ${before.loss.toFixed(4)} → ${after.loss.toFixed(4)}, perplexity ${before.perplexity.toFixed(2)} → ${after.perplexity.toFixed(2)}`);
       lines.push(`wrote ${f.out} (a PEFT LoRA on ${f.model})`);

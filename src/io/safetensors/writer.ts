@@ -8,6 +8,9 @@ import type { TensorSpec } from '../../core/tensor.js';
 import { writeAll, writeFileAtomic, type WriteOptions } from '../atomic.js';
 import { layoutHeader } from './header.js';
 
+/** Bytes written between datasyncs of a large file. */
+const SYNC_EVERY = 256 * 2 ** 20;
+
 /** A tensor to write: its spec and its storage, or a function that produces the storage when needed. */
 export interface TensorSource extends TensorSpec {
   readonly data: Storage | (() => Storage | Promise<Storage>);
@@ -31,15 +34,36 @@ export async function writeSafetensors(path: string, tensors: Iterable<TensorSou
   await writeFileAtomic(
     path,
     async (fh) => {
-      await writeAll(fh, layout.prefix, 0);
-      for (const { spec, begin, end } of layout.order) {
-        const src = byName.get(spec.name) as TensorSource;
-        const data = typeof src.data === 'function' ? await src.data() : src.data;
-        if (data.byteLength !== end - begin || dtypeBytes(spec.dtype) !== data.BYTES_PER_ELEMENT) {
-          throw new LowrankError('E_SHAPE', `storage of ${data.length} ${data.constructor.name} elements does not match dtype ${spec.dtype} and shape`, { file: path, tensor: spec.name, shape: spec.shape });
+      // Each tensor's bytes are written while the next one is produced (a lazy source may be a
+      // decomposition): one write in flight at a time, so at most two tensors are held.
+      // (A failed write is marked handled at once and rethrown where it is awaited.) Every
+      // SYNC_EVERY bytes the write is followed by a datasync, so the disk works while the next
+      // tensors are produced instead of all at the final sync.
+      let unsynced = 0;
+      const start = (bytes: Uint8Array, position: number): Promise<void> => {
+        unsynced += bytes.length;
+        const sync = unsynced >= SYNC_EVERY;
+        if (sync) unsynced = 0;
+        const p = writeAll(fh, bytes, position).then(() => (sync ? fh.datasync() : undefined));
+        p.catch(() => undefined);
+        return p;
+      };
+      let inFlight = start(layout.prefix, 0);
+      try {
+        for (const { spec, begin, end } of layout.order) {
+          const src = byName.get(spec.name) as TensorSource;
+          const data = typeof src.data === 'function' ? await src.data() : src.data;
+          if (data.byteLength !== end - begin || dtypeBytes(spec.dtype) !== data.BYTES_PER_ELEMENT) {
+            throw new LowrankError('E_SHAPE', `storage of ${data.length} ${data.constructor.name} elements does not match dtype ${spec.dtype} and shape`, { file: path, tensor: spec.name, shape: spec.shape });
+          }
+          await inFlight;
+          inFlight = start(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), layout.prefix.length + begin);
         }
-        await writeAll(fh, new Uint8Array(data.buffer, data.byteOffset, data.byteLength), layout.prefix.length + begin);
+      } finally {
+        // Never leave a write running on a handle about to be closed (a failed source included).
+        await inFlight.catch(() => undefined);
       }
+      await inFlight;
     },
     opts,
   );
