@@ -35,6 +35,8 @@ export interface TrainOptions {
   readonly clip?: number;
   readonly seed?: number;
   readonly niter?: number;
+  /** SVFit: the energy fraction that picks each layer's rank (default 0.99, capped at `rank`). */
+  readonly energy?: number;
   /** Stop after this step (the schedule still spans `steps`): an interrupted run. */
   readonly stopAt?: number;
   readonly onStep?: (info: { step: number; loss: number; lr: number; tokens: number }) => void;
@@ -56,7 +58,7 @@ export async function attachAdapter<F extends FloatDType>(m: LlamaModel<F>, opts
   const specs = [...m.weights].map(([name, t]) => ({ name, shape: t.shape, dtype: t.dtype }));
   const layers = selectLayers(specs, opts.targets ?? 'all-linear').filter((t) => t.name !== 'lm_head.weight');
   if (layers.length === 0) throw new LowrankError('E_USAGE', 'no layer of the model matches the targets');
-  const initOpts: InitOptions = { rank: opts.rank, alpha: opts.alpha, useRslora: opts.useRslora, niter: opts.niter, seed: opts.seed };
+  const initOpts: InitOptions = { rank: opts.rank, alpha: opts.alpha, useRslora: opts.useRslora, niter: opts.niter, seed: opts.seed, energy: opts.energy };
   const modules: TrainedAdapter<F>['modules'] = new Map();
   for (const [i, l] of layers.entries()) {
     const w = m.weights.get(l.name) as Tensor<F>;

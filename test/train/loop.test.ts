@@ -83,24 +83,40 @@ test('gradient accumulation: 2 micro-batches of 1 take the same step as one batc
   assert.ok(diff <= 1e-12, `max difference ${diff}`);
 });
 
-test('a trained PiSSA adapter is saved as a rank-2r LoRA on the original base: merged into it, the model scores as trained', async (t) => {
-  const root = await tempDir(t);
-  const data = await sequences();
-  const m = await model(join(root, 'base'));
-  const opts = { ...OPTS, method: 'pissa', steps: 8 };
-  const adapter = await attachAdapter(m, opts);
-  await train(m, adapter, data, opts);
-  const trained = await evaluate(m, data, 4);
-  const config = await saveTrainedAdapter(adapter, join(root, 'adapter'), { baseModel: join(root, 'base') });
-  assert.equal(config.r, 8);
-  assert.equal(config.lora_alpha, 16);
-  await mergeAdapters({ base: join(root, 'base'), adapters: [{ dir: join(root, 'adapter') }], out: join(root, 'merged') });
-  const merged = await openModel(join(root, 'merged'));
-  const mm = await loadLlama(merged, 'f64').finally(() => merged.close());
-  const got = await evaluate(mm, data, 4);
-  // The merged weights are rounded once to float32 on disk.
-  assert.ok(Math.abs(got.loss - trained.loss) <= 1e-5 * trained.loss, `${got.loss} vs ${trained.loss}`);
-});
+// Each method's export (a PEFT LoRA, DoRA for dora) on the original base, merged into it, scores
+// as the trained model: PiSSA-style as rank 2r with alpha doubled, SVFit/LoLDU as U·diag(Δ)·V.
+const EXPORTS: readonly { method: string; r: number; alpha: number; dora?: boolean }[] = [
+  { method: 'lora', r: 4, alpha: 8 },
+  { method: 'pissa', r: 8, alpha: 16 },
+  { method: 'olora', r: 8, alpha: 16 },
+  { method: 'dora', r: 4, alpha: 8, dora: true },
+  { method: 'svfit', r: 4, alpha: 4 },
+  { method: 'loldu', r: 4, alpha: 4 },
+];
+for (const want of EXPORTS) {
+  test(`a trained ${want.method} adapter is saved as a PEFT ${want.dora === true ? 'DoRA' : 'LoRA'} (r ${want.r}, alpha ${want.alpha}) on the original base: merged into it, the model scores as trained`, async (t) => {
+    const root = await tempDir(t);
+    const data = await sequences();
+    const m = await model(join(root, 'base'));
+    // svfit keeps every singular value here (energy 1), so its rank is the one asked for.
+    const opts = { ...OPTS, method: want.method, steps: 8, ...(want.method === 'svfit' ? { energy: 1 } : {}) };
+    const adapter = await attachAdapter(m, opts);
+    const before = await evaluate(m, data, 4);
+    const losses = await train(m, adapter, data, opts);
+    const trained = await evaluate(m, data, 4);
+    assert.ok(trained.loss < before.loss, `${want.method}: eval loss ${before.loss} → ${trained.loss} (train ${losses[0]} → ${losses[losses.length - 1]})`);
+    const config = await saveTrainedAdapter(adapter, join(root, 'adapter'), { baseModel: join(root, 'base') });
+    assert.equal(config.r, want.r);
+    assert.equal(config.lora_alpha, want.alpha);
+    assert.equal(config.use_dora, want.dora === true);
+    await mergeAdapters({ base: join(root, 'base'), adapters: [{ dir: join(root, 'adapter') }], out: join(root, 'merged') });
+    const merged = await openModel(join(root, 'merged'));
+    const mm = await loadLlama(merged, 'f64').finally(() => merged.close());
+    const got = await evaluate(mm, data, 4);
+    // The merged weights are rounded once to float32 on disk.
+    assert.ok(Math.abs(got.loss - trained.loss) <= 1e-5 * trained.loss, `${got.loss} vs ${trained.loss}`);
+  });
+}
 
 test('lowrank train and eval CLI: a LoRA on a model folder with tokenizer.json, written as a PEFT adapter; eval with it', async (t) => {
   const root = await tempDir(t);

@@ -1,5 +1,5 @@
 /**
- * `lowrank train --model <dir> --data <train.jsonl> --method lora|pissa|milora|olora|soma --rank r
+ * `lowrank train --model <dir> --data <train.jsonl> --method lora|dora|pissa|milora|olora|soma|svfit|loldu --rank r
  * --steps N --out <adapter dir>` and `lowrank eval --model <dir> [--adapter <dir>] --data <file>`:
  * adapter training of a Llama-family model folder with its tokenizer.json, and evaluation.
  */
@@ -8,10 +8,11 @@ import { LowrankError } from '../../core/errors.js';
 import { openModel } from '../../io/hf.js';
 import { loadLlama } from '../../nn/llama.js';
 import { loraTerm } from '../../methods/lora.js';
+import { doraTerm } from '../../methods/dora.js';
 import { openAdapter } from '../../io/peft.js';
 import { loadTokenizer } from '../../train/tokenizer.js';
 import { pack, readJsonl } from '../../train/data.js';
-import { attachAdapter, evaluate, saveTrainedAdapter, train , trainableCount } from '../../train/loop.js';
+import { attachAdapter, evaluate, saveTrainedAdapter, train, trainableCount, trainableMethods } from '../../train/loop.js';
 import { loadCheckpoint, saveCheckpoint } from '../../train/checkpoint.js';
 import { parseLayerTargets } from '../../tools/targets.js';
 import { progress, type Progress } from '../progress.js';
@@ -59,7 +60,7 @@ export function register(program: Command): void {
     .requiredOption('--model <dir>', 'model folder with config.json, weights and tokenizer.json')
     .requiredOption('--data <file>', 'training JSONL: {"text": ...} or {"prompt": ..., "completion": ...} per line')
     .option('--eval <file>', 'evaluation JSONL (loss and perplexity before and after)')
-    .option('--method <name>', 'lora, pissa, milora, olora or soma', 'lora')
+    .option('--method <name>', `${trainableMethods().join(', ')}`, 'lora')
     .requiredOption('--rank <r>', 'adapter rank')
     .option('--alpha <a>', 'lora_alpha (default: 2·rank)')
     .option('--targets <list|all-linear|regex>', 'layers', 'q_proj,v_proj')
@@ -121,9 +122,9 @@ export function register(program: Command): void {
 
   program
     .command('eval')
-    .description('loss and perplexity of a Llama-family model (optionally with a PEFT LoRA adapter) on a JSONL file')
+    .description('loss and perplexity of a Llama-family model (optionally with a PEFT LoRA or DoRA adapter) on a JSONL file')
     .requiredOption('--model <dir>', 'model folder with tokenizer.json')
-    .option('--adapter <dir>', 'PEFT LoRA adapter folder')
+    .option('--adapter <dir>', 'PEFT LoRA (or DoRA) adapter folder')
     .requiredOption('--data <file>', 'JSONL file')
     .option('--seq-len <n>', 'tokens per sequence', '128')
     .option('--batch <n>', 'sequences per batch', '4')
@@ -136,7 +137,12 @@ export function register(program: Command): void {
       if (f.adapter !== undefined) {
         const a = await openAdapter(f.adapter);
         try {
-          for (const mod of a.modules) m.adapters.set(mod.name, loraTerm(await a.readAs(mod.A.name, 'f32'), await a.readAs(mod.B.name, 'f32'), mod.scaling));
+          for (const mod of a.modules) {
+            const [A, B] = [await a.readAs(mod.A.name, 'f32'), await a.readAs(mod.B.name, 'f32')];
+            const w = m.weights.get(`${mod.name}.weight`);
+            if (w === undefined) throw new LowrankError('E_SHAPE', `the adapter has module ${mod.name}, which the model does not`, { file: f.adapter });
+            m.adapters.set(mod.name, mod.magnitude === undefined ? loraTerm(A, B, mod.scaling) : doraTerm(w, A, B, await a.readAs(mod.magnitude.name, 'f32'), mod.scaling));
+          }
         } finally {
           await a.close();
         }
