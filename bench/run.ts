@@ -15,6 +15,7 @@ const SUITES: Record<string, () => Promise<Suite>> = {
   tensor: () => import('./tensor.js'),
   tools: () => import('./tools.js'),
   init: () => import('./init.js'),
+  train: () => import('./train.js'),
 };
 
 /** bench/out/ of the repository (this file runs from dist/bench/). */

@@ -9,7 +9,7 @@
       "sources": ["lowrank.c"],
       "defines": ["NAPI_VERSION=8"],
       "cflags": ["-std=c11", "<!@(node -p \"process.env.LOWRANK_BLAS_CFLAGS || ''\")"],
-      "libraries": ["<!@(node -p \"process.env.LOWRANK_BLAS_LIBS || '-llapacke -lopenblas'\")"],
+      "libraries": ["<!@(node -p \"process.env.LOWRANK_BLAS_LIBS || '-llapacke -lopenblas'\")", "-lm"],
       "xcode_settings": {
         "OTHER_CFLAGS": ["-std=c11", "<!@(node -p \"process.env.LOWRANK_BLAS_CFLAGS || ''\")"]
       }

@@ -57,6 +57,8 @@ export interface Backend {
    * float32 sum in full).
    */
   matmulAddHalf(c: Matrix<Float32Array>, a: Matrix<Float32Array>, b: Matrix<Float32Array>, alpha: number, transA: boolean, transB: boolean, format: HalfFormat): Promise<Uint16Array>;
+  /** e^x elementwise, as a new array (softmax and sigmoid in training). */
+  exp<A extends FloatArray>(x: A): Promise<A>;
   /** float32 values → bfloat16 or float16 bits, rounded to nearest even (as src/core/dtype.ts). */
   encodeHalf(data: Float32Array, format: HalfFormat): Promise<Uint16Array>;
   /** bfloat16 or float16 bits → float32 values, exactly. */

@@ -52,7 +52,7 @@ export async function attentionForward<F extends FloatDType>(q: Tensor<F>, k: Te
       const base = (b * heads + h) * t * t;
       for (let i = 0; i < t; i++) {
         let max = -Infinity;
-        for (let j = 0; j <= i; j++) max = Math.max(max, scores.data[i * t + j] * scale);
+        for (let j = 0; j <= i; j++) if (scores.data[i * t + j] * scale > max) max = scores.data[i * t + j] * scale;
         let sum = 0;
         for (let j = 0; j <= i; j++) {
           const e = Math.exp(scores.data[i * t + j] * scale - max);

@@ -135,7 +135,7 @@ export async function llamaForward<F extends FloatDType>(m: LlamaModel<F>, ids: 
     const { y: n2, cache: rms2 } = rmsNormForward(h, weight(m, `${p}.post_attention_layernorm.weight`), c.rmsEps);
     const gate = await linearForward(linearOf(m, `${p}.mlp.gate_proj`, false), n2);
     const up = await linearForward(linearOf(m, `${p}.mlp.up_proj`, false), n2);
-    const act = swigluForward(gate, up);
+    const act = await swigluForward(gate, up);
     layers.push({ x, n1, rms1, q, k, v, att, a, h, n2, rms2, gate, up, act });
     x = sum(h, await linearForward(linearOf(m, `${p}.mlp.down_proj`, false), act));
   }
@@ -162,7 +162,7 @@ export async function llamaBackward<F extends FloatDType>(m: LlamaModel<F>, cach
     const L = cache.layers[l];
     // x_out = h + down(act): dh gets dx directly and through the MLP.
     const dact = await linearBackward(linearOf(m, `${p}.mlp.down_proj`, false), L.act, dx, linGrads(`${p}.mlp.down_proj`));
-    const { dgate, dup } = swigluBackward(L.gate, L.up, dact);
+    const { dgate, dup } = await swigluBackward(L.gate, L.up, dact);
     const dn2 = await linearBackward(linearOf(m, `${p}.mlp.gate_proj`, false), L.n2, dgate, linGrads(`${p}.mlp.gate_proj`));
     const dn2b = await linearBackward(linearOf(m, `${p}.mlp.up_proj`, false), L.n2, dup, linGrads(`${p}.mlp.up_proj`));
     for (let i = 0; i < dn2.data.length; i++) dn2.data[i] += dn2b.data[i];

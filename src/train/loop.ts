@@ -99,7 +99,7 @@ export async function train<F extends FloatDType>(m: LlamaModel<F>, adapter: Tra
     for (let micro = 0; micro < accumulate; micro++) {
       const { inputs, targets } = batchAt(order, opts.batch, step * accumulate + micro);
       const { logits, cache } = await llamaForward(m, inputs, opts.batch);
-      const ce = crossEntropy(logits, targets);
+      const ce = await crossEntropy(logits, targets);
       loss += ce.loss / accumulate;
       for (let i = 0; i < ce.dlogits.data.length; i++) ce.dlogits.data[i] /= accumulate;
       await llamaBackward(m, cache, ce.dlogits);
@@ -123,7 +123,7 @@ export async function evaluate<F extends FloatDType>(m: LlamaModel<F>, data: rea
   for (let i = 0; i * batch < data.length; i++) {
     const part = data.slice(i * batch, (i + 1) * batch);
     const { inputs, targets } = batchAt(part, part.length, 0);
-    const ce = crossEntropy((await llamaForward(m, inputs, part.length)).logits, targets);
+    const ce = await crossEntropy((await llamaForward(m, inputs, part.length)).logits, targets);
     sum += ce.loss * ce.count;
     count += ce.count;
   }

@@ -82,10 +82,10 @@ test('tiny GPT-2: the gradient of the loss with respect to every weight tensor m
   const model = await openModel(dir);
   const m = await loadGpt2(model, 'f64').finally(() => model.close());
   const targets = Int32Array.of(1, 4, IGNORE, 5, 9, 2, 6, 5, 3, 5);
-  const lossOf = async (): Promise<number> => crossEntropy((await gpt2Forward(m, IDS, 2)).logits, targets).loss;
+  const lossOf = async (): Promise<number> => (await crossEntropy((await gpt2Forward(m, IDS, 2)).logits, targets)).loss;
   const grads = new Map<string, Tensor<'f64'>>([...m.weights].map(([k, v]) => [k, tensor('f64', v.shape)]));
   const { logits, cache } = await gpt2Forward(m, IDS, 2);
-  await gpt2Backward(m, cache, crossEntropy(logits, targets).dlogits, grads);
+  await gpt2Backward(m, cache, (await crossEntropy(logits, targets)).dlogits, grads);
   const g = rng(78);
   for (const [name, param] of m.weights) {
     await checkGradient(name, param, grads.get(name) as Tensor<'f64'>, lossOf, { h: H, tol: GRAD_TOL, entries: someEntries(param.data.length, () => g.uniform()) });

@@ -91,10 +91,10 @@ for (const tie of [false, true]) {
 test('tiny Llama: the gradient of the loss with respect to every weight tensor matches central differences', async (t) => {
   const m = await tinyLlama(join(await tempDir(t), 'llama'));
   const targets = Int32Array.of(1, 4, 1, 5, IGNORE, 2, 6, 5, 3, 5);
-  const lossOf = async (): Promise<number> => crossEntropy((await llamaForward(m, IDS, 2)).logits, targets).loss;
+  const lossOf = async (): Promise<number> => (await crossEntropy((await llamaForward(m, IDS, 2)).logits, targets)).loss;
   const grads = new Map<string, Tensor<'f64'>>([...m.weights].map(([k, v]) => [k, tensor('f64', v.shape)]));
   const { logits, cache } = await llamaForward(m, IDS, 2);
-  await llamaBackward(m, cache, crossEntropy(logits, targets).dlogits, grads);
+  await llamaBackward(m, cache, (await crossEntropy(logits, targets)).dlogits, grads);
   const g = rng(77);
   for (const [name, param] of m.weights) {
     await checkGradient(name, param, grads.get(name) as Tensor<'f64'>, lossOf, { h: H, tol: GRAD_TOL, entries: someEntries(param.data.length, () => g.uniform()) });
@@ -122,8 +122,8 @@ test('LoRA terms on q_proj and v_proj of every layer: dA and dB match central di
   }
   const targets = Int32Array.of(1, 4, 1, 5, 9, 2, 6, 5, 3, 5);
   const { logits, cache } = await llamaForward(m, IDS, 2);
-  await llamaBackward(m, cache, crossEntropy(logits, targets).dlogits);
-  const lossOf = async (): Promise<number> => crossEntropy((await llamaForward(m, IDS, 2)).logits, targets).loss;
+  await llamaBackward(m, cache, (await crossEntropy(logits, targets)).dlogits);
+  const lossOf = async (): Promise<number> => (await crossEntropy((await llamaForward(m, IDS, 2)).logits, targets)).loss;
   for (const [k, term] of terms.entries()) {
     await checkGradient(`term ${k} A`, term.A, term.dA, lossOf, { h: H, tol: GRAD_TOL });
     await checkGradient(`term ${k} B`, term.B, term.dB, lossOf, { h: H, tol: GRAD_TOL });

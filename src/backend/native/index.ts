@@ -43,6 +43,7 @@ interface Addon {
   gemm(a: Float32Array, aRows: number, aCols: number, b: Float32Array, bRows: number, bCols: number, transA: boolean, transB: boolean, c: Float32Array, alpha: number, f16: boolean): Promise<Uint16Array>;
   encodeHalf(x: Float32Array, f16: boolean): Promise<Uint16Array>;
   decodeHalf(bits: Uint16Array, f16: boolean): Promise<Float32Array>;
+  exp(x: FloatArray): Promise<FloatArray>;
   qr(a: FloatArray, rows: number, cols: number): Promise<[FloatArray, FloatArray]>;
   svd(a: FloatArray, rows: number, cols: number, job: SvdJob): Promise<[FloatArray, FloatArray | null, FloatArray | null]>;
   eigh(a: FloatArray, n: number, vectors: boolean): Promise<[FloatArray, FloatArray | null]>;
@@ -98,7 +99,7 @@ function loadAddon(): { addon?: Addon; path?: string; reason?: string } {
   }
   try {
     const addon = createRequire(import.meta.url)(path) as Partial<Addon>;
-    const missing = (['gemm', 'qr', 'svd', 'eigh', 'lu', 'cholesky', 'trsm', 'info', 'allFinite', 'encodeHalf', 'decodeHalf'] as const).filter((f) => typeof addon[f] !== 'function');
+    const missing = (['gemm', 'qr', 'svd', 'eigh', 'lu', 'cholesky', 'trsm', 'info', 'allFinite', 'encodeHalf', 'decodeHalf', 'exp'] as const).filter((f) => typeof addon[f] !== 'function');
     if (missing.length > 0) {
       loaded = { reason: `the native addon at ${path} lacks ${missing.join(', ')}; rebuild it with \`npm run build:native\`` };
     } else {
@@ -159,6 +160,8 @@ function makeBackend(addon: Addon): Backend {
 
     matmulAddHalf: (c, a, b, alpha, transA, transB, format) =>
       call('matmulAddHalf', [a.rows, a.cols, b.rows, b.cols], () => addon.gemm(a.data, a.rows, a.cols, b.data, b.rows, b.cols, transA, transB, c.data, alpha, format === 'f16')),
+
+    exp: async <A extends FloatArray>(x: A) => (await call('exp', [x.length], () => addon.exp(x))) as A,
 
     encodeHalf: (data, format) => call('encodeHalf', [data.length], () => addon.encodeHalf(data, format === 'f16')),
     decodeHalf: (bits, format) => call('decodeHalf', [bits.length], () => addon.decodeHalf(bits, format === 'f16')),

@@ -141,6 +141,7 @@ export function createWasmBackendOn(platform: Platform, options: WasmBackendOpti
       return jsBackend.encodeHalf((await this.matmulAdd(c, a, b, alpha, transA, transB)).data, format);
     },
     encodeHalf: (data, format) => jsBackend.encodeHalf(data, format),
+    exp: (x) => jsBackend.exp(x),
     decodeHalf: (bits, format) => jsBackend.decodeHalf(bits, format),
     qr: (a) => qrOn(engine, a),
     svd: (a, job) => svdOn(engine, maxLog, a, job),

@@ -63,6 +63,7 @@ export const wasmBackend: Backend = {
   matmulAdd: (c, a, b, alpha, transA, transB) => defaultBackend().matmulAdd(c, a, b, alpha, transA, transB),
   matmulAddHalf: (c, a, b, alpha, transA, transB, format) => defaultBackend().matmulAddHalf(c, a, b, alpha, transA, transB, format),
   encodeHalf: (data, format) => jsBackend.encodeHalf(data, format),
+  exp: (x) => jsBackend.exp(x),
   decodeHalf: (bits, format) => jsBackend.decodeHalf(bits, format),
   qr: (a) => defaultBackend().qr(a),
   svd: (a, job) => defaultBackend().svd(a, job),
