@@ -13,13 +13,13 @@
  * run on a tiny model.
  */
 import { spawnSync } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { llamaConfig, llamaTensors, randomWeights, type LlamaShape } from '../src/io/synthetic.js';
 import { writeModel } from '../src/io/hf.js';
 import { rng } from '../src/core/rng.js';
-import { fmtMiB, fmtRatio, printTable, requireNumpy, runNodeJson, runPythonJson, withTempDir, PY_MAX_RSS, type SuiteOptions } from './util.js';
+import { fmtMiB, fmtRatio, printTable, requireNumpy, runNodeJson, runPythonJson, withTempDir, type SuiteOptions } from './util.js';
 import { NUMPY_READER } from './checkpoint.js';
 
 export const description = 'LoRA training steps on the built-in model and a ~100M Llama: lowrank vs numpy vs PyTorch CPU (tokens/s, peak RSS)';
@@ -66,7 +66,7 @@ export async function run(opts: SuiteOptions): Promise<unknown> {
     const rows: string[][] = [];
     const results: unknown[] = [];
     for (const w of workloads) {
-      const vocab = w.vocab > 0 ? w.vocab : (JSON.parse(await import('node:fs/promises').then((f) => f.readFile(join(w.dir, 'config.json'), 'utf8'))) as { vocab_size: number }).vocab_size;
+      const vocab = w.vocab > 0 ? w.vocab : (JSON.parse(await readFile(join(w.dir, 'config.json'), 'utf8')) as { vocab_size: number }).vocab_size;
       const ids = join(dir, `${rows.length}.ids`);
       const g = rng(7);
       const count = (w.warmup + w.steps) * w.batch * (w.seq + 1);
@@ -74,7 +74,7 @@ export async function run(opts: SuiteOptions): Promise<unknown> {
       const args = [w.dir, ids, String(w.batch), String(w.seq), String(w.warmup), String(w.steps), String(RANK), TARGETS];
       const lr = runNodeJson<Run>('train-child.js', args);
       const np = runPythonJson<Run>(PY_STEP + NUMPY_STEP + PY_MAIN, args);
-      const pt = torch.python === undefined ? undefined : runPython<Run>(torch.python, PY_STEP + TORCH_STEP + PY_MAIN, args);
+      const pt = torch.python === undefined ? undefined : runPythonJson<Run>(PY_STEP + TORCH_STEP + PY_MAIN, args, torch.python);
       const tokens = `${w.batch}×${w.seq}`;
       rows.push([
         w.name,
@@ -114,13 +114,6 @@ function findTorch(): { python?: string; version?: string; note?: string } {
   if (v !== undefined) return { python: '/usr/bin/python3', version: v, note: 'installed Debian\'s python3-torch for the PyTorch column (apt-get install -y python3-torch)' };
   const why = install.error?.message ?? (install.stderr ?? '').trim().split('\n').slice(-2).join(' ');
   return { note: `PyTorch is not installed and \`apt-get install -y python3-torch\` failed (${why}); the PyTorch column is missing` };
-}
-
-function runPython<T>(python: string, script: string, args: readonly string[]): T {
-  const r = spawnSync(python, ['-c', `import numpy as np\n${PY_MAX_RSS}\n${script}`, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
-  if (r.status !== 0) throw new Error(`${python} (PyTorch step) failed (exit ${r.status ?? r.signal}):\n${(r.stderr ?? '').trim()}`);
-  const lines = r.stdout.trim().split('\n');
-  return JSON.parse(lines[lines.length - 1]) as T;
 }
 
 /** What the numpy and PyTorch steps share: reading the model, its hyperparameters, RoPE tables, the data. */

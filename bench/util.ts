@@ -81,13 +81,13 @@ export function requireNumpy(): string {
  * Runs a python3 script (numpy imported as np, and `_max_rss_bytes()` defined) with the given
  * arguments and parses the JSON it prints on stdout (its last non-empty line).
  */
-export function runPythonJson<T>(script: string, args: readonly string[] = []): T {
+export function runPythonJson<T>(script: string, args: readonly string[] = [], python = 'python3'): T {
   requireNumpy();
   // T0: the clock at the script's start, before numpy loads, for jobs timed like a whole process.
-  const r = spawnSync('python3', ['-c', `import time as _time\nT0 = _time.perf_counter()\nimport numpy as np\n${PY_MAX_RSS}\n${script}`, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
-  if (r.error !== undefined) throw new Error(`python3 could not be started: ${r.error.message}`);
-  if (r.status !== 0) throw new Error(`python3 script failed (exit ${r.status ?? r.signal}):\n${r.stderr.trim()}`);
-  return parseLastJsonLine<T>(r.stdout, 'python3');
+  const r = spawnSync(python, ['-c', `import time as _time\nT0 = _time.perf_counter()\nimport numpy as np\n${PY_MAX_RSS}\n${script}`, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (r.error !== undefined) throw new Error(`${python} could not be started: ${r.error.message}`);
+  if (r.status !== 0) throw new Error(`${python} script failed (exit ${r.status ?? r.signal}):\n${r.stderr.trim()}`);
+  return parseLastJsonLine<T>(r.stdout, python);
 }
 
 // ---- node children -------------------------------------------------------------------------------
