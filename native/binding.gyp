@@ -6,12 +6,12 @@
   "targets": [
     {
       "target_name": "lowrank_native",
-      "sources": ["lowrank.c"],
+      "sources": ["lowrank.c", "nn.c"],
       "defines": ["NAPI_VERSION=8"],
-      "cflags": ["-std=c11", "<!@(node -p \"process.env.LOWRANK_BLAS_CFLAGS || ''\")"],
+      "cflags": ["-std=c11", "-fno-trapping-math", "<!@(node -p \"process.env.LOWRANK_BLAS_CFLAGS || ''\")"],
       "libraries": ["<!@(node -p \"process.env.LOWRANK_BLAS_LIBS || '-llapacke -lopenblas'\")", "-lm"],
       "xcode_settings": {
-        "OTHER_CFLAGS": ["-std=c11", "<!@(node -p \"process.env.LOWRANK_BLAS_CFLAGS || ''\")"]
+        "OTHER_CFLAGS": ["-std=c11", "-fno-trapping-math", "<!@(node -p \"process.env.LOWRANK_BLAS_CFLAGS || ''\")"]
       }
     }
   ]

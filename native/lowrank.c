@@ -49,6 +49,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
+
+#include "nn.h"
+
+#if defined(__SSE__) || defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
 #if defined(__linux__)
 #include <sys/mman.h>
 #ifdef __GLIBC__
@@ -66,9 +72,11 @@ int openblas_get_parallel(void);
 /* ------------------------------------------------------------------------------------------- */
 /* Jobs                                                                                        */
 
-typedef enum { OP_GEMM, OP_QR, OP_SVD, OP_EIGH, OP_LU, OP_CHOL, OP_TRSM, OP_ENCODE, OP_DECODE, OP_GEMM_HALF, OP_EXP } op_kind;
+typedef enum { OP_GEMM, OP_QR, OP_SVD, OP_EIGH, OP_LU, OP_CHOL, OP_TRSM, OP_ENCODE, OP_DECODE, OP_GEMM_HALF,
+  OP_ATTENTION, OP_ATTENTION_BACKWARD, OP_RMSNORM, OP_RMSNORM_BACKWARD, OP_SWIGLU, OP_SWIGLU_BACKWARD, OP_CROSS_ENTROPY } op_kind;
 
 #define MAX_OUT 3
+#define MAX_IN 6
 
 typedef struct {
   napi_async_work work;
@@ -82,8 +90,9 @@ typedef struct {
   double alpha;               /* gemm with C: out = C + alpha·op(A)·op(B) */
   size_t count;               /* encode/decode: elements */
   char job;                   /* svd: 'S' 'A' 'N'; eigh: 'V' 'N' */
-  void *in0, *in1, *in2;      /* private copies of the inputs (malloc), or borrowed (see below) */
-  napi_ref in_ref[3];         /* when set, in0/in1/in2 point into these JS typed arrays: read only */
+  void *in[MAX_IN];           /* private copies of the inputs (malloc), or borrowed (see below) */
+  napi_ref in_ref[MAX_IN];    /* when set, in[i] points into this JS typed array: read only */
+  int dims[5];                /* nn kernels: batch, t, heads, kv heads, head dim / rows, cols */
   int nout;                   /* number of result slots */
   int has_out[MAX_OUT];       /* slot present (else null in the result) */
   napi_ref out_ref[MAX_OUT];  /* the output ArrayBuffers, kept alive while the work runs */
@@ -153,7 +162,7 @@ static void set_identity(job_t *j, void *data, int n) {
 static void run_gemm(job_t *j) {
   if (j->m == 0 || j->n == 0) return;
   const size_t bytes = (size_t)j->m * j->n * j->esz;
-  if (j->flag_c) memcpy(j->out[0], j->in2, bytes);
+  if (j->flag_c) memcpy(j->out[0], j->in[2], bytes);
   if (j->k == 0) { /* an empty sum: the output is not zero-filled when allocated */
     if (!j->flag_c) memset(j->out[0], 0, bytes);
     return;
@@ -162,9 +171,9 @@ static void run_gemm(job_t *j) {
   enum CBLAS_TRANSPOSE tb = j->flag_b ? CblasTrans : CblasNoTrans;
   const double alpha = j->flag_c ? j->alpha : 1.0, beta = j->flag_c ? 1.0 : 0.0;
   if (j->f64)
-    cblas_dgemm(CblasRowMajor, ta, tb, j->m, j->n, j->k, alpha, j->in0, j->lda, j->in1, j->ldb, beta, j->out[0], j->n);
+    cblas_dgemm(CblasRowMajor, ta, tb, j->m, j->n, j->k, alpha, j->in[0], j->lda, j->in[1], j->ldb, beta, j->out[0], j->n);
   else
-    cblas_sgemm(CblasRowMajor, ta, tb, j->m, j->n, j->k, (float)alpha, j->in0, j->lda, j->in1, j->ldb, (float)beta,
+    cblas_sgemm(CblasRowMajor, ta, tb, j->m, j->n, j->k, (float)alpha, j->in[0], j->lda, j->in[1], j->ldb, (float)beta,
                 j->out[0], j->n);
 }
 
@@ -220,9 +229,9 @@ static uint32_t f32_bits_of_f16(uint16_t h) {
   return s | ((uint32_t)(113 - shift) << 23) | ((mm & 0x3ffu) << 13);
 }
 
-/* out[0] (uint16, count) = in0 (float32) as bf16 (flag_c 0) or f16 (flag_c 1) bits. */
+/* out[0] (uint16, count) = in[0] (float32) as bf16 (flag_c 0) or f16 (flag_c 1) bits. */
 static void run_encode(job_t *j) {
-  const uint32_t *x = (const uint32_t *)j->in0;
+  const uint32_t *x = (const uint32_t *)j->in[0];
   uint16_t *o = (uint16_t *)j->out[0];
   const size_t n = j->count;
   if (j->flag_c)
@@ -231,9 +240,9 @@ static void run_encode(job_t *j) {
     for (size_t i = 0; i < n; i++) o[i] = bf16_of(x[i]);
 }
 
-/* out[0] (float32, count) = in0 (uint16 bf16 or f16 bits) exactly. */
+/* out[0] (float32, count) = in[0] (uint16 bf16 or f16 bits) exactly. */
 static void run_decode(job_t *j) {
-  const uint16_t *x = (const uint16_t *)j->in0;
+  const uint16_t *x = (const uint16_t *)j->in[0];
   uint32_t *o = (uint32_t *)j->out[0];
   const size_t n = j->count;
   if (j->flag_c)
@@ -262,12 +271,12 @@ static void run_qr(job_t *j) {
     return;
   }
   if (j->f64) {
-    const double *in = j->in0;
+    const double *in = j->in[0];
     double *ca = a;
     for (int r = 0; r < m; r++)
       for (int c = 0; c < n; c++) ca[(size_t)c * m + r] = in[(size_t)r * n + c];
   } else {
-    const float *in = j->in0;
+    const float *in = j->in[0];
     float *ca = a;
     for (int r = 0; r < m; r++)
       for (int c = 0; c < n; c++) ca[(size_t)c * m + r] = in[(size_t)r * n + c];
@@ -330,11 +339,11 @@ static void run_svd(job_t *j) {
   const lapack_int ldvt = job == 'N' ? 1 : (job == 'A' ? m : k);
   const size_t bytes = (size_t)m * n * j->esz;
 
-  /* gesdd overwrites its input; keep in0 intact for the gesvd fallback. */
+  /* gesdd overwrites its input; keep in[0] intact for the gesvd fallback. */
   void *a = malloc(bytes);
   lapack_int info;
   if (a != NULL) {
-    memcpy(a, j->in0, bytes);
+    memcpy(a, j->in[0], bytes);
     info = j->f64 ? LAPACKE_dgesdd(LAPACK_COL_MAJOR, job, n, m, a, n, j->out[0], lu, ldu, lvt, ldvt)
                   : LAPACKE_sgesdd(LAPACK_COL_MAJOR, job, n, m, a, n, j->out[0], lu, ldu, lvt, ldvt);
     free(a);
@@ -344,15 +353,15 @@ static void run_svd(job_t *j) {
     }
     if (info == 0) return;
   }
-  /* gesdd did not converge (info > 0) or there was no memory for a second copy: gesvd on in0. */
+  /* gesdd did not converge (info > 0) or there was no memory for a second copy: gesvd on in[0]. */
   void *superb = malloc((size_t)(k > 1 ? k - 1 : 1) * j->esz);
   const char *gesvd = rname(j, "LAPACKE_sgesvd", "LAPACKE_dgesvd");
   if (superb == NULL) {
     job_fail(j, "E_INTERNAL", "%s: out of memory (%d values)", gesvd, k);
     return;
   }
-  info = j->f64 ? LAPACKE_dgesvd(LAPACK_COL_MAJOR, job, job, n, m, j->in0, n, j->out[0], lu, ldu, lvt, ldvt, superb)
-                : LAPACKE_sgesvd(LAPACK_COL_MAJOR, job, job, n, m, j->in0, n, j->out[0], lu, ldu, lvt, ldvt, superb);
+  info = j->f64 ? LAPACKE_dgesvd(LAPACK_COL_MAJOR, job, job, n, m, j->in[0], n, j->out[0], lu, ldu, lvt, ldvt, superb)
+                : LAPACKE_sgesvd(LAPACK_COL_MAJOR, job, job, n, m, j->in[0], n, j->out[0], lu, ldu, lvt, ldvt, superb);
   free(superb);
   if (info < 0) lapacke_error(j, gesvd, info);
   else if (info > 0)
@@ -365,7 +374,7 @@ static void run_eigh(job_t *j) {
   const int n = j->n;
   if (n == 0) return;
   /* The lower triangle of row-major A is the upper triangle of column-major Aᵀ = A. */
-  void *a = j->job == 'V' ? j->out[1] : j->in0;
+  void *a = j->job == 'V' ? j->out[1] : j->in[0];
   lapack_int info = j->f64 ? LAPACKE_dsyevd(LAPACK_COL_MAJOR, j->job, 'U', n, a, n, j->out[0])
                            : LAPACKE_ssyevd(LAPACK_COL_MAJOR, j->job, 'U', n, a, n, j->out[0]);
   const char *name = rname(j, "LAPACKE_ssyevd", "LAPACKE_dsyevd");
@@ -435,16 +444,16 @@ static void run_chol(job_t *j) {
     memset((char *)j->out[0] + ((size_t)i * n + i + 1) * j->esz, 0, (size_t)(n - 1 - i) * j->esz);
 }
 
-/* Solves op(T) X = B; T n×n in in0, B n×k copied into out[0] and overwritten with X. */
+/* Solves op(T) X = B; T n×n in in[0], B n×k copied into out[0] and overwritten with X. */
 static void run_trsm(job_t *j) {
   if (j->n == 0 || j->k == 0) return;
   enum CBLAS_UPLO uplo = j->flag_a ? CblasLower : CblasUpper;
   enum CBLAS_TRANSPOSE tr = j->flag_b ? CblasTrans : CblasNoTrans;
   enum CBLAS_DIAG diag = j->flag_c ? CblasUnit : CblasNonUnit;
   if (j->f64)
-    cblas_dtrsm(CblasRowMajor, CblasLeft, uplo, tr, diag, j->n, j->k, 1.0, j->in0, j->n, j->out[0], j->k);
+    cblas_dtrsm(CblasRowMajor, CblasLeft, uplo, tr, diag, j->n, j->k, 1.0, j->in[0], j->n, j->out[0], j->k);
   else
-    cblas_strsm(CblasRowMajor, CblasLeft, uplo, tr, diag, j->n, j->k, 1.0f, j->in0, j->n, j->out[0], j->k);
+    cblas_strsm(CblasRowMajor, CblasLeft, uplo, tr, diag, j->n, j->k, 1.0f, j->in[0], j->n, j->out[0], j->k);
 }
 
 /*
@@ -463,7 +472,7 @@ static void run_gemm_half(job_t *j) {
     job_fail(j, "E_INTERNAL", "%s: out of memory (%d columns)", "gemm to half", n);
     return;
   }
-  const float *a = j->in0, *b = j->in1, *c = j->in2;
+  const float *a = j->in[0], *b = j->in[1], *c = j->in[2];
   uint16_t *o = (uint16_t *)j->out[0];
   enum CBLAS_TRANSPOSE ta = j->flag_a ? CblasTrans : CblasNoTrans;
   enum CBLAS_TRANSPOSE tb = j->flag_b ? CblasTrans : CblasNoTrans;
@@ -484,18 +493,43 @@ static void run_gemm_half(job_t *j) {
   free(scratch);
 }
 
-/* out[0] = exp(in0) elementwise (count elements): softmax and sigmoid in training, where a JavaScript
-   Math.exp costs ~20 ns per element on the development machine and expf a few. */
-static void run_exp(job_t *j) {
-  const size_t n = j->count;
-  if (j->f64) {
-    const double *x = j->in0;
-    double *o = j->out[0];
-    for (size_t i = 0; i < n; i++) o[i] = exp(x[i]);
-  } else {
-    const float *x = j->in0;
-    float *o = j->out[0];
-    for (size_t i = 0; i < n; i++) o[i] = expf(x[i]);
+/*
+ * The training kernels of nn.c; dims and inputs as js_nn below describes them. They run with
+ * subnormals flushed to zero (x86 MXCSR FTZ and DAZ, restored after): vectorized, their clamped
+ * exponentials compute every lane of both sides of a select, and a lane that makes a subnormal
+ * costs a ~150-cycle microcode assist even when it is not selected (SiLU ran 7x slower).
+ */
+static void run_nn_kernel(job_t *j);
+
+static void run_nn(job_t *j) {
+#if defined(__SSE__) || defined(__x86_64__)
+  const unsigned csr = _mm_getcsr();
+  _mm_setcsr(csr | 0x8040u); /* FTZ (bit 15) | DAZ (bit 6) */
+#endif
+  run_nn_kernel(j);
+#if defined(__SSE__) || defined(__x86_64__)
+  _mm_setcsr(csr);
+#endif
+}
+
+static void run_nn_kernel(job_t *j) {
+  const int *d = j->dims;
+  float *const *o = (float *const *)j->out;
+  void *const *in = j->in;
+  switch (j->op) {
+    case OP_ATTENTION: nn_attention_forward(o[0], o[1], in[0], in[1], in[2], d[0], d[1], d[2], d[3], d[4]); break;
+    case OP_ATTENTION_BACKWARD:
+      if (!nn_attention_backward(o[0], o[1], o[2], in[4], in[0], in[1], in[2], in[3], d[0], d[1], d[2], d[3], d[4]))
+        job_fail(j, "E_INTERNAL", "%s: out of memory for the scratch (T = %d)", "attentionBackward", d[1]);
+      break;
+    case OP_RMSNORM: nn_rmsnorm_forward(o[0], o[1], in[0], in[1], d[0], d[1], j->alpha); break;
+    case OP_RMSNORM_BACKWARD: nn_rmsnorm_backward(o[0], o[1], in[0], in[1], in[2], in[3], d[0], d[1]); break;
+    case OP_SWIGLU: nn_swiglu_forward(o[0], in[0], in[1], j->count); break;
+    case OP_SWIGLU_BACKWARD: nn_swiglu_backward(o[0], o[1], in[0], in[1], in[2], j->count); break;
+    case OP_CROSS_ENTROPY:
+      *(double *)j->out[1] = nn_cross_entropy(o[0], in[0], in[1], d[0], d[1], (int)j->alpha);
+      break;
+    default: break;
   }
 }
 
@@ -513,7 +547,13 @@ static void execute(napi_env env, void *data) {
     case OP_ENCODE: run_encode(j); break;
     case OP_DECODE: run_decode(j); break;
     case OP_GEMM_HALF: run_gemm_half(j); break;
-    case OP_EXP: run_exp(j); break;
+    case OP_ATTENTION:
+    case OP_ATTENTION_BACKWARD:
+    case OP_RMSNORM:
+    case OP_RMSNORM_BACKWARD:
+    case OP_SWIGLU:
+    case OP_SWIGLU_BACKWARD:
+    case OP_CROSS_ENTROPY: run_nn(j); break;
   }
 }
 
@@ -525,12 +565,10 @@ static void job_free(napi_env env, job_t *j) {
   for (int i = 0; i < MAX_OUT; i++)
     if (j->out_ref[i] != NULL) napi_delete_reference(env, j->out_ref[i]);
   if (j->work != NULL) napi_delete_async_work(env, j->work);
-  if (j->in_ref[0] != NULL) napi_delete_reference(env, j->in_ref[0]);
-  else free(j->in0);
-  if (j->in_ref[1] != NULL) napi_delete_reference(env, j->in_ref[1]);
-  else free(j->in1);
-  if (j->in_ref[2] != NULL) napi_delete_reference(env, j->in_ref[2]);
-  else free(j->in2);
+  for (int i = 0; i < MAX_IN; i++) {
+    if (j->in_ref[i] != NULL) napi_delete_reference(env, j->in_ref[i]);
+    else free(j->in[i]);
+  }
   free(j);
 }
 
@@ -746,7 +784,11 @@ static void advise_hugepages(void *data, size_t bytes) {
  * kernel would fault in one by one).
  */
 static int alloc_out(napi_env env, job_t *j, int i, size_t count, napi_typedarray_type type, int zeroed) {
-  const size_t esz = type == napi_int32_array ? sizeof(int32_t) : type == napi_uint16_array ? sizeof(uint16_t) : j->esz;
+  const size_t esz = type == napi_int32_array     ? sizeof(int32_t)
+                     : type == napi_uint16_array  ? sizeof(uint16_t)
+                     : type == napi_float64_array ? sizeof(double)
+                     : type == napi_float32_array ? sizeof(float)
+                                                  : j->esz;
   const size_t bytes = count * esz;
   napi_value ab;
   j->out_offset[i] = 0;
@@ -874,7 +916,7 @@ static napi_value js_gemm(napi_env env, napi_callback_info info) {
   }
   j->lda = ac > 0 ? ac : 1;
   j->ldb = bc > 0 ? bc : 1;
-  if (!borrow_in(env, argv[0], a, &j->in0, &j->in_ref[0]) || !borrow_in(env, argv[3], b, &j->in1, &j->in_ref[1]))
+  if (!borrow_in(env, argv[0], a, &j->in[0], &j->in_ref[0]) || !borrow_in(env, argv[3], b, &j->in[1], &j->in_ref[1]))
     goto fail;
   if (argc >= 10) {
     void *c;
@@ -884,7 +926,7 @@ static napi_value js_gemm(napi_env env, napi_callback_info info) {
       napi_throw_type_error(env, "E_INTERNAL", "lowrank_native: alpha must be a number");
       goto fail;
     }
-    if (!borrow_in(env, argv[8], c, &j->in2, &j->in_ref[2])) goto fail;
+    if (!borrow_in(env, argv[8], c, &j->in[2], &j->in_ref[2])) goto fail;
     j->flag_c = 1;
   }
   if (argc == 11) { /* rounded to a 16-bit type: f16 (true) or bf16 (false) */
@@ -923,7 +965,7 @@ static napi_value js_qr(napi_env env, napi_callback_info info) {
       !get_dim(env, argv[2], "cols", &j->n) || !check_len(env, alen, j->m, j->n, "a"))
     goto fail;
   j->k = j->m < j->n ? j->m : j->n;
-  if (!copy_in(env, j, a, alen, &j->in0)) goto fail;
+  if (!copy_in(env, j, a, alen, &j->in[0])) goto fail;
   j->nout = 2;
   if (!alloc_out(env, j, 0, (size_t)j->m * j->k, float_type(j), 1) ||
       !alloc_out(env, j, 1, (size_t)j->k * j->n, float_type(j), 1))
@@ -957,7 +999,7 @@ static napi_value js_svd(napi_env env, napi_callback_info info) {
     goto fail;
   }
   j->k = j->m < j->n ? j->m : j->n;
-  if (!copy_in(env, j, a, alen, &j->in0)) goto fail;
+  if (!copy_in(env, j, a, alen, &j->in[0])) goto fail;
   j->nout = 3;
   const size_t uc = j->job == 'A' ? j->m : j->k, vr = j->job == 'A' ? j->n : j->k;
   if (!alloc_out(env, j, 0, (size_t)j->k, float_type(j), 1)) goto fail;
@@ -989,7 +1031,7 @@ static napi_value js_eigh(napi_env env, napi_callback_info info) {
   if (vectors) {
     if (!alloc_out(env, j, 1, alen, float_type(j), 0)) goto fail; /* overwritten by the copy below */
     if (alen > 0) memcpy(j->out[1], a, alen * j->esz); /* syevd works in place in the output */
-  } else if (!copy_in(env, j, a, alen, &j->in0)) {
+  } else if (!copy_in(env, j, a, alen, &j->in[0])) {
     goto fail;
   }
   return start(env, j, "lowrank_native.eigh", 0);
@@ -1058,7 +1100,7 @@ static napi_value js_trsm(napi_env env, napi_callback_info info) {
       !get_flag(env, argv[6], "unitDiagonal", &j->flag_c) || !check_len(env, tlen, j->n, j->n, "t") ||
       !check_len(env, blen, j->n, j->k, "b"))
     goto fail;
-  if (!borrow_in(env, argv[0], t, &j->in0, &j->in_ref[0])) goto fail;
+  if (!borrow_in(env, argv[0], t, &j->in[0], &j->in_ref[0])) goto fail;
   j->nout = 1;
   if (!alloc_out(env, j, 0, blen, float_type(j), 0)) goto fail; /* overwritten by the copy below */
   if (blen > 0) memcpy(j->out[0], b, blen * j->esz); /* trsm overwrites B with X */
@@ -1072,7 +1114,7 @@ fail:
 #define SYNC_CONVERT_MAX ((size_t)1 << 16)
 
 /*
- * One conversion job: in0 borrowed (from_type elements), out[0] to_type elements of the same
+ * One conversion job: in[0] borrowed (from_type elements), out[0] to_type elements of the same
  * count; f16 selects float16 instead of bfloat16.
  */
 static napi_value convert(napi_env env, napi_callback_info info, op_kind op, const char *name) {
@@ -1094,7 +1136,7 @@ static napi_value convert(napi_env env, napi_callback_info info, op_kind op, con
   j->op = op;
   j->esz = sizeof(float);
   j->count = length;
-  if (!get_flag(env, argv[1], "f16", &j->flag_c) || !borrow_in(env, argv[0], data, &j->in0, &j->in_ref[0])) goto fail;
+  if (!get_flag(env, argv[1], "f16", &j->flag_c) || !borrow_in(env, argv[0], data, &j->in[0], &j->in_ref[0])) goto fail;
   j->nout = 1;
   if (!alloc_out(env, j, 0, length, to, 0)) goto fail;
   return start(env, j, name, length <= SYNC_CONVERT_MAX);
@@ -1113,22 +1155,143 @@ static napi_value js_decode_half(napi_env env, napi_callback_info info) {
   return convert(env, info, OP_DECODE, "lowrank_native.decodeHalf");
 }
 
-/* exp(x: Float32Array | Float64Array) -> Promise<same type>: elementwise e^x. */
-static napi_value js_exp(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, 1, argv, "exp")) return NULL;
+/* The nn kernels by name, with their number of inputs and dims. */
+static const struct {
+  const char *name;
+  op_kind op;
+  int n_in, n_dims;
+} NN_KINDS[] = {
+    {"attention", OP_ATTENTION, 3, 5},         {"attentionBackward", OP_ATTENTION_BACKWARD, 5, 5},
+    {"rmsNorm", OP_RMSNORM, 2, 2},             {"rmsNormBackward", OP_RMSNORM_BACKWARD, 4, 2},
+    {"swiglu", OP_SWIGLU, 2, 1},               {"swigluBackward", OP_SWIGLU_BACKWARD, 3, 1},
+    {"crossEntropy", OP_CROSS_ENTROPY, 2, 2},
+};
+
+/* nn kernels with at most this many input elements run on the calling thread. */
+#define SYNC_NN_MAX ((size_t)1 << 15)
+
+/*
+ * nn(kind, inputs, dims, scalar) -> Promise<outputs>: one training kernel of nn.c on float32 rows.
+ *   attention          [q, k, v], [B, T, H, KV, D]          -> [o, p]
+ *   attentionBackward  [q, k, v, p, dout], [B, T, H, KV, D] -> [dq, dk, dv]
+ *   rmsNorm            [x, g], [N, C], eps                  -> [y, rstd]
+ *   rmsNormBackward    [dy, x, g, rstd], [N, C]             -> [dx, dg]
+ *   swiglu             [gate, up], [n]                      -> h
+ *   swigluBackward     [dh, gate, up], [n]                  -> [dgate, dup]
+ *   crossEntropy       [logits, targets (Int32Array)], [N, V], ignore id -> [dlogits, loss sum (Float64Array(1))]
+ * Inputs are borrowed (read only until the promise settles); their lengths are checked here.
+ */
+static napi_value js_nn(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!get_args(env, info, 4, argv, "nn")) return NULL;
+  char name[32] = {0};
+  size_t name_len = 0;
+  if (napi_get_value_string_utf8(env, argv[0], name, sizeof name, &name_len) != napi_ok) {
+    napi_throw_type_error(env, "E_INTERNAL", "lowrank_native: nn kind must be a string");
+    return NULL;
+  }
+  int kind = -1;
+  for (size_t i = 0; i < sizeof NN_KINDS / sizeof NN_KINDS[0]; i++)
+    if (strcmp(name, NN_KINDS[i].name) == 0) kind = (int)i;
+  if (kind < 0) {
+    napi_throw_type_error(env, "E_INTERNAL", "lowrank_native: unknown nn kernel");
+    return NULL;
+  }
   job_t *j = job_new(env);
   if (j == NULL) return NULL;
-  j->op = OP_EXP;
-  void *x;
-  size_t len;
-  if (!get_floats(env, argv[0], j, 1, "x", &x, &len) || !borrow_in(env, argv[0], x, &j->in0, &j->in_ref[0])) goto fail;
-  j->count = len;
-  j->nout = 1;
-  if (!alloc_out(env, j, 0, len, float_type(j), 0)) goto fail;
-  return start(env, j, "lowrank_native.exp", len <= SYNC_CONVERT_MAX);
+  j->op = NN_KINDS[kind].op;
+  j->f64 = 0;
+  j->esz = sizeof(float);
+  for (int i = 0; i < NN_KINDS[kind].n_dims; i++) {
+    napi_value v;
+    if (napi_get_element(env, argv[2], (uint32_t)i, &v) != napi_ok || !get_dim(env, v, "nn dim", &j->dims[i])) goto fail;
+  }
+  if (napi_get_value_double(env, argv[3], &j->alpha) != napi_ok) {
+    napi_throw_type_error(env, "E_INTERNAL", "lowrank_native: nn scalar must be a number");
+    goto fail;
+  }
+  const int *d = j->dims;
+  const size_t N = (size_t)d[0] * (size_t)d[1], n = (size_t)d[0];
+  size_t want[MAX_IN] = {0}, out[MAX_OUT] = {0};
+  int zeroed[MAX_OUT] = {0};
+  napi_typedarray_type out_type[MAX_OUT] = {napi_float32_array, napi_float32_array, napi_float32_array};
+  switch (j->op) {
+    case OP_ATTENTION:
+    case OP_ATTENTION_BACKWARD: {
+      if (d[3] == 0 || d[2] % d[3] != 0) {
+        napi_throw_range_error(env, "E_INTERNAL", "lowrank_native: attention heads must be a multiple of kv heads");
+        goto fail;
+      }
+      const size_t qn = N * d[2] * d[4], kn = N * d[3] * d[4], pn = (size_t)d[0] * d[2] * d[1] * d[1];
+      want[0] = qn, want[1] = kn, want[2] = kn, want[3] = pn, want[4] = qn;
+      if (j->op == OP_ATTENTION) out[0] = qn, out[1] = pn, j->nout = 2;
+      else out[0] = qn, out[1] = kn, out[2] = kn, zeroed[1] = zeroed[2] = 1, j->nout = 3;
+      break;
+    }
+    case OP_RMSNORM: want[0] = N, want[1] = d[1], out[0] = N, out[1] = d[0], j->nout = 2; break;
+    case OP_RMSNORM_BACKWARD:
+      want[0] = want[1] = N, want[2] = d[1], want[3] = d[0];
+      out[0] = N, out[1] = d[1], zeroed[1] = 1, j->nout = 2;
+      break;
+    case OP_SWIGLU: want[0] = want[1] = n, out[0] = n, j->nout = 1; break;
+    case OP_SWIGLU_BACKWARD: want[0] = want[1] = want[2] = n, out[0] = out[1] = n, j->nout = 2; break;
+    case OP_CROSS_ENTROPY:
+      want[0] = N, want[1] = d[0], out[0] = N, out[1] = 1, out_type[1] = napi_float64_array, j->nout = 2;
+      if (d[1] == 0) {
+        napi_throw_range_error(env, "E_INTERNAL", "lowrank_native: crossEntropy needs a vocabulary");
+        goto fail;
+      }
+      break;
+    default: goto fail;
+  }
+  j->count = n;
+  size_t total = 0;
+  for (int i = 0; i < NN_KINDS[kind].n_in; i++) {
+    napi_value v;
+    napi_typedarray_type type;
+    size_t len;
+    void *data;
+    const napi_typedarray_type expect = j->op == OP_CROSS_ENTROPY && i == 1 ? napi_int32_array : napi_float32_array;
+    if (napi_get_element(env, argv[1], (uint32_t)i, &v) != napi_ok ||
+        napi_get_typedarray_info(env, v, &type, &len, &data, NULL, NULL) != napi_ok || type != expect || len != want[i]) {
+      char msg[160];
+      snprintf(msg, sizeof msg, "lowrank_native: nn %s input %d must be a %s of %zu elements", name, i,
+               expect == napi_int32_array ? "Int32Array" : "Float32Array", want[i]);
+      napi_throw_type_error(env, "E_INTERNAL", msg);
+      goto fail;
+    }
+    if (!borrow_in(env, v, data, &j->in[i], &j->in_ref[i])) goto fail;
+    total += len;
+  }
+  for (int i = 0; i < j->nout; i++)
+    if (!alloc_out(env, j, i, out[i], out_type[i], zeroed[i])) goto fail;
+  return start(env, j, "lowrank_native.nn", total <= SYNC_NN_MAX);
 fail:
   job_free(env, j);
+  return NULL;
+}
+
+/*
+ * retainMemory(on: boolean): while on, freed memory stays in the process for reuse (no mmap for
+ * large blocks, no trimming of the heap top); off restores the defaults set at load and hands what
+ * is free back to the system. For training steps, which allocate the same sizes every step: each
+ * fresh page is a fault (~2.4 us per 4 KiB here, a third of a SiLU's time), reuse is a memset.
+ */
+static napi_value js_retain_memory(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int on = 0;
+  if (!get_args(env, info, 1, argv, "retainMemory") || !get_flag(env, argv[0], "on", &on)) return NULL;
+#ifdef __GLIBC__
+  if (on) {
+    mallopt(M_MMAP_MAX, 0);
+    mallopt(M_TRIM_THRESHOLD, 0x7fffffff);
+  } else {
+    mallopt(M_MMAP_MAX, 65536);
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
+    mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+    malloc_trim(0);
+  }
+#endif
   return NULL;
 }
 
@@ -1207,7 +1370,8 @@ NAPI_MODULE_INIT() {
     {"allFinite", NULL, js_all_finite, NULL, NULL, NULL, napi_enumerable, NULL},
     {"encodeHalf", NULL, js_encode_half, NULL, NULL, NULL, napi_enumerable, NULL},
     {"decodeHalf", NULL, js_decode_half, NULL, NULL, NULL, napi_enumerable, NULL},
-    {"exp", NULL, js_exp, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"nn", NULL, js_nn, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"retainMemory", NULL, js_retain_memory, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

@@ -30,6 +30,18 @@ export type HalfFormat = 'bf16' | 'f16';
 /** What to compute of an SVD. */
 export type SvdJob = 'thin' | 'full' | 'values';
 
+/**
+ * Causal attention over rows [batch·t, heads·headDim] (queries) and [batch·t, kvHeads·headDim]
+ * (keys, values): query head h reads key/value head h / (heads / kvHeads).
+ */
+export interface AttentionShape {
+  readonly batch: number;
+  readonly t: number;
+  readonly heads: number;
+  readonly kvHeads: number;
+  readonly headDim: number;
+}
+
 /** The result of an SVD: A = U · diag(s) · Vt, s descending and non-negative. */
 export interface SvdResult<A extends FloatArray> {
   /** m×k (thin, k = min(m, n)) or m×m (full); absent for 'values'. */
@@ -57,12 +69,36 @@ export interface Backend {
    * float32 sum in full).
    */
   matmulAddHalf(c: Matrix<Float32Array>, a: Matrix<Float32Array>, b: Matrix<Float32Array>, alpha: number, transA: boolean, transB: boolean, format: HalfFormat): Promise<Uint16Array>;
-  /** e^x elementwise, as a new array (softmax and sigmoid in training). */
-  exp<A extends FloatArray>(x: A): Promise<A>;
   /** float32 values → bfloat16 or float16 bits, rounded to nearest even (as src/core/dtype.ts). */
   encodeHalf(data: Float32Array, format: HalfFormat): Promise<Uint16Array>;
   /** bfloat16 or float16 bits → float32 values, exactly. */
   decodeHalf(bits: Uint16Array, format: HalfFormat): Promise<Float32Array>;
+  /**
+   * Training kernels (src/nn), each forward next to its backward. Causal grouped-query attention:
+   * O = softmax(Q·Kᵀ/√D masked to the past)·V per sequence and head, and P [B, H, T, T].
+   */
+  attention<A extends FloatArray>(q: A, k: A, v: A, shape: AttentionShape): Promise<{ o: A; p: A }>;
+  /** The gradients of q, k and v from P (the forward pass's) and dO. */
+  attentionBackward<A extends FloatArray>(q: A, k: A, v: A, p: A, dout: A, shape: AttentionShape): Promise<{ dq: A; dk: A; dv: A }>;
+  /** RMSNorm of the rows of x: y = x·rstd·g, rstd = 1/√(mean(x²) + ε) per row. */
+  rmsNorm<A extends FloatArray>(x: Matrix<A>, g: A, eps: number): Promise<{ y: A; rstd: A }>;
+  /** dx of RMSNorm, and dg summed over the rows. */
+  rmsNormBackward<A extends FloatArray>(dy: Matrix<A>, x: A, g: A, rstd: A): Promise<{ dx: A; dg: A }>;
+  /** silu(gate) ⊙ up, elementwise. */
+  swiglu<A extends FloatArray>(gate: A, up: A): Promise<A>;
+  swigluBackward<A extends FloatArray>(dh: A, gate: A, up: A): Promise<{ dgate: A; dup: A }>;
+  /**
+   * Softmax cross-entropy of rows of logits against target ids (in range, or `ignore`: the row
+   * counts for nothing): the loss summed over counted rows, and (softmax − onehot)/count.
+   */
+  crossEntropy<A extends FloatArray>(logits: Matrix<A>, targets: Int32Array, ignore: number): Promise<{ lossSum: number; dlogits: A }>;
+  /**
+   * Keeps memory the process frees for reuse, instead of handing it back to the system, until the
+   * returned function is called: for loops that allocate the same sizes again and again (training
+   * steps), where every fresh page costs a fault. Calls nest; a no-op where the backend cannot
+   * steer the allocator.
+   */
+  retainFreedMemory(): () => void;
   /** Thin Householder QR: A (m×n) = Q (m×k) · R (k×n), k = min(m, n), Q with orthonormal columns. */
   qr<A extends FloatArray>(a: Matrix<A>): Promise<{ q: Matrix<A>; r: Matrix<A> }>;
   /** Singular value decomposition (no Gram-matrix shortcuts: small singular values stay accurate). */

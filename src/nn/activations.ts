@@ -6,31 +6,15 @@ import { tensor, type Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
 import { backend } from '../backend/index.js';
 
-/** e^(−a) for every element of a (on the backend: its exp is the cost of a sigmoid). */
-function expNeg<F extends FloatDType>(a: Tensor<F>): Promise<Tensor<F>['data']> {
-  const neg = a.data.map((v) => -v) as Tensor<F>['data'];
-  return backend().exp(neg);
-}
-
-/** h = silu(gate) ⊙ up, silu(a) = a·σ(a) = a / (1 + e^(−a)). */
+/** h = silu(gate) ⊙ up, silu(a) = a·σ(a) = a / (1 + e^(−a)) (on the backend). */
 export async function swigluForward<F extends FloatDType>(gate: Tensor<F>, up: Tensor<F>): Promise<Tensor<F>> {
-  const e = await expNeg(gate);
-  for (let i = 0; i < e.length; i++) e[i] = (gate.data[i] / (1 + e[i])) * up.data[i];
-  return tensor(gate.dtype, gate.shape, e);
+  return tensor(gate.dtype, gate.shape, await backend().swiglu(gate.data, up.data));
 }
 
 /** dgate = dh ⊙ up ⊙ σ(a)(1 + a(1 − σ(a))), dup = dh ⊙ silu(a). */
 export async function swigluBackward<F extends FloatDType>(gate: Tensor<F>, up: Tensor<F>, dh: Tensor<F>): Promise<{ dgate: Tensor<F>; dup: Tensor<F> }> {
-  const e = await expNeg(gate);
-  const dgate = tensor(gate.dtype, gate.shape);
-  const dup = tensor(up.dtype, up.shape);
-  for (let i = 0; i < dh.data.length; i++) {
-    const a = gate.data[i];
-    const s = 1 / (1 + e[i]);
-    dgate.data[i] = dh.data[i] * up.data[i] * s * (1 + a * (1 - s));
-    dup.data[i] = dh.data[i] * a * s;
-  }
-  return { dgate, dup };
+  const { dgate, dup } = await backend().swigluBackward(dh.data, gate.data, up.data);
+  return { dgate: tensor(gate.dtype, gate.shape, dgate), dup: tensor(up.dtype, up.shape, dup) };
 }
 
 const GELU_C = Math.sqrt(2 / Math.PI);

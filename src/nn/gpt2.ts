@@ -77,7 +77,7 @@ interface LayerCache<F extends FloatDType> {
   q: Tensor<F>;
   k: Tensor<F>;
   v: Tensor<F>;
-  att: AttentionCache;
+  att: AttentionCache<F>;
   o: Tensor<F>;
   a: Tensor<F>;
   n2: Tensor<F>;

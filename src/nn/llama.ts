@@ -89,15 +89,15 @@ export async function loadLlama<F extends FloatDType>(model: Model, dtype: F): P
 interface LayerCache<F extends FloatDType> {
   x: Tensor<F>;
   n1: Tensor<F>;
-  rms1: RmsNormCache;
+  rms1: RmsNormCache<F>;
   q: Tensor<F>;
   k: Tensor<F>;
   v: Tensor<F>;
-  att: AttentionCache;
+  att: AttentionCache<F>;
   a: Tensor<F>;
   h: Tensor<F>;
   n2: Tensor<F>;
-  rms2: RmsNormCache;
+  rms2: RmsNormCache<F>;
   gate: Tensor<F>;
   up: Tensor<F>;
   act: Tensor<F>;
@@ -110,7 +110,7 @@ export interface LlamaCache<F extends FloatDType> {
   readonly layers: LayerCache<F>[];
   readonly xFinal: Tensor<F>;
   readonly nFinal: Tensor<F>;
-  readonly rmsFinal: RmsNormCache;
+  readonly rmsFinal: RmsNormCache<F>;
 }
 
 /** logits [B·T, vocab] for ids [B·T] (batch-major, T per sequence), and the cache for backward. */
@@ -124,7 +124,7 @@ export async function llamaForward<F extends FloatDType>(m: LlamaModel<F>, ids: 
   const layers: LayerCache<F>[] = [];
   for (let l = 0; l < c.layers; l++) {
     const p = `model.layers.${l}`;
-    const { y: n1, cache: rms1 } = rmsNormForward(x, weight(m, `${p}.input_layernorm.weight`), c.rmsEps);
+    const { y: n1, cache: rms1 } = await rmsNormForward(x, weight(m, `${p}.input_layernorm.weight`), c.rmsEps);
     const q = await linearForward(linearOf(m, `${p}.self_attn.q_proj`, c.qkvBias), n1);
     const k = await linearForward(linearOf(m, `${p}.self_attn.k_proj`, c.qkvBias), n1);
     const v = await linearForward(linearOf(m, `${p}.self_attn.v_proj`, c.qkvBias), n1);
@@ -132,14 +132,14 @@ export async function llamaForward<F extends FloatDType>(m: LlamaModel<F>, ids: 
     ropeApply(k, t, c.headDim, tables);
     const { o: a, cache: att } = await attentionForward(q, k, v, shape);
     const h = sum(x, await linearForward(linearOf(m, `${p}.self_attn.o_proj`, false), a));
-    const { y: n2, cache: rms2 } = rmsNormForward(h, weight(m, `${p}.post_attention_layernorm.weight`), c.rmsEps);
+    const { y: n2, cache: rms2 } = await rmsNormForward(h, weight(m, `${p}.post_attention_layernorm.weight`), c.rmsEps);
     const gate = await linearForward(linearOf(m, `${p}.mlp.gate_proj`, false), n2);
     const up = await linearForward(linearOf(m, `${p}.mlp.up_proj`, false), n2);
     const act = await swigluForward(gate, up);
     layers.push({ x, n1, rms1, q, k, v, att, a, h, n2, rms2, gate, up, act });
     x = sum(h, await linearForward(linearOf(m, `${p}.mlp.down_proj`, false), act));
   }
-  const { y: nFinal, cache: rmsFinal } = rmsNormForward(x, weight(m, 'model.norm.weight'), c.rmsEps);
+  const { y: nFinal, cache: rmsFinal } = await rmsNormForward(x, weight(m, 'model.norm.weight'), c.rmsEps);
   const logits = await linearForward({ weight: weight(m, c.tieEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight'), adapter: m.adapters.get('lm_head') }, nFinal);
   return { logits, cache: { ids, shape, layers, xFinal: x, nFinal, rmsFinal } };
 }
@@ -156,7 +156,7 @@ export async function llamaBackward<F extends FloatDType>(m: LlamaModel<F>, cach
   const tables = ropeTables(t, c.headDim, c.ropeTheta);
   const headName = c.tieEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
   const dn = await linearBackward({ weight: weight(m, headName), adapter: m.adapters.get('lm_head') }, cache.nFinal, dlogits, { weight: g(headName) });
-  let dx = rmsNormBackward(cache.xFinal, weight(m, 'model.norm.weight'), cache.rmsFinal, dn, g('model.norm.weight'));
+  let dx = await rmsNormBackward(cache.xFinal, weight(m, 'model.norm.weight'), cache.rmsFinal, dn, g('model.norm.weight'));
   for (let l = c.layers - 1; l >= 0; l--) {
     const p = `model.layers.${l}`;
     const L = cache.layers[l];
@@ -166,7 +166,7 @@ export async function llamaBackward<F extends FloatDType>(m: LlamaModel<F>, cach
     const dn2 = await linearBackward(linearOf(m, `${p}.mlp.gate_proj`, false), L.n2, dgate, linGrads(`${p}.mlp.gate_proj`));
     const dn2b = await linearBackward(linearOf(m, `${p}.mlp.up_proj`, false), L.n2, dup, linGrads(`${p}.mlp.up_proj`));
     for (let i = 0; i < dn2.data.length; i++) dn2.data[i] += dn2b.data[i];
-    const dh = rmsNormBackward(L.h, weight(m, `${p}.post_attention_layernorm.weight`), L.rms2, dn2, g(`${p}.post_attention_layernorm.weight`));
+    const dh = await rmsNormBackward(L.h, weight(m, `${p}.post_attention_layernorm.weight`), L.rms2, dn2, g(`${p}.post_attention_layernorm.weight`));
     for (let i = 0; i < dh.data.length; i++) dh.data[i] += dx.data[i];
     // h = x + o(attn): dx gets dh directly and through attention.
     const da = await linearBackward(linearOf(m, `${p}.self_attn.o_proj`, false), L.a, dh, linGrads(`${p}.self_attn.o_proj`));
@@ -178,7 +178,7 @@ export async function llamaBackward<F extends FloatDType>(m: LlamaModel<F>, cach
       const part = await linearBackward(linearOf(m, `${p}.self_attn.${name}`, c.qkvBias), L.n1, d, linGrads(`${p}.self_attn.${name}`));
       for (let i = 0; i < dn1.data.length; i++) dn1.data[i] += part.data[i];
     }
-    const dxl = rmsNormBackward(L.x, weight(m, `${p}.input_layernorm.weight`), L.rms1, dn1, g(`${p}.input_layernorm.weight`));
+    const dxl = await rmsNormBackward(L.x, weight(m, `${p}.input_layernorm.weight`), L.rms1, dn1, g(`${p}.input_layernorm.weight`));
     for (let i = 0; i < dxl.data.length; i++) dxl.data[i] += dh.data[i];
     dx = dxl;
   }

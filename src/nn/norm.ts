@@ -5,42 +5,32 @@
  */
 import { tensor, type Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
+import { LowrankError } from '../core/errors.js';
+import { backend } from '../backend/index.js';
 
-export interface RmsNormCache {
+export interface RmsNormCache<F extends FloatDType> {
   /** 1/√(mean(x²) + ε) per row. */
-  readonly rstd: Float64Array;
+  readonly rstd: Tensor<F>['data'];
 }
 
-export function rmsNormForward<F extends FloatDType>(x: Tensor<F>, g: Tensor<F>, eps: number): { y: Tensor<F>; cache: RmsNormCache } {
+/** y = x / √(mean(x²) + ε) · g (on the backend: src/backend/js/nn.ts, native/nn.c). */
+export async function rmsNormForward<F extends FloatDType>(x: Tensor<F>, g: Tensor<F>, eps: number): Promise<{ y: Tensor<F>; cache: RmsNormCache<F> }> {
   const [n, c] = x.shape;
-  const y = tensor(x.dtype, x.shape);
-  const rstd = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    let ss = 0;
-    for (let j = 0; j < c; j++) ss += x.data[i * c + j] ** 2;
-    const r = 1 / Math.sqrt(ss / c + eps);
-    rstd[i] = r;
-    for (let j = 0; j < c; j++) y.data[i * c + j] = x.data[i * c + j] * r * g.data[j];
-  }
-  return { y, cache: { rstd } };
+  checkGain(g, c);
+  const { y, rstd } = await backend().rmsNorm({ rows: n, cols: c, data: x.data }, g.data, eps);
+  return { y: tensor(x.dtype, x.shape, y), cache: { rstd } };
 }
 
 /** dx = r·(g⊙dy) − r³/C·x·Σ(g⊙dy⊙x); dg += Σ_rows dy⊙x·r. */
-export function rmsNormBackward<F extends FloatDType>(x: Tensor<F>, g: Tensor<F>, cache: RmsNormCache, dy: Tensor<F>, dg?: Tensor<F>): Tensor<F> {
+export async function rmsNormBackward<F extends FloatDType>(x: Tensor<F>, g: Tensor<F>, cache: RmsNormCache<F>, dy: Tensor<F>, dg?: Tensor<F>): Promise<Tensor<F>> {
   const [n, c] = x.shape;
-  const dx = tensor(x.dtype, x.shape);
-  for (let i = 0; i < n; i++) {
-    const r = cache.rstd[i];
-    let dot = 0;
-    for (let j = 0; j < c; j++) dot += g.data[j] * dy.data[i * c + j] * x.data[i * c + j];
-    const k = (r * r * r * dot) / c;
-    for (let j = 0; j < c; j++) {
-      const o = i * c + j;
-      dx.data[o] = r * g.data[j] * dy.data[o] - k * x.data[o];
-      if (dg !== undefined) dg.data[j] += dy.data[o] * x.data[o] * r;
-    }
-  }
-  return dx;
+  const r = await backend().rmsNormBackward({ rows: n, cols: c, data: dy.data }, x.data, g.data, cache.rstd);
+  if (dg !== undefined) for (let j = 0; j < c; j++) dg.data[j] += r.dg[j];
+  return tensor(x.dtype, x.shape, r.dx);
+}
+
+function checkGain(g: Tensor<FloatDType>, c: number): void {
+  if (g.data.length !== c) throw new LowrankError('E_SHAPE', `norm weight has ${g.data.length} elements for rows of ${c}`);
 }
 
 export interface LayerNormCache {

@@ -11,6 +11,7 @@ import type { FloatDType } from '../core/dtype.js';
 import { getMethod, methodNames } from '../methods/registry.js';
 import { residual } from '../methods/split.js';
 import type { InitOptions, TrainTerm } from '../methods/types.js';
+import { backend } from '../backend/index.js';
 import { llamaBackward, llamaForward, type LlamaModel } from '../nn/llama.js';
 import { crossEntropy, IGNORE } from '../nn/loss.js';
 import { adamwState, adamwStep, clipGradNorm, cosineWithWarmup, type AdamWState } from '../optim/adamw.js';
@@ -93,27 +94,35 @@ export async function train<F extends FloatDType>(m: LlamaModel<F>, adapter: Tra
   const losses: number[] = [];
   const t = data[0].inputs.length;
   const end = Math.min(opts.steps, opts.stopAt ?? opts.steps);
-  for (let step = startStep; step < end; step++) {
-    for (const { term } of adapter.modules.values()) for (const g of Object.values(term.grads)) g.data.fill(0);
-    let loss = 0;
-    for (let micro = 0; micro < accumulate; micro++) {
-      const { inputs, targets } = batchAt(order, opts.batch, step * accumulate + micro);
-      const { logits, cache } = await llamaForward(m, inputs, opts.batch);
-      const ce = await crossEntropy(logits, targets);
-      loss += ce.loss / accumulate;
-      for (let i = 0; i < ce.dlogits.data.length; i++) ce.dlogits.data[i] /= accumulate;
-      await llamaBackward(m, cache, ce.dlogits);
-    }
-    const grads = [...adapter.modules.values()].flatMap(({ term }) => Object.values(term.grads));
-    if (opts.clip !== undefined) clipGradNorm(grads, opts.clip);
-    const lr = cosineWithWarmup(step, opts.lr, opts.warmup ?? 0, opts.steps);
-    for (const { term, state } of adapter.modules.values()) {
-      for (const [role, p] of Object.entries(term.params)) adamwStep(p, term.grads[role], state[role], lr, { weightDecay: opts.weightDecay ?? 0 });
-    }
-    losses.push(loss);
-    opts.onStep?.({ step: step + 1, loss, lr, tokens: (step + 1) * accumulate * opts.batch * t });
+  const release = backend().retainFreedMemory();
+  try {
+    for (let step = startStep; step < end; step++) await trainStep(m, adapter, order, opts, step, accumulate, losses, t);
+  } finally {
+    release();
   }
   return losses;
+}
+
+/** One optimizer step (`accumulate` micro-batches); pushes its loss. */
+async function trainStep<F extends FloatDType>(m: LlamaModel<F>, adapter: TrainedAdapter<F>, order: readonly Sequence[], opts: TrainOptions, step: number, accumulate: number, losses: number[], t: number): Promise<void> {
+  for (const { term } of adapter.modules.values()) for (const g of Object.values(term.grads)) g.data.fill(0);
+  let loss = 0;
+  for (let micro = 0; micro < accumulate; micro++) {
+    const { inputs, targets } = batchAt(order, opts.batch, step * accumulate + micro);
+    const { logits, cache } = await llamaForward(m, inputs, opts.batch);
+    const ce = await crossEntropy(logits, targets);
+    loss += ce.loss / accumulate;
+    if (accumulate > 1) for (let i = 0; i < ce.dlogits.data.length; i++) ce.dlogits.data[i] /= accumulate;
+    await llamaBackward(m, cache, ce.dlogits);
+  }
+  const grads = [...adapter.modules.values()].flatMap(({ term }) => Object.values(term.grads));
+  if (opts.clip !== undefined) clipGradNorm(grads, opts.clip);
+  const lr = cosineWithWarmup(step, opts.lr, opts.warmup ?? 0, opts.steps);
+  for (const { term, state } of adapter.modules.values()) {
+    for (const [role, p] of Object.entries(term.params)) adamwStep(p, term.grads[role], state[role], lr, { weightDecay: opts.weightDecay ?? 0 });
+  }
+  losses.push(loss);
+  opts.onStep?.({ step: step + 1, loss, lr, tokens: (step + 1) * accumulate * opts.batch * t });
 }
 
 /** Mean loss over every target of the sequences, and its perplexity exp(loss). */

@@ -92,10 +92,10 @@ test('RMSNorm and LayerNorm: dx, dg (and db)', async () => {
   const g = rand([5]);
   const b = rand([5]);
   const r = rand([4, 5]);
-  const rms = rmsNormForward(x, g, 1e-5);
+  const rms = await rmsNormForward(x, g, 1e-5);
   const dg = zerosLike(g);
-  const dx = rmsNormBackward(x, g, rms.cache, r, dg);
-  const rmsLoss = () => dot(rmsNormForward(x, g, 1e-5).y, r);
+  const dx = await rmsNormBackward(x, g, rms.cache, r, dg);
+  const rmsLoss = async () => dot((await rmsNormForward(x, g, 1e-5)).y, r);
   await check('rms dx', x, dx, rmsLoss);
   await check('rms dg', g, dg, rmsLoss);
   const ln = layerNormForward(x, g, b, 1e-5);

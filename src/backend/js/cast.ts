@@ -1,6 +1,6 @@
-/** The float32 ↔ bfloat16/float16 conversions of src/core/dtype.ts, and exp, behind the Backend interface. */
+/** The float32 ↔ bfloat16/float16 conversions of src/core/dtype.ts behind the Backend interface. */
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../core/dtype.js';
-import type { FloatArray, HalfFormat } from '../types.js';
+import type { HalfFormat } from '../types.js';
 
 export async function encodeHalf(data: Float32Array, format: HalfFormat): Promise<Uint16Array> {
   return format === 'bf16' ? f32ToBf16(data) : f32ToF16(data);
@@ -8,10 +8,4 @@ export async function encodeHalf(data: Float32Array, format: HalfFormat): Promis
 
 export async function decodeHalf(bits: Uint16Array, format: HalfFormat): Promise<Float32Array> {
   return format === 'bf16' ? bf16ToF32(bits) : f16ToF32(bits);
-}
-
-export async function exp<A extends FloatArray>(x: A): Promise<A> {
-  const out = (x instanceof Float32Array ? new Float32Array(x.length) : new Float64Array(x.length)) as A;
-  for (let i = 0; i < x.length; i++) out[i] = Math.exp(x[i]);
-  return out;
 }

@@ -8,8 +8,9 @@ import { cholesky } from './cholesky.js';
 import { allFinite } from './finite.js';
 import { eigh } from './eigh.js';
 import { matmul, matmulAdd } from './gemm.js';
-import { decodeHalf, encodeHalf, exp } from './cast.js';
+import { decodeHalf, encodeHalf } from './cast.js';
 import { lu } from './lu.js';
+import { nnKernels } from './nn.js';
 import { qr } from './qr.js';
 import { svd } from './svd.js';
 import { solveTriangular } from './triangular.js';
@@ -22,8 +23,8 @@ export const jsBackend: Backend = {
   matmulAdd: async (c, a, b, alpha, transA, transB) => matmulAdd(c, a, b, alpha, transA, transB),
   encodeHalf,
   decodeHalf,
-  exp,
   matmulAddHalf: async (c, a, b, alpha, transA, transB, format) => encodeHalf(matmulAdd(c, a, b, alpha, transA, transB).data, format),
+  ...nnKernels,
   qr: async (a) => qr(a),
   svd: async (a, job) => svd(a, job),
   eigh: async (a, vectors) => eigh(a, vectors),

@@ -1,6 +1,6 @@
 /**
  * The native backend: OpenBLAS (CBLAS) and LAPACKE through an N-API addon written in C
- * (native/lowrank.c), built at install by scripts/build-native.mjs when the system libraries are
+ * (native/lowrank.c, with the training kernels in native/nn.c), built at install by scripts/build-native.mjs when the system libraries are
  * present. The addon runs each kernel on a libuv pool thread and resolves a promise, so the event
  * loop (progress bars, Ctrl-C) keeps running during long decompositions. The exception is a gemm
  * of at most 2^21 multiply-adds (a 128³ product, ~0.1 ms): it runs on the calling thread and its
@@ -19,7 +19,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LowrankError } from '../../core/errors.js';
-import type { Backend, FloatArray, Matrix, SvdJob, SvdResult } from '../types.js';
+import { nnKernels } from '../js/nn.js';
+import type { AttentionShape, Backend, FloatArray, Matrix, SvdJob, SvdResult } from '../types.js';
 
 /** Where the addon is, relative to the package root. */
 const ADDON = join('native', 'build', 'Release', 'lowrank_native.node');
@@ -43,7 +44,6 @@ interface Addon {
   gemm(a: Float32Array, aRows: number, aCols: number, b: Float32Array, bRows: number, bCols: number, transA: boolean, transB: boolean, c: Float32Array, alpha: number, f16: boolean): Promise<Uint16Array>;
   encodeHalf(x: Float32Array, f16: boolean): Promise<Uint16Array>;
   decodeHalf(bits: Uint16Array, f16: boolean): Promise<Float32Array>;
-  exp(x: FloatArray): Promise<FloatArray>;
   qr(a: FloatArray, rows: number, cols: number): Promise<[FloatArray, FloatArray]>;
   svd(a: FloatArray, rows: number, cols: number, job: SvdJob): Promise<[FloatArray, FloatArray | null, FloatArray | null]>;
   eigh(a: FloatArray, n: number, vectors: boolean): Promise<[FloatArray, FloatArray | null]>;
@@ -52,6 +52,9 @@ interface Addon {
   trsm(t: FloatArray, n: number, b: FloatArray, cols: number, lower: boolean, trans: boolean, unitDiagonal: boolean): Promise<FloatArray>;
   info(): AddonInfo;
   allFinite(a: FloatArray): boolean;
+  /** The float32 training kernels of native/nn.c (see js_nn there for each kind's inputs and outputs). */
+  retainMemory(on: boolean): void;
+  nn(kind: string, inputs: (Float32Array | Int32Array)[], dims: number[], scalar: number): Promise<Float32Array | (Float32Array | Float64Array)[]>;
 }
 
 /** What {@link nativeInfo} reports: the OpenBLAS build behind the addon, or why there is none. */
@@ -99,7 +102,7 @@ function loadAddon(): { addon?: Addon; path?: string; reason?: string } {
   }
   try {
     const addon = createRequire(import.meta.url)(path) as Partial<Addon>;
-    const missing = (['gemm', 'qr', 'svd', 'eigh', 'lu', 'cholesky', 'trsm', 'info', 'allFinite', 'encodeHalf', 'decodeHalf', 'exp'] as const).filter((f) => typeof addon[f] !== 'function');
+    const missing = (['gemm', 'qr', 'svd', 'eigh', 'lu', 'cholesky', 'trsm', 'info', 'allFinite', 'encodeHalf', 'decodeHalf', 'nn', 'retainMemory'] as const).filter((f) => typeof addon[f] !== 'function');
     if (missing.length > 0) {
       loaded = { reason: `the native addon at ${path} lacks ${missing.join(', ')}; rebuild it with \`npm run build:native\`` };
     } else {
@@ -132,11 +135,17 @@ async function call<T>(routine: string, shape: readonly number[], fn: () => Prom
   }
 }
 
+/** The dims of an attention call: batch, t, heads, kv heads, head dim. */
+function dims(s: AttentionShape): number[] {
+  return [s.batch, s.t, s.heads, s.kvHeads, s.headDim];
+}
+
 function matrix<A extends FloatArray>(rows: number, cols: number, data: FloatArray): Matrix<A> {
   return { rows, cols, data: data as A };
 }
 
 function makeBackend(addon: Addon): Backend {
+  let retaining = 0;
   return {
     name: 'native',
 
@@ -161,7 +170,54 @@ function makeBackend(addon: Addon): Backend {
     matmulAddHalf: (c, a, b, alpha, transA, transB, format) =>
       call('matmulAddHalf', [a.rows, a.cols, b.rows, b.cols], () => addon.gemm(a.data, a.rows, a.cols, b.data, b.rows, b.cols, transA, transB, c.data, alpha, format === 'f16')),
 
-    exp: async <A extends FloatArray>(x: A) => (await call('exp', [x.length], () => addon.exp(x))) as A,
+    // Training kernels: float32 in C (native/nn.c); float64 (gradient checks) on the js reference.
+    async attention<A extends FloatArray>(q: A, k: A, v: A, s: AttentionShape): Promise<{ o: A; p: A }> {
+      if (!(q instanceof Float32Array)) return nnKernels.attention(q, k, v, s);
+      const [o, p] = (await call('attention', [q.length, k.length], () => addon.nn('attention', [q, k as Float32Array, v as Float32Array], dims(s), 0))) as A[];
+      return { o, p };
+    },
+    async attentionBackward<A extends FloatArray>(q: A, k: A, v: A, p: A, dout: A, s: AttentionShape): Promise<{ dq: A; dk: A; dv: A }> {
+      if (!(q instanceof Float32Array)) return nnKernels.attentionBackward(q, k, v, p, dout, s);
+      const f = [q, k, v, p, dout] as Float32Array[];
+      const [dq, dk, dv] = (await call('attentionBackward', [q.length, k.length], () => addon.nn('attentionBackward', f, dims(s), 0))) as A[];
+      return { dq, dk, dv };
+    },
+    async rmsNorm<A extends FloatArray>(x: Matrix<A>, g: A, eps: number): Promise<{ y: A; rstd: A }> {
+      if (!(x.data instanceof Float32Array)) return nnKernels.rmsNorm(x, g, eps);
+      const [y, rstd] = (await call('rmsNorm', [x.rows, x.cols], () => addon.nn('rmsNorm', [x.data as Float32Array, g as Float32Array], [x.rows, x.cols], eps))) as A[];
+      return { y, rstd };
+    },
+    async rmsNormBackward<A extends FloatArray>(dy: Matrix<A>, x: A, g: A, rstd: A): Promise<{ dx: A; dg: A }> {
+      if (!(dy.data instanceof Float32Array)) return nnKernels.rmsNormBackward(dy, x, g, rstd);
+      const f = [dy.data, x, g, rstd] as Float32Array[];
+      const [dx, dg] = (await call('rmsNormBackward', [dy.rows, dy.cols], () => addon.nn('rmsNormBackward', f, [dy.rows, dy.cols], 0))) as A[];
+      return { dx, dg };
+    },
+    async swiglu<A extends FloatArray>(gate: A, up: A): Promise<A> {
+      if (!(gate instanceof Float32Array)) return nnKernels.swiglu(gate, up);
+      return (await call('swiglu', [gate.length], () => addon.nn('swiglu', [gate, up as Float32Array], [gate.length], 0))) as A;
+    },
+    async swigluBackward<A extends FloatArray>(dh: A, gate: A, up: A): Promise<{ dgate: A; dup: A }> {
+      if (!(dh instanceof Float32Array)) return nnKernels.swigluBackward(dh, gate, up);
+      const f = [dh, gate, up] as Float32Array[];
+      const [dgate, dup] = (await call('swigluBackward', [dh.length], () => addon.nn('swigluBackward', f, [dh.length], 0))) as A[];
+      return { dgate, dup };
+    },
+    async crossEntropy<A extends FloatArray>(logits: Matrix<A>, targets: Int32Array, ignore: number): Promise<{ lossSum: number; dlogits: A }> {
+      if (!(logits.data instanceof Float32Array)) return nnKernels.crossEntropy(logits, targets, ignore);
+      const [dlogits, loss] = (await call('crossEntropy', [logits.rows, logits.cols], () => addon.nn('crossEntropy', [logits.data as Float32Array, targets], [logits.rows, logits.cols], ignore))) as [A, Float64Array];
+      return { lossSum: loss[0], dlogits };
+    },
+
+    retainFreedMemory() {
+      if (retaining++ === 0) addon.retainMemory(true);
+      let done = false;
+      return () => {
+        if (done) return;
+        done = true;
+        if (--retaining === 0) addon.retainMemory(false);
+      };
+    },
 
     encodeHalf: (data, format) => call('encodeHalf', [data.length], () => addon.encodeHalf(data, format === 'f16')),
     decodeHalf: (bits, format) => call('decodeHalf', [bits.length], () => addon.decodeHalf(bits, format === 'f16')),

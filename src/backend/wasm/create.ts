@@ -4,6 +4,7 @@
  */
 import { LowrankError } from '../../core/errors.js';
 import { jsBackend } from '../js/index.js';
+import { nnKernels } from '../js/nn.js';
 import type { Backend, FloatArray, Matrix } from '../types.js';
 import { eighOn } from './eigh.js';
 import { Engine } from './engine.js';
@@ -141,8 +142,8 @@ export function createWasmBackendOn(platform: Platform, options: WasmBackendOpti
       return jsBackend.encodeHalf((await this.matmulAdd(c, a, b, alpha, transA, transB)).data, format);
     },
     encodeHalf: (data, format) => jsBackend.encodeHalf(data, format),
-    exp: (x) => jsBackend.exp(x),
     decodeHalf: (bits, format) => jsBackend.decodeHalf(bits, format),
+    ...nnKernels,
     qr: (a) => qrOn(engine, a),
     svd: (a, job) => svdOn(engine, maxLog, a, job),
     eigh: (a, vectors) => eighOn(engine, maxLog, a, vectors),

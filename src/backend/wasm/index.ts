@@ -15,6 +15,7 @@
  */
 import { LowrankError } from '../../core/errors.js';
 import { jsBackend } from '../js/index.js';
+import { nnKernels } from '../js/nn.js';
 import type { Backend } from '../types.js';
 import { createWasmBackendOn, type WasmBackend, type WasmBackendOptions, type WasmInfo } from './create.js';
 import { nodePlatform } from './node.js';
@@ -63,8 +64,8 @@ export const wasmBackend: Backend = {
   matmulAdd: (c, a, b, alpha, transA, transB) => defaultBackend().matmulAdd(c, a, b, alpha, transA, transB),
   matmulAddHalf: (c, a, b, alpha, transA, transB, format) => defaultBackend().matmulAddHalf(c, a, b, alpha, transA, transB, format),
   encodeHalf: (data, format) => jsBackend.encodeHalf(data, format),
-  exp: (x) => jsBackend.exp(x),
   decodeHalf: (bits, format) => jsBackend.decodeHalf(bits, format),
+  ...nnKernels,
   qr: (a) => defaultBackend().qr(a),
   svd: (a, job) => defaultBackend().svd(a, job),
   eigh: (a, vectors) => defaultBackend().eigh(a, vectors),

@@ -1,0 +1,373 @@
+/*
+ * The training kernels of the native backend, float32, each forward next to its backward (the
+ * arithmetic of src/backend/js/nn.ts, which is the float64 reference they are tested against).
+ * Plain C over CBLAS, no N-API: lowrank.c runs them on a libuv pool thread. Row reductions
+ * accumulate in double. Rows are [N, width] with N = batch·T, batch-major.
+ */
+#include "nn.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * e^x in float32 to about 1 ulp, written so that loops over it vectorize (glibc's expf is a call
+ * per element, 3-4 ns here; this is ~1 ns in SSE2 lanes): x = n·ln2 + r with |r| ≤ ln2/2 (n
+ * rounded by the 1.5·2^23 trick, ln2 split in two for an exact reduction), e^r by Cephes' degree-6
+ * polynomial, 2^n put into the exponent bits. Inputs are clamped to [−87.3, 88] (no subnormals,
+ * no overflow to Inf); the comparisons are written so that NaN passes through as NaN.
+ */
+static inline float nn_expf(float x) {
+  x = x > 88.0f ? 88.0f : x;
+  x = x < -87.3f ? -87.3f : x;
+  const float shift = 12582912.0f; /* 1.5·2^23: adding it rounds to an integer in the low bits */
+  const float t = x * 1.44269504088896341f + shift;
+  const float n = t - shift;
+  const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  union { float f; int32_t i; } tb = {t}, scale;
+  scale.i = (tb.i - 0x4B400000 + 127) << 23; /* the integer n from t's low bits, biased */
+  return p * scale.f;
+}
+
+/*
+ * The elementwise loops are compiled twice on x86-64 Linux with GCC, for AVX2 and for the baseline,
+ * and the loader picks one by CPU (ifunc): 8 lanes instead of SSE2's 4 where the CPU has them.
+ */
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
+#define NN_LANES __attribute__((target_clones("avx2", "default")))
+#else
+#define NN_LANES
+#endif
+
+/* OpenBLAS's thread controls (declared by its cblas.h too). */
+void openblas_set_num_threads(int num_threads);
+int openblas_get_num_threads(void);
+
+/*
+ * Runs fn(ctx, part, parts) for part = 0..parts−1 on as many threads (this one is part 0) and
+ * waits for all. With blas set, OpenBLAS runs single-threaded meanwhile (each part's small
+ * products are too small to share, and its worker pool must not be entered from two threads).
+ */
+typedef struct {
+  void (*fn)(void *, int, int);
+  void *ctx;
+  int part, parts;
+} part_job;
+
+static void *run_part(void *job) {
+  const part_job *j = job;
+  j->fn(j->ctx, j->part, j->parts);
+  return NULL;
+}
+
+#define MAX_PARTS 64
+
+static void parallel(void (*fn)(void *, int, int), void *ctx, int parts, int blas) {
+  parts = parts < 1 ? 1 : parts > MAX_PARTS ? MAX_PARTS : parts;
+  const int threads = blas ? openblas_get_num_threads() : 0;
+  if (blas) openblas_set_num_threads(1);
+  part_job jobs[MAX_PARTS];
+  pthread_t tid[MAX_PARTS];
+  int started[MAX_PARTS] = {0};
+  for (int i = 1; i < parts; i++) {
+    jobs[i] = (part_job){fn, ctx, i, parts};
+    started[i] = pthread_create(&tid[i], NULL, run_part, &jobs[i]) == 0;
+  }
+  fn(ctx, 0, parts);
+  for (int i = 1; i < parts; i++) {
+    if (started[i]) pthread_join(tid[i], NULL);
+    else fn(ctx, i, parts); /* no thread: do that part here */
+  }
+  if (blas) openblas_set_num_threads(threads);
+}
+
+/* How many parts to split n units of work into: OpenBLAS's thread count, at most n. */
+static int parts_for(int n) {
+  const int t = openblas_get_num_threads();
+  return t < n ? (t > MAX_PARTS ? MAX_PARTS : t) : n;
+}
+
+/*
+ * Causal attention with grouped-query heads: query head h reads key/value head h / (H/KV).
+ * Per sequence b and head h, S = Q·Kᵀ/√D masked to j ≤ i, P = softmax(S) (written to p, zeros
+ * above the diagonal), O = P·V. Heads are strided views of the rows (lda = H·D or KV·D): no copies.
+ * The work is split by (sequence, kv head): the query heads of one group stay on one thread, so
+ * the backward pass's sums into dK and dV never race.
+ */
+typedef struct {
+  float *o, *p, *dq, *dk, *dv, *scratch; /* scratch: a T×T block per part */
+  const float *q, *k, *v, *dout, *pin;
+  int B, T, H, KV, D;
+} attn_args;
+
+static void attention_forward_part(void *ctx, int part, int parts) {
+  const attn_args *a = ctx;
+  const int T = a->T, D = a->D, H = a->H, KV = a->KV, qw = H * D, kw = KV * D, group = H / KV;
+  const float scale = 1.0f / sqrtf((float)D);
+  for (int unit = part; unit < a->B * KV; unit += parts) {
+    const int b = unit / KV, g = unit % KV;
+    const size_t row0 = (size_t)b * T;
+    const float *kg = a->k + row0 * kw + (size_t)g * D, *vg = a->v + row0 * kw + (size_t)g * D;
+    for (int h = g * group; h < (g + 1) * group; h++) {
+      const float *qh = a->q + row0 * qw + (size_t)h * D;
+      float *ph = a->p + ((size_t)b * H + h) * T * T;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, D, scale, qh, qw, kg, kw, 0.0f, ph, T);
+      for (int i = 0; i < T; i++) {
+        float *row = ph + (size_t)i * T;
+        float max = row[0];
+        for (int j = 1; j <= i; j++) max = row[j] > max ? row[j] : max;
+        for (int j = 0; j <= i; j++) row[j] = nn_expf(row[j] - max);
+        double sum = 0;
+        for (int j = 0; j <= i; j++) sum += row[j];
+        const float inv = (float)(1.0 / sum);
+        for (int j = 0; j <= i; j++) row[j] *= inv;
+        for (int j = i + 1; j < T; j++) row[j] = 0.0f;
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, T, 1.0f, ph, T, vg, kw, 0.0f, a->o + row0 * qw + (size_t)h * D, qw);
+    }
+  }
+}
+
+NN_LANES void nn_attention_forward(float *o, float *p, const float *q, const float *k, const float *v, int B, int T, int H, int KV, int D) {
+  attn_args a = {.o = o, .p = p, .q = q, .k = k, .v = v, .B = B, .T = T, .H = H, .KV = KV, .D = D};
+  parallel(attention_forward_part, &a, parts_for(B * KV), 1);
+}
+
+/* dV += Pᵀ·dO, dP = dO·Vᵀ, dS = P ⊙ (dP − rowsum(dP ⊙ P))/√D, dQ = dS·K, dK += dSᵀ·Q. */
+static void attention_backward_part(void *ctx, int part, int parts) {
+  const attn_args *a = ctx;
+  const int T = a->T, D = a->D, H = a->H, KV = a->KV, qw = H * D, kw = KV * D, group = H / KV;
+  const float scale = 1.0f / sqrtf((float)D);
+  float *ds = a->scratch + (size_t)part * T * T;
+  for (int unit = part; unit < a->B * KV; unit += parts) {
+    const int b = unit / KV, g = unit % KV;
+    const size_t row0 = (size_t)b * T, ko = row0 * kw + (size_t)g * D;
+    for (int h = g * group; h < (g + 1) * group; h++) {
+      const size_t qo = row0 * qw + (size_t)h * D;
+      const float *ph = a->pin + ((size_t)b * H + h) * T * T;
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, D, T, 1.0f, ph, T, a->dout + qo, qw, 1.0f, a->dv + ko, kw);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, D, 1.0f, a->dout + qo, qw, a->v + ko, kw, 0.0f, ds, T);
+      for (int i = 0; i < T; i++) {
+        float *row = ds + (size_t)i * T;
+        const float *prow = ph + (size_t)i * T;
+        double dot = 0;
+        for (int j = 0; j <= i; j++) dot += (double)row[j] * prow[j];
+        for (int j = 0; j <= i; j++) row[j] = prow[j] * (row[j] - (float)dot) * scale;
+        for (int j = i + 1; j < T; j++) row[j] = 0.0f;
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, T, 1.0f, ds, T, a->k + ko, kw, 0.0f, a->dq + qo, qw);
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, D, T, 1.0f, ds, T, a->q + qo, qw, 1.0f, a->dk + ko, kw);
+    }
+  }
+}
+
+/* dk and dv must come in zeroed. Returns 0 when there is no memory for the T×T scratch blocks. */
+NN_LANES int nn_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v, const float *p, int B, int T, int H, int KV, int D) {
+  const int parts = parts_for(B * KV);
+  float *scratch = malloc((size_t)parts * T * T * sizeof(float) + 1);
+  if (scratch == NULL) return 0;
+  attn_args a = {.dq = dq, .dk = dk, .dv = dv, .scratch = scratch, .q = q, .k = k, .v = v, .dout = dout, .pin = p, .B = B, .T = T, .H = H, .KV = KV, .D = D};
+  parallel(attention_backward_part, &a, parts, 1);
+  free(scratch);
+  return 1;
+}
+
+/* The share [lo, hi) of n items that part `part` of `parts` takes. */
+static void share(size_t n, int part, int parts, size_t *lo, size_t *hi) {
+  *lo = n * (size_t)part / (size_t)parts;
+  *hi = n * (size_t)(part + 1) / (size_t)parts;
+}
+
+/* Elementwise and per-row work is split when it has at least this many elements. */
+#define PARALLEL_MIN ((size_t)1 << 16)
+
+static int parts_of(size_t elements, size_t items) {
+  return elements < PARALLEL_MIN ? 1 : parts_for(items > (size_t)MAX_PARTS ? MAX_PARTS : (int)items);
+}
+
+/*
+ * Row reductions in independent lanes, so that they vectorize without reassociating one chain
+ * (which the compiler may not do for floats): the max in 16 float lanes (exact), sums in 8 double
+ * lanes. A NaN never wins the max; it reaches the caller through the exponentials instead.
+ */
+static inline float row_max(const float *x, int n) {
+  float m[16];
+  for (int l = 0; l < 16; l++) m[l] = x[0];
+  int j = 0;
+  for (; j + 16 <= n; j += 16)
+    for (int l = 0; l < 16; l++) m[l] = x[j + l] > m[l] ? x[j + l] : m[l];
+  for (; j < n; j++) m[0] = x[j] > m[0] ? x[j] : m[0];
+  float max = m[0];
+  for (int l = 1; l < 16; l++) max = m[l] > max ? m[l] : max;
+  return max;
+}
+
+static inline double row_sum(const float *x, int n) {
+  double s[8] = {0};
+  int j = 0;
+  for (; j + 8 <= n; j += 8)
+    for (int l = 0; l < 8; l++) s[l] += x[j + l];
+  for (; j < n; j++) s[0] += x[j];
+  return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+/* Σ a·b·c (c optional) in 8 double lanes. */
+static inline double row_dot(const float *a, const float *b, const float *c, int n) {
+  double s[8] = {0};
+  int j = 0;
+  if (c == NULL)
+    for (; j + 8 <= n; j += 8)
+      for (int l = 0; l < 8; l++) s[l] += (double)a[j + l] * b[j + l];
+  else
+    for (; j + 8 <= n; j += 8)
+      for (int l = 0; l < 8; l++) s[l] += (double)a[j + l] * b[j + l] * c[j + l];
+  for (; j < n; j++) s[0] += (double)a[j] * b[j] * (c == NULL ? 1.0f : c[j]);
+  return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+typedef struct {
+  float *y, *rstd, *dx, *dg;
+  const float *x, *g, *dy, *rstd_in;
+  int N, C;
+  double eps;
+} norm_args;
+
+/* y = x·r·g with r = 1/√(mean(x²) + ε) per row (kept in rstd for the backward pass). */
+static void rmsnorm_forward_part(void *ctx, int part, int parts) {
+  const norm_args *a = ctx;
+  const int C = a->C;
+  size_t lo, hi;
+  share((size_t)a->N, part, parts, &lo, &hi);
+  for (size_t i = lo; i < hi; i++) {
+    const float *xi = a->x + i * C;
+    float *yi = a->y + i * C;
+    const float r = (float)(1.0 / sqrt(row_dot(xi, xi, NULL, C) / C + a->eps));
+    a->rstd[i] = r;
+    for (int j = 0; j < C; j++) yi[j] = xi[j] * r * a->g[j];
+  }
+}
+
+NN_LANES void nn_rmsnorm_forward(float *y, float *rstd, const float *x, const float *g, int N, int C, double eps) {
+  norm_args a = {.y = y, .rstd = rstd, .x = x, .g = g, .N = N, .C = C, .eps = eps};
+  parallel(rmsnorm_forward_part, &a, parts_of((size_t)N * C, (size_t)N), 0);
+}
+
+/* dx = r·(g⊙dy) − r³/C·x·Σ(g⊙dy⊙x) by rows; dg = Σ_rows dy⊙x·r by columns (no two parts share a sum). */
+static void rmsnorm_backward_part(void *ctx, int part, int parts) {
+  const norm_args *a = ctx;
+  const int C = a->C;
+  size_t lo, hi;
+  share((size_t)a->N, part, parts, &lo, &hi);
+  for (size_t i = lo; i < hi; i++) {
+    const float *xi = a->x + i * C, *dyi = a->dy + i * C;
+    float *dxi = a->dx + i * C;
+    const float r = a->rstd_in[i];
+    const float kk = (float)((double)r * r * r * row_dot(a->g, dyi, xi, C) / C);
+    for (int j = 0; j < C; j++) dxi[j] = r * a->g[j] * dyi[j] - kk * xi[j];
+  }
+  share((size_t)C, part, parts, &lo, &hi);
+  for (int i = 0; i < a->N; i++) {
+    const float *xi = a->x + (size_t)i * C, *dyi = a->dy + (size_t)i * C;
+    const float r = a->rstd_in[i];
+    for (size_t j = lo; j < hi; j++) a->dg[j] += dyi[j] * xi[j] * r;
+  }
+}
+
+/* dg comes in zeroed. */
+NN_LANES void nn_rmsnorm_backward(float *dx, float *dg, const float *dy, const float *x, const float *g, const float *rstd, int N, int C) {
+  norm_args a = {.dx = dx, .dg = dg, .dy = dy, .x = x, .g = g, .rstd_in = rstd, .N = N, .C = C};
+  parallel(rmsnorm_backward_part, &a, parts_of((size_t)N * C, (size_t)(N < C ? N : C)), 0);
+}
+
+typedef struct {
+  float *h, *dgate, *dup;
+  const float *gate, *up, *dh;
+  size_t n;
+} swiglu_args;
+
+/* h = silu(gate) ⊙ up, silu(a) = a / (1 + e^(−a)). */
+static void swiglu_forward_part(void *ctx, int part, int parts) {
+  const swiglu_args *a = ctx;
+  size_t lo, hi;
+  share(a->n, part, parts, &lo, &hi);
+  for (size_t i = lo; i < hi; i++) a->h[i] = a->gate[i] / (1.0f + nn_expf(-a->gate[i])) * a->up[i];
+}
+
+NN_LANES void nn_swiglu_forward(float *h, const float *gate, const float *up, size_t n) {
+  swiglu_args a = {.h = h, .gate = gate, .up = up, .n = n};
+  parallel(swiglu_forward_part, &a, parts_of(n, n), 0);
+}
+
+/* dgate = dh ⊙ up ⊙ σ(a)(1 + a(1 − σ(a))), dup = dh ⊙ silu(a). */
+static void swiglu_backward_part(void *ctx, int part, int parts) {
+  const swiglu_args *a = ctx;
+  size_t lo, hi;
+  share(a->n, part, parts, &lo, &hi);
+  for (size_t i = lo; i < hi; i++) {
+    const float x = a->gate[i], s = 1.0f / (1.0f + nn_expf(-x));
+    a->dgate[i] = a->dh[i] * a->up[i] * s * (1.0f + x * (1.0f - s));
+    a->dup[i] = a->dh[i] * x * s;
+  }
+}
+
+NN_LANES void nn_swiglu_backward(float *dgate, float *dup, const float *dh, const float *gate, const float *up, size_t n) {
+  swiglu_args a = {.dgate = dgate, .dup = dup, .dh = dh, .gate = gate, .up = up, .n = n};
+  parallel(swiglu_backward_part, &a, parts_of(n, n), 0);
+}
+
+typedef struct {
+  float *d;
+  const float *x;
+  const int32_t *targets;
+  int N, V, ignore, count;
+  double loss[MAX_PARTS];
+} ce_args;
+
+/*
+ * Softmax cross-entropy of rows of logits [N, V] against targets (ignore_index rows count for
+ * nothing): the summed loss of the counted rows; dlogits = (softmax − onehot)/count on counted
+ * rows, 0 on ignored ones. Targets are in range (checked by the caller).
+ */
+static void cross_entropy_part(void *ctx, int part, int parts) {
+  ce_args *a = ctx;
+  const int V = a->V;
+  size_t lo, hi;
+  share((size_t)a->N, part, parts, &lo, &hi);
+  double loss = 0;
+  for (size_t i = lo; i < hi; i++) {
+    const float *x = a->x + i * V;
+    float *d = a->d + i * V;
+    const int target = a->targets[i];
+    if (target == a->ignore) {
+      memset(d, 0, (size_t)V * sizeof(float));
+      continue;
+    }
+    const float max = row_max(x, V);
+    for (int j = 0; j < V; j++) d[j] = nn_expf(x[j] - max);
+    const double sum = row_sum(d, V);
+    loss += log(sum) - ((double)x[target] - max);
+    const float f = (float)(1.0 / (sum * a->count));
+    for (int j = 0; j < V; j++) d[j] *= f;
+    d[target] -= (float)(1.0 / a->count);
+  }
+  a->loss[part] = loss;
+}
+
+NN_LANES double nn_cross_entropy(float *dlogits, const float *logits, const int32_t *targets, int N, int V, int ignore) {
+  ce_args a = {.d = dlogits, .x = logits, .targets = targets, .N = N, .V = V, .ignore = ignore};
+  for (int i = 0; i < N; i++) a.count += targets[i] != ignore;
+  const int parts = parts_of((size_t)N * V, (size_t)N);
+  parallel(cross_entropy_part, &a, parts, 0);
+  double loss = 0;
+  for (int p = 0; p < parts; p++) loss += a.loss[p];
+  return loss;
+}

@@ -1,0 +1,16 @@
+/* The training kernels of the native backend (nn.c), float32. */
+#ifndef LOWRANK_NN_H
+#define LOWRANK_NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+void nn_attention_forward(float *o, float *p, const float *q, const float *k, const float *v, int B, int T, int H, int KV, int D);
+int nn_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v, const float *p, int B, int T, int H, int KV, int D);
+void nn_rmsnorm_forward(float *y, float *rstd, const float *x, const float *g, int N, int C, double eps);
+void nn_rmsnorm_backward(float *dx, float *dg, const float *dy, const float *x, const float *g, const float *rstd, int N, int C);
+void nn_swiglu_forward(float *h, const float *gate, const float *up, size_t n);
+void nn_swiglu_backward(float *dgate, float *dup, const float *dh, const float *gate, const float *up, size_t n);
+double nn_cross_entropy(float *dlogits, const float *logits, const int32_t *targets, int N, int V, int ignore);
+
+#endif
