@@ -6,7 +6,7 @@
  * time), the losses, and its peak RSS.
  */
 import { openModel } from '../src/io/hf.js';
-import { loadLlama } from '../src/nn/llama.js';
+import { loadCausalLm } from '../src/nn/causalLm.js';
 import { readFile } from 'node:fs/promises';
 import { attachAdapter, train, type TrainOptions } from '../src/train/loop.js';
 import type { Sequence } from '../src/train/data.js';
@@ -17,7 +17,7 @@ async function main(): Promise<void> {
   const [dir, idsFile, batchS, seqS, warmupS, stepsS, rankS, targetsS] = process.argv.slice(2);
   const [batch, seq, warmup, steps, rank] = [batchS, seqS, warmupS, stepsS, rankS].map(Number);
   const folder = await openModel(dir);
-  const m = await loadLlama(folder, 'f32').finally(() => folder.close());
+  const m = await loadCausalLm(folder, 'f32').finally(() => folder.close());
   const bytes = await readFile(idsFile);
   const all = new Int32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
   // Every step sees its own sequences (no reuse), as a run over a real dataset would.

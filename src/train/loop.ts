@@ -12,7 +12,7 @@ import { getMethod, methodNames } from '../methods/registry.js';
 import { residual } from '../methods/split.js';
 import type { InitOptions, TrainTerm } from '../methods/types.js';
 import { backend } from '../backend/index.js';
-import { llamaBackward, llamaForward, type LlamaModel } from '../nn/llama.js';
+import type { CausalLm } from '../nn/causalLm.js';
 import { crossEntropy, IGNORE } from '../nn/loss.js';
 import { adamwState, adamwStep, clipGradNorm, cosineWithWarmup, type AdamWState } from '../optim/adamw.js';
 import { selectLayers, type LayerTargets } from '../tools/targets.js';
@@ -46,6 +46,8 @@ export interface TrainOptions {
 /** The adapter being trained: per module its term (trained tensors and gradients) and optimizer state per role. */
 export interface TrainedAdapter<F extends FloatDType> {
   readonly method: string;
+  /** The base model stores its linear weights [in, out] (GPT-2): PEFT's fan_in_fan_out. */
+  readonly fanInFanOut: boolean;
   readonly modules: Map<string, { term: TrainTerm<F>; state: Record<string, AdamWState> }>;
 }
 
@@ -53,7 +55,7 @@ export interface TrainedAdapter<F extends FloatDType> {
  * Initializes the method on the model's target layers (replacing W by the residual for methods
  * that change the base) and attaches its training terms to the model.
  */
-export async function attachAdapter<F extends FloatDType>(m: LlamaModel<F>, opts: TrainOptions): Promise<TrainedAdapter<F>> {
+export async function attachAdapter<F extends FloatDType>(m: CausalLm<F>, opts: TrainOptions): Promise<TrainedAdapter<F>> {
   const method = getMethod(opts.method);
   if (method.trainTerm === undefined) throw new LowrankError('E_UNSUPPORTED', `training ${opts.method} is not implemented (trainable: ${trainableMethods().join(', ')})`);
   const specs = [...m.weights].map(([name, t]) => ({ name, shape: t.shape, dtype: t.dtype }));
@@ -71,7 +73,7 @@ export async function attachAdapter<F extends FloatDType>(m: LlamaModel<F>, opts
     m.adapters.set(module, term);
     modules.set(module, { term, state: Object.fromEntries(Object.entries(term.params).map(([role, t]) => [role, adamwState(t.data.length)])) });
   }
-  return { method: opts.method, modules };
+  return { method: opts.method, fanInFanOut: m.fanInFanOut, modules };
 }
 
 /** The methods with a training term. */
@@ -87,7 +89,7 @@ export function trainableCount<F extends FloatDType>(adapter: TrainedAdapter<F>)
 }
 
 /** Runs `opts.steps` optimizer steps on the training sequences; returns the loss of each step. */
-export async function train<F extends FloatDType>(m: LlamaModel<F>, adapter: TrainedAdapter<F>, data: readonly Sequence[], opts: TrainOptions, startStep = 0): Promise<number[]> {
+export async function train<F extends FloatDType>(m: CausalLm<F>, adapter: TrainedAdapter<F>, data: readonly Sequence[], opts: TrainOptions, startStep = 0): Promise<number[]> {
   if (data.length === 0) throw new LowrankError('E_USAGE', 'no training sequences (the data is shorter than one sequence)');
   const accumulate = opts.accumulate ?? 1;
   const order = shuffled(data, opts.seed ?? 0);
@@ -104,16 +106,16 @@ export async function train<F extends FloatDType>(m: LlamaModel<F>, adapter: Tra
 }
 
 /** One optimizer step (`accumulate` micro-batches); pushes its loss. */
-async function trainStep<F extends FloatDType>(m: LlamaModel<F>, adapter: TrainedAdapter<F>, order: readonly Sequence[], opts: TrainOptions, step: number, accumulate: number, losses: number[], t: number): Promise<void> {
+async function trainStep<F extends FloatDType>(m: CausalLm<F>, adapter: TrainedAdapter<F>, order: readonly Sequence[], opts: TrainOptions, step: number, accumulate: number, losses: number[], t: number): Promise<void> {
   for (const { term } of adapter.modules.values()) for (const g of Object.values(term.grads)) g.data.fill(0);
   let loss = 0;
   for (let micro = 0; micro < accumulate; micro++) {
     const { inputs, targets } = batchAt(order, opts.batch, step * accumulate + micro);
-    const { logits, cache } = await llamaForward(m, inputs, opts.batch);
+    const { logits, backward } = await m.forward(inputs, opts.batch);
     const ce = await crossEntropy(logits, targets);
     loss += ce.loss / accumulate;
     if (accumulate > 1) for (let i = 0; i < ce.dlogits.data.length; i++) ce.dlogits.data[i] /= accumulate;
-    await llamaBackward(m, cache, ce.dlogits);
+    await backward(ce.dlogits);
   }
   const grads = [...adapter.modules.values()].flatMap(({ term }) => Object.values(term.grads));
   if (opts.clip !== undefined) clipGradNorm(grads, opts.clip);
@@ -126,13 +128,13 @@ async function trainStep<F extends FloatDType>(m: LlamaModel<F>, adapter: Traine
 }
 
 /** Mean loss over every target of the sequences, and its perplexity exp(loss). */
-export async function evaluate<F extends FloatDType>(m: LlamaModel<F>, data: readonly Sequence[], batch: number): Promise<{ loss: number; perplexity: number; tokens: number }> {
+export async function evaluate<F extends FloatDType>(m: CausalLm<F>, data: readonly Sequence[], batch: number): Promise<{ loss: number; perplexity: number; tokens: number }> {
   let sum = 0;
   let count = 0;
   for (let i = 0; i * batch < data.length; i++) {
     const part = data.slice(i * batch, (i + 1) * batch);
     const { inputs, targets } = batchAt(part, part.length, 0);
-    const ce = await crossEntropy((await llamaForward(m, inputs, part.length)).logits, targets);
+    const ce = await crossEntropy((await m.forward(inputs, part.length)).logits, targets);
     sum += ce.loss * ce.count;
     count += ce.count;
   }
@@ -165,5 +167,5 @@ export async function saveTrainedAdapter<F extends FloatDType>(adapter: TrainedA
   });
   const dora = modules.some((x) => x.magnitude !== undefined);
   const targets = [...new Set([...adapter.modules.keys()].map((n) => n.slice(n.lastIndexOf('.') + 1)))].sort();
-  return writeAdapter(out, { r, lora_alpha: scaling * r, use_dora: dora, target_modules: targets, init_lora_weights: true, base_model_name_or_path: opts.baseModel, task_type: 'CAUSAL_LM' }, modules, { overwrite: opts.overwrite, metadata: { lowrank_method: adapter.method } });
+  return writeAdapter(out, { r, lora_alpha: scaling * r, use_dora: dora, fan_in_fan_out: adapter.fanInFanOut, target_modules: targets, init_lora_weights: true, base_model_name_or_path: opts.baseModel, task_type: 'CAUSAL_LM' }, modules, { overwrite: opts.overwrite, metadata: { lowrank_method: adapter.method } });
 }

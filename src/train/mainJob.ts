@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '../io/atomic.js';
 import { openModel } from '../io/hf.js';
-import { loadLlama } from '../nn/llama.js';
+import { loadCausalLm } from '../nn/causalLm.js';
 import { analyzeModel } from '../analysis/model.js';
 import { loadTokenizer } from './tokenizer.js';
 import { pack, shuffled, type Example } from './data.js';
@@ -65,7 +65,7 @@ export async function runMainJob(opts: MainJobOptions): Promise<MainJobRow[]> {
   const rows: MainJobRow[] = [];
   for (const method of opts.methods ?? ['lora', 'pissa']) {
     const folder = await openModel(BUILTIN_MODEL);
-    const model = await loadLlama(folder, 'f32').finally(() => folder.close());
+    const model = await loadCausalLm(folder, 'f32').finally(() => folder.close());
     const topts: TrainOptions = { method, rank: 8, alpha: 16, targets: 'all-linear', steps, batch: 16, lr: method === 'pissa' ? 2e-3 : 1e-2, warmup: 5, clip: 1, seed: 0, onStep: ({ step, loss }) => opts.onStep?.(method, step, steps, loss) };
     const t0 = performance.now();
     const adapter = await attachAdapter(model, topts);

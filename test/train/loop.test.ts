@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openModel, writeModel } from '../../src/io/hf.js';
-import { llamaConfig, llamaTensors, randomWeights } from '../../src/io/synthetic.js';
-import { loadLlama, type LlamaModel } from '../../src/nn/llama.js';
+import { gpt2Config, gpt2Tensors, llamaConfig, llamaTensors, randomWeights } from '../../src/io/synthetic.js';
+import { loadCausalLm, type CausalLm } from '../../src/nn/causalLm.js';
 import { loadTokenizer } from '../../src/train/tokenizer.js';
 import { pack, type Sequence } from '../../src/train/data.js';
 import { attachAdapter, evaluate, saveTrainedAdapter, train, type TrainOptions } from '../../src/train/loop.js';
@@ -19,14 +19,21 @@ import { copyFile, writeFile } from 'node:fs/promises';
 const TOKENIZER = fileURLToPath(new URL('../../../test/fixtures/tokenizer/', import.meta.url));
 const SHAPE = { hidden_size: 16, intermediate_size: 32, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 459 };
 
-async function model(dir: string): Promise<LlamaModel<'f64'>> {
-  await writeModel(dir, randomWeights(llamaTensors(SHAPE), { seed: 2, dtype: 'f32', std: 0.2 }), { config: llamaConfig(SHAPE, 'float32') });
+async function load(dir: string): Promise<CausalLm<'f64'>> {
   const m = await openModel(dir);
-  try {
-    return await loadLlama(m, 'f64');
-  } finally {
-    await m.close();
-  }
+  return loadCausalLm(m, 'f64').finally(() => m.close());
+}
+
+async function model(dir: string): Promise<CausalLm<'f64'>> {
+  await writeModel(dir, randomWeights(llamaTensors(SHAPE), { seed: 2, dtype: 'f32', std: 0.2 }), { config: llamaConfig(SHAPE, 'float32') });
+  return load(dir);
+}
+
+/** A tiny GPT-2 (Conv1D weights stored [in, out]) over the fixture tokenizer's vocabulary. */
+async function gpt2(dir: string): Promise<CausalLm<'f64'>> {
+  const shape = { n_embd: 16, n_layer: 2, n_head: 2, n_positions: 16, vocab_size: SHAPE.vocab_size };
+  await writeModel(dir, randomWeights(gpt2Tensors(shape), { seed: 3, dtype: 'f32', std: 0.2 }), { config: gpt2Config(shape) });
+  return load(dir);
 }
 
 async function sequences(): Promise<Sequence[]> {
@@ -110,13 +117,54 @@ for (const want of EXPORTS) {
     assert.equal(config.lora_alpha, want.alpha);
     assert.equal(config.use_dora, want.dora === true);
     await mergeAdapters({ base: join(root, 'base'), adapters: [{ dir: join(root, 'adapter') }], out: join(root, 'merged') });
-    const merged = await openModel(join(root, 'merged'));
-    const mm = await loadLlama(merged, 'f64').finally(() => merged.close());
-    const got = await evaluate(mm, data, 4);
+    const got = await evaluate(await load(join(root, 'merged')), data, 4);
     // The merged weights are rounded once to float32 on disk.
     assert.ok(Math.abs(got.loss - trained.loss) <= 1e-5 * trained.loss, `${got.loss} vs ${trained.loss}`);
   });
 }
+
+// GPT-2 stores its Conv1D weights [in, out]: the saved adapter says fan_in_fan_out, and merging it
+// into the stored (untransposed) base gives the trained model.
+for (const method of ['lora', 'pissa', 'dora']) {
+  test(`GPT-2: ${method} on c_attn and c_proj trains, saves with fan_in_fan_out, and merged into the [in, out] base scores as trained`, async (t) => {
+    const root = await tempDir(t);
+    const data = await sequences();
+    const m = await gpt2(join(root, 'base'));
+    const opts = { ...OPTS, method, targets: ['c_attn', 'c_proj'], steps: 8 };
+    const adapter = await attachAdapter(m, opts);
+    assert.equal(adapter.modules.size, 6);
+    const before = await evaluate(m, data, 4);
+    await train(m, adapter, data, opts);
+    const trained = await evaluate(m, data, 4);
+    assert.ok(trained.loss < before.loss, `eval loss ${before.loss} → ${trained.loss}`);
+    const config = await saveTrainedAdapter(adapter, join(root, 'adapter'), { baseModel: join(root, 'base') });
+    assert.equal(config.fan_in_fan_out, true);
+    assert.deepEqual([...config.target_modules ?? []], ['c_attn', 'c_proj']);
+    await mergeAdapters({ base: join(root, 'base'), adapters: [{ dir: join(root, 'adapter') }], out: join(root, 'merged') });
+    const got = await evaluate(await load(join(root, 'merged')), data, 4);
+    assert.ok(Math.abs(got.loss - trained.loss) <= 1e-5 * trained.loss, `${got.loss} vs ${trained.loss}`);
+  });
+}
+
+test('lowrank train and eval CLI on a GPT-2 folder: PEFT\'s default target for GPT-2 (c_attn), fan_in_fan_out; eval with the adapter', async (t) => {
+  const root = await tempDir(t);
+  const dir = join(root, 'gpt2');
+  await gpt2(dir);
+  for (const f of ['tokenizer.json', 'tokenizer_config.json']) await copyFile(join(TOKENIZER, f), join(dir, f));
+  const data = join(root, 'train.jsonl');
+  await writeFile(data, Array.from({ length: 20 }, () => JSON.stringify({ text: 'the cat sees a red ball.' })).join('\n') + '\n');
+  const out = join(root, 'lora');
+  const r = cli(['train', '--model', dir, '--data', data, '--eval', data, '--rank', '4', '--steps', '6', '--seq-len', '12', '--batch', '2', '--lr', '1e-2', '--out', out]);
+  assert.equal(r.code, 0, r.stderr);
+  const a = await openAdapter(out);
+  assert.deepEqual(a.modules.map((m) => m.name).sort(), ['transformer.h.0.attn.c_attn', 'transformer.h.1.attn.c_attn']);
+  assert.equal(a.config.fan_in_fan_out, true);
+  await a.close();
+  const after = Number(/eval loss [\d.]+ → ([\d.]+)/.exec(r.stdout)?.[1]);
+  const e = cli(['eval', '--model', dir, '--adapter', out, '--data', data, '--seq-len', '12']);
+  assert.equal(e.code, 0, e.stderr);
+  assert.ok(Math.abs(Number(/^loss ([\d.]+)/.exec(e.stdout)?.[1]) - after) <= 2e-4, e.stdout);
+});
 
 test('lowrank train and eval CLI: a LoRA on a model folder with tokenizer.json, written as a PEFT adapter; eval with it', async (t) => {
   const root = await tempDir(t);

@@ -1,12 +1,12 @@
 /**
  * `lowrank train --model <dir> --data <train.jsonl> --method lora|dora|pissa|milora|olora|soma|svfit|loldu --rank r
  * --steps N --out <adapter dir>` and `lowrank eval --model <dir> [--adapter <dir>] --data <file>`:
- * adapter training of a Llama-family model folder with its tokenizer.json, and evaluation.
+ * adapter training of a Llama-family or GPT-2 model folder with its tokenizer.json, and evaluation.
  */
 import type { Command } from 'commander';
 import { LowrankError } from '../../core/errors.js';
 import { openModel } from '../../io/hf.js';
-import { loadLlama } from '../../nn/llama.js';
+import { DEFAULT_TARGETS, loadCausalLm } from '../../nn/causalLm.js';
 import { loraTerm } from '../../methods/lora.js';
 import { doraTerm } from '../../methods/dora.js';
 import { openAdapter } from '../../io/peft.js';
@@ -36,7 +36,7 @@ interface TrainFlags {
   method: string;
   rank: string;
   alpha?: string;
-  targets: string;
+  targets?: string;
   steps: string;
   batch: string;
   seqLen: string;
@@ -56,14 +56,14 @@ interface TrainFlags {
 export function register(program: Command): void {
   program
     .command('train')
-    .description('train a low-rank adapter on a Llama-family model folder (with tokenizer.json) and write it as a PEFT adapter folder')
+    .description('train a low-rank adapter on a Llama-family or GPT-2 model folder (with tokenizer.json) and write it as a PEFT adapter folder')
     .requiredOption('--model <dir>', 'model folder with config.json, weights and tokenizer.json')
     .requiredOption('--data <file>', 'training JSONL: {"text": ...} or {"prompt": ..., "completion": ...} per line')
     .option('--eval <file>', 'evaluation JSONL (loss and perplexity before and after)')
     .option('--method <name>', `${trainableMethods().join(', ')}`, 'lora')
     .requiredOption('--rank <r>', 'adapter rank')
     .option('--alpha <a>', 'lora_alpha (default: 2·rank)')
-    .option('--targets <list|all-linear|regex>', 'layers', 'q_proj,v_proj')
+    .option('--targets <list|all-linear|regex>', "layers (default: PEFT's for the family: q_proj,v_proj for Llama, c_attn for GPT-2)")
     .option('--steps <n>', 'optimizer steps', '100')
     .option('--batch <n>', 'sequences per micro-batch', '4')
     .option('--seq-len <n>', 'tokens per sequence', '128')
@@ -83,13 +83,14 @@ export function register(program: Command): void {
       const steps = int('--steps', f.steps, 1);
       const seqLen = int('--seq-len', f.seqLen, 2);
       const batch = int('--batch', f.batch, 1);
-      const opts = { method: f.method, rank, alpha, targets: parseLayerTargets(f.targets), steps, batch, accumulate: int('--accumulate', f.accumulate, 1), lr: positive('--lr', f.lr), warmup: int('--warmup', f.warmup, 0), clip: positive('--clip', f.clip), seed: int('--seed', f.seed, 0) };
+      const targets = f.targets === undefined ? undefined : parseLayerTargets(f.targets);
+      const opts = { method: f.method, rank, alpha, steps, batch, accumulate: int('--accumulate', f.accumulate, 1), lr: positive('--lr', f.lr), warmup: int('--warmup', f.warmup, 0), clip: positive('--clip', f.clip), seed: int('--seed', f.seed, 0) };
       const tok = await loadTokenizer(f.model);
       const data = pack(await readJsonl(f.data, tok), seqLen);
       const evalData = f.eval === undefined ? undefined : pack(await readJsonl(f.eval, tok), seqLen);
       const folder = await openModel(f.model);
-      const m = await loadLlama(folder, 'f32').finally(() => folder.close());
-      const adapter = await attachAdapter(m, opts);
+      const m = await loadCausalLm(folder, 'f32').finally(() => folder.close());
+      const adapter = await attachAdapter(m, { ...opts, targets: targets ?? DEFAULT_TARGETS[m.family] });
       if (f.resume === true && f.checkpoint === undefined) throw new LowrankError('E_USAGE', '--resume needs --checkpoint <file>');
       const every = int('--checkpoint-every', f.checkpointEvery, 1);
       const start = f.resume === true ? await loadCheckpoint(f.checkpoint as string, adapter) : 0;
@@ -122,7 +123,7 @@ export function register(program: Command): void {
 
   program
     .command('eval')
-    .description('loss and perplexity of a Llama-family model (optionally with a PEFT LoRA or DoRA adapter) on a JSONL file')
+    .description('loss and perplexity of a Llama-family or GPT-2 model (optionally with a PEFT LoRA or DoRA adapter) on a JSONL file')
     .requiredOption('--model <dir>', 'model folder with tokenizer.json')
     .option('--adapter <dir>', 'PEFT LoRA (or DoRA) adapter folder')
     .requiredOption('--data <file>', 'JSONL file')
@@ -133,7 +134,7 @@ export function register(program: Command): void {
       const data = pack(await readJsonl(f.data, tok), int('--seq-len', f.seqLen, 2));
       if (data.length === 0) throw new LowrankError('E_USAGE', 'the data is shorter than one sequence (lower --seq-len)', { file: f.data });
       const folder = await openModel(f.model);
-      const m = await loadLlama(folder, 'f32').finally(() => folder.close());
+      const m = await loadCausalLm(folder, 'f32').finally(() => folder.close());
       if (f.adapter !== undefined) {
         const a = await openAdapter(f.adapter);
         try {

@@ -1,0 +1,68 @@
+/**
+ * The model families behind one interface, for the training loop and evaluation: a causal LM
+ * gives logits for token ids and the backward pass of that forward. Which family a folder holds
+ * comes from config.json's model_type (gpt2, or the Llama family: llama, qwen2, mistral).
+ */
+import { LowrankError } from '../core/errors.js';
+import type { Tensor } from '../core/tensor.js';
+import type { FloatDType } from '../core/dtype.js';
+import type { Model } from '../io/hf.js';
+import { gpt2Backward, gpt2Forward, loadGpt2, type Gpt2Model } from './gpt2.js';
+import { llamaBackward, llamaForward, loadLlama, type LlamaModel } from './llama.js';
+import type { ModelWeights } from './weights.js';
+
+export type Family = 'llama' | 'gpt2';
+
+export interface CausalLm<F extends FloatDType> extends ModelWeights<F> {
+  readonly family: Family;
+  readonly dtype: F;
+  /**
+   * PEFT's fan_in_fan_out: the checkpoint stores the linear weights [in, out] (GPT-2's Conv1D).
+   * `weights` always hold them [out, in]; adapters are the same either way.
+   */
+  readonly fanInFanOut: boolean;
+  /** logits [B·T, vocab] for ids [B·T] (T per sequence), and the backward pass of this forward. */
+  forward(ids: Int32Array, batch: number): Promise<{ logits: Tensor<F>; backward(dlogits: Tensor<F>): Promise<void> }>;
+}
+
+export function llamaLm<F extends FloatDType>(m: LlamaModel<F>): CausalLm<F> {
+  return {
+    family: 'llama',
+    dtype: m.dtype,
+    weights: m.weights,
+    adapters: m.adapters,
+    fanInFanOut: false,
+    async forward(ids, batch) {
+      const { logits, cache } = await llamaForward(m, ids, batch);
+      return { logits, backward: (dlogits) => llamaBackward(m, cache, dlogits) };
+    },
+  };
+}
+
+export function gpt2Lm<F extends FloatDType>(m: Gpt2Model<F>): CausalLm<F> {
+  return {
+    family: 'gpt2',
+    dtype: m.dtype,
+    weights: m.weights,
+    adapters: m.adapters,
+    fanInFanOut: true,
+    async forward(ids, batch) {
+      const { logits, cache } = await gpt2Forward(m, ids, batch);
+      return { logits, backward: (dlogits) => gpt2Backward(m, cache, dlogits) };
+    },
+  };
+}
+
+/** PEFT's default LoRA targets per family (its TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING). */
+export const DEFAULT_TARGETS: Readonly<Record<Family, readonly string[]>> = { llama: ['q_proj', 'v_proj'], gpt2: ['c_attn'] };
+
+/** The family of a config.json object. */
+export function familyOf(config: Readonly<Record<string, unknown>> | undefined, file?: string): Family {
+  if (config === undefined) throw new LowrankError('E_FORMAT', 'the model folder has no config.json', { file });
+  return config.model_type === 'gpt2' ? 'gpt2' : 'llama';
+}
+
+/** Loads every weight of a Llama-family or GPT-2 folder as `dtype`. */
+export async function loadCausalLm<F extends FloatDType>(model: Model, dtype: F): Promise<CausalLm<F>> {
+  return familyOf(model.config, model.path) === 'gpt2' ? gpt2Lm(await loadGpt2(model, dtype)) : llamaLm(await loadLlama(model, dtype));
+}
