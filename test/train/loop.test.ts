@@ -146,7 +146,7 @@ for (const method of ['lora', 'pissa', 'dora']) {
   });
 }
 
-test('lowrank train and eval CLI on a GPT-2 folder: PEFT\'s default target for GPT-2 (c_attn), fan_in_fan_out; eval with the adapter', async (t) => {
+test('lowrank train and eval CLI on a GPT-2 folder: PEFT\'s default target for GPT-2 (c_attn), fan_in_fan_out, rsLoRA scaling; eval with the adapter', async (t) => {
   const root = await tempDir(t);
   const dir = join(root, 'gpt2');
   await gpt2(dir);
@@ -154,11 +154,14 @@ test('lowrank train and eval CLI on a GPT-2 folder: PEFT\'s default target for G
   const data = join(root, 'train.jsonl');
   await writeFile(data, Array.from({ length: 20 }, () => JSON.stringify({ text: 'the cat sees a red ball.' })).join('\n') + '\n');
   const out = join(root, 'lora');
-  const r = cli(['train', '--model', dir, '--data', data, '--eval', data, '--rank', '4', '--steps', '6', '--seq-len', '12', '--batch', '2', '--lr', '1e-2', '--out', out]);
+  const r = cli(['train', '--model', dir, '--data', data, '--eval', data, '--rank', '4', '--rslora', '--weight-decay', '0.01', '--steps', '6', '--seq-len', '12', '--batch', '2', '--lr', '1e-2', '--out', out]);
   assert.equal(r.code, 0, r.stderr);
   const a = await openAdapter(out);
   assert.deepEqual(a.modules.map((m) => m.name).sort(), ['transformer.h.0.attn.c_attn', 'transformer.h.1.attn.c_attn']);
   assert.equal(a.config.fan_in_fan_out, true);
+  // rsLoRA: scaling alpha/√r = 8/2, saved as the equivalent plain LoRA alpha (scaling·r = 16).
+  assert.equal(a.config.r, 4);
+  assert.equal(a.config.lora_alpha, 16);
   await a.close();
   const after = Number(/eval loss [\d.]+ → ([\d.]+)/.exec(r.stdout)?.[1]);
   const e = cli(['eval', '--model', dir, '--adapter', out, '--data', data, '--seq-len', '12']);

@@ -36,6 +36,7 @@ interface TrainFlags {
   method: string;
   rank: string;
   alpha?: string;
+  rslora?: boolean;
   targets?: string;
   steps: string;
   batch: string;
@@ -44,6 +45,7 @@ interface TrainFlags {
   lr: string;
   warmup: string;
   clip: string;
+  weightDecay: string;
   seed: string;
   out: string;
   force?: boolean;
@@ -63,6 +65,7 @@ export function register(program: Command): void {
     .option('--method <name>', `${trainableMethods().join(', ')}`, 'lora')
     .requiredOption('--rank <r>', 'adapter rank')
     .option('--alpha <a>', 'lora_alpha (default: 2·rank)')
+    .option('--rslora', 'rank-stabilized scaling alpha/√r instead of alpha/r')
     .option('--targets <list|all-linear|regex>', "layers (default: PEFT's for the family: q_proj,v_proj for Llama, c_attn for GPT-2)")
     .option('--steps <n>', 'optimizer steps', '100')
     .option('--batch <n>', 'sequences per micro-batch', '4')
@@ -71,6 +74,7 @@ export function register(program: Command): void {
     .option('--lr <x>', 'peak learning rate (AdamW)', '2e-3')
     .option('--warmup <n>', 'warmup steps', '10')
     .option('--clip <x>', 'gradient-norm clip', '1')
+    .option('--weight-decay <x>', 'AdamW decoupled weight decay', '0')
     .option('--seed <n>', 'seed (init, shuffling)', '0')
     .requiredOption('--out <dir>', 'adapter folder (written atomically)')
     .option('--force', 'replace the output folder if it exists')
@@ -84,7 +88,9 @@ export function register(program: Command): void {
       const seqLen = int('--seq-len', f.seqLen, 2);
       const batch = int('--batch', f.batch, 1);
       const targets = f.targets === undefined ? undefined : parseLayerTargets(f.targets);
-      const opts = { method: f.method, rank, alpha, steps, batch, accumulate: int('--accumulate', f.accumulate, 1), lr: positive('--lr', f.lr), warmup: int('--warmup', f.warmup, 0), clip: positive('--clip', f.clip), seed: int('--seed', f.seed, 0) };
+      const weightDecay = Number(f.weightDecay);
+      if (!(weightDecay >= 0)) throw new LowrankError('E_USAGE', `--weight-decay must be a number ≥ 0, not '${f.weightDecay}'`);
+      const opts = { method: f.method, rank, alpha, useRslora: f.rslora === true, weightDecay, steps, batch, accumulate: int('--accumulate', f.accumulate, 1), lr: positive('--lr', f.lr), warmup: int('--warmup', f.warmup, 0), clip: positive('--clip', f.clip), seed: int('--seed', f.seed, 0) };
       const tok = await loadTokenizer(f.model);
       const data = pack(await readJsonl(f.data, tok), seqLen);
       const evalData = f.eval === undefined ? undefined : pack(await readJsonl(f.eval, tok), seqLen);
