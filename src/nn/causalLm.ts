@@ -25,33 +25,29 @@ export interface CausalLm<F extends FloatDType> extends ModelWeights<F> {
   forward(ids: Int32Array, batch: number): Promise<{ logits: Tensor<F>; backward(dlogits: Tensor<F>): Promise<void> }>;
 }
 
-export function llamaLm<F extends FloatDType>(m: LlamaModel<F>): CausalLm<F> {
+/** A family's forward and backward behind the interface. */
+function causalLm<F extends FloatDType, M extends ModelWeights<F> & { readonly dtype: F }, C>(
+  family: Family,
+  m: M,
+  forward: (m: M, ids: Int32Array, batch: number) => Promise<{ logits: Tensor<F>; cache: C }>,
+  backward: (m: M, cache: C, dlogits: Tensor<F>) => Promise<void>,
+): CausalLm<F> {
   return {
-    family: 'llama',
+    family,
     dtype: m.dtype,
     weights: m.weights,
     adapters: m.adapters,
-    fanInFanOut: false,
+    fanInFanOut: family === 'gpt2',
     async forward(ids, batch) {
-      const { logits, cache } = await llamaForward(m, ids, batch);
-      return { logits, backward: (dlogits) => llamaBackward(m, cache, dlogits) };
+      const { logits, cache } = await forward(m, ids, batch);
+      return { logits, backward: (dlogits) => backward(m, cache, dlogits) };
     },
   };
 }
 
-export function gpt2Lm<F extends FloatDType>(m: Gpt2Model<F>): CausalLm<F> {
-  return {
-    family: 'gpt2',
-    dtype: m.dtype,
-    weights: m.weights,
-    adapters: m.adapters,
-    fanInFanOut: true,
-    async forward(ids, batch) {
-      const { logits, cache } = await gpt2Forward(m, ids, batch);
-      return { logits, backward: (dlogits) => gpt2Backward(m, cache, dlogits) };
-    },
-  };
-}
+export const llamaLm = <F extends FloatDType>(m: LlamaModel<F>): CausalLm<F> => causalLm('llama', m, llamaForward, llamaBackward);
+
+export const gpt2Lm = <F extends FloatDType>(m: Gpt2Model<F>): CausalLm<F> => causalLm('gpt2', m, gpt2Forward, gpt2Backward);
 
 /** PEFT's default LoRA targets per family (its TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING). */
 export const DEFAULT_TARGETS: Readonly<Record<Family, readonly string[]>> = { llama: ['q_proj', 'v_proj'], gpt2: ['c_attn'] };
