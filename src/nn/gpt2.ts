@@ -17,7 +17,7 @@ import { attentionBackward, attentionForward, type AttentionCache, type Attentio
 import { geluBackward, geluForward } from './activations.js';
 import { embeddingBackward, embeddingForward } from './embedding.js';
 import { linearBackward, linearForward, type LinearAdapter } from './linear.js';
-import { linearOf, sum, weight } from './weights.js';
+import { addInto, linearOf, sum, weight } from './weights.js';
 import { layerNormBackward, layerNormForward, type LayerNormCache } from './norm.js';
 
 export interface Gpt2Config {
@@ -145,7 +145,7 @@ export async function gpt2Backward<F extends FloatDType>(m: Gpt2Model<F>, cache:
     const dact = await linearBackward(linearOf(m, `${p}.mlp.c_proj`), L.act, dx, linGrads(`${p}.mlp.c_proj`));
     const dn2 = await linearBackward(linearOf(m, `${p}.mlp.c_fc`), L.n2, geluBackward(L.fc, dact), linGrads(`${p}.mlp.c_fc`));
     const da = layerNormBackward(L.a, weight(m, `${p}.ln_2.weight`), L.ln2, dn2, g(`${p}.ln_2.weight`), g(`${p}.ln_2.bias`));
-    for (let i = 0; i < da.data.length; i++) da.data[i] += dx.data[i];
+    addInto(da, dx);
     const dout = await linearBackward(linearOf(m, `${p}.attn.c_proj`), L.o, da, linGrads(`${p}.attn.c_proj`));
     const { dq, dk, dv } = await attentionBackward(L.q, L.k, L.v, cache.shape, L.att, dout);
     const n = dq.shape[0];
@@ -157,7 +157,7 @@ export async function gpt2Backward<F extends FloatDType>(m: Gpt2Model<F>, cache:
     }
     const dn1 = await linearBackward(linearOf(m, `${p}.attn.c_attn`), L.n1, dqkv, linGrads(`${p}.attn.c_attn`));
     const dxl = layerNormBackward(L.x, weight(m, `${p}.ln_1.weight`), L.ln1, dn1, g(`${p}.ln_1.weight`), g(`${p}.ln_1.bias`));
-    for (let i = 0; i < dxl.data.length; i++) dxl.data[i] += da.data[i];
+    addInto(dxl, da);
     dx = dxl;
   }
   const dwte = g('transformer.wte.weight');

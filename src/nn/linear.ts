@@ -7,6 +7,7 @@
 import { tensor, type Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
 import { matmul } from '../linalg/matmul.js';
+import { addInto } from './weights.js';
 
 /** A trainable term added to a linear layer's output (LoRA, DoRA, ...). */
 export interface LinearAdapter<F extends FloatDType> {
@@ -36,7 +37,7 @@ export async function linearForward<F extends FloatDType>(p: LinearParams<F>, x:
   if (p.bias !== undefined) for (let i = 0; i < n; i++) for (let j = 0; j < out; j++) y.data[i * out + j] += p.bias.data[j];
   if (p.adapter !== undefined) {
     const a = await p.adapter.forward(x);
-    for (let i = 0; i < y.data.length; i++) y.data[i] += a.data[i];
+    addInto(y, a);
   }
   return y;
 }
@@ -46,7 +47,7 @@ export async function linearBackward<F extends FloatDType>(p: LinearParams<F>, x
   const dx = await matmul(dy, p.weight);
   if (grads.weight !== undefined) {
     const dw = await matmul(dy, x, { transA: true });
-    for (let i = 0; i < dw.data.length; i++) grads.weight.data[i] += dw.data[i];
+    addInto(grads.weight, dw);
   }
   if (grads.bias !== undefined) {
     const [n, out] = dy.shape;
@@ -54,7 +55,7 @@ export async function linearBackward<F extends FloatDType>(p: LinearParams<F>, x
   }
   if (p.adapter !== undefined) {
     const da = await p.adapter.backward(x, dy);
-    for (let i = 0; i < dx.data.length; i++) dx.data[i] += da.data[i];
+    addInto(dx, da);
   }
   return dx;
 }

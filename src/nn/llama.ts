@@ -17,7 +17,7 @@ import { attentionBackward, attentionForward, type AttentionCache, type Attentio
 import { swigluBackward, swigluForward } from './activations.js';
 import { embeddingBackward, embeddingForward } from './embedding.js';
 import { linearBackward, linearForward, type LinearAdapter } from './linear.js';
-import { linearOf, sum, weight } from './weights.js';
+import { addInto, linearOf, sum, weight } from './weights.js';
 import { rmsNormBackward, rmsNormForward, type RmsNormCache } from './norm.js';
 import { ropeApply, ropeTables } from './rope.js';
 
@@ -165,9 +165,9 @@ export async function llamaBackward<F extends FloatDType>(m: LlamaModel<F>, cach
     const { dgate, dup } = await swigluBackward(L.gate, L.up, dact);
     const dn2 = await linearBackward(linearOf(m, `${p}.mlp.gate_proj`, false), L.n2, dgate, linGrads(`${p}.mlp.gate_proj`));
     const dn2b = await linearBackward(linearOf(m, `${p}.mlp.up_proj`, false), L.n2, dup, linGrads(`${p}.mlp.up_proj`));
-    for (let i = 0; i < dn2.data.length; i++) dn2.data[i] += dn2b.data[i];
+    addInto(dn2, dn2b);
     const dh = await rmsNormBackward(L.h, weight(m, `${p}.post_attention_layernorm.weight`), L.rms2, dn2, g(`${p}.post_attention_layernorm.weight`));
-    for (let i = 0; i < dh.data.length; i++) dh.data[i] += dx.data[i];
+    addInto(dh, dx);
     // h = x + o(attn): dx gets dh directly and through attention.
     const da = await linearBackward(linearOf(m, `${p}.self_attn.o_proj`, false), L.a, dh, linGrads(`${p}.self_attn.o_proj`));
     const { dq, dk, dv } = await attentionBackward(L.q, L.k, L.v, cache.shape, L.att, da);
@@ -176,10 +176,10 @@ export async function llamaBackward<F extends FloatDType>(m: LlamaModel<F>, cach
     const dn1 = await linearBackward(linearOf(m, `${p}.self_attn.q_proj`, c.qkvBias), L.n1, dq, linGrads(`${p}.self_attn.q_proj`));
     for (const [name, d] of [['k_proj', dk], ['v_proj', dv]] as const) {
       const part = await linearBackward(linearOf(m, `${p}.self_attn.${name}`, c.qkvBias), L.n1, d, linGrads(`${p}.self_attn.${name}`));
-      for (let i = 0; i < dn1.data.length; i++) dn1.data[i] += part.data[i];
+      addInto(dn1, part);
     }
     const dxl = await rmsNormBackward(L.x, weight(m, `${p}.input_layernorm.weight`), L.rms1, dn1, g(`${p}.input_layernorm.weight`));
-    for (let i = 0; i < dxl.data.length; i++) dxl.data[i] += dh.data[i];
+    addInto(dxl, dh);
     dx = dxl;
   }
   const dE = g('model.embed_tokens.weight');
