@@ -39,8 +39,10 @@ static inline float nn_expf(float x) {
 }
 
 /*
- * The elementwise loops are compiled twice on x86-64 Linux with GCC, for AVX2 and for the baseline,
- * and the loader picks one by CPU (ifunc): 8 lanes instead of SSE2's 4 where the CPU has them.
+ * The loops of each part function are compiled twice on x86-64 Linux with GCC, for AVX2 and for the
+ * baseline, and the loader picks one by CPU (ifunc): 8 lanes instead of SSE2's 4 where the CPU has
+ * them. The attribute goes on the part functions themselves: parallel() calls them through a
+ * pointer, so a clone of their caller would not reach them.
  */
 #if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
 #define NN_LANES __attribute__((target_clones("avx2", "default")))
@@ -109,7 +111,7 @@ typedef struct {
   int B, T, H, KV, D;
 } attn_args;
 
-static void attention_forward_part(void *ctx, int part, int parts) {
+NN_LANES static void attention_forward_part(void *ctx, int part, int parts) {
   const attn_args *a = ctx;
   const int T = a->T, D = a->D, H = a->H, KV = a->KV, qw = H * D, kw = KV * D, group = H / KV;
   const float scale = 1.0f / sqrtf((float)D);
@@ -137,13 +139,13 @@ static void attention_forward_part(void *ctx, int part, int parts) {
   }
 }
 
-NN_LANES void nn_attention_forward(float *o, float *p, const float *q, const float *k, const float *v, int B, int T, int H, int KV, int D) {
+void nn_attention_forward(float *o, float *p, const float *q, const float *k, const float *v, int B, int T, int H, int KV, int D) {
   attn_args a = {.o = o, .p = p, .q = q, .k = k, .v = v, .B = B, .T = T, .H = H, .KV = KV, .D = D};
   parallel(attention_forward_part, &a, parts_for(B * KV), 1);
 }
 
 /* dV += Pᵀ·dO, dP = dO·Vᵀ, dS = P ⊙ (dP − rowsum(dP ⊙ P))/√D, dQ = dS·K, dK += dSᵀ·Q. */
-static void attention_backward_part(void *ctx, int part, int parts) {
+NN_LANES static void attention_backward_part(void *ctx, int part, int parts) {
   const attn_args *a = ctx;
   const int T = a->T, D = a->D, H = a->H, KV = a->KV, qw = H * D, kw = KV * D, group = H / KV;
   const float scale = 1.0f / sqrtf((float)D);
@@ -171,7 +173,7 @@ static void attention_backward_part(void *ctx, int part, int parts) {
 }
 
 /* dk and dv must come in zeroed. Returns 0 when there is no memory for the T×T scratch blocks. */
-NN_LANES int nn_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v, const float *p, int B, int T, int H, int KV, int D) {
+int nn_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v, const float *p, int B, int T, int H, int KV, int D) {
   const int parts = parts_for(B * KV);
   float *scratch = malloc((size_t)parts * T * T * sizeof(float) + 1);
   if (scratch == NULL) return 0;
@@ -242,7 +244,7 @@ typedef struct {
 } norm_args;
 
 /* y = x·r·g with r = 1/√(mean(x²) + ε) per row (kept in rstd for the backward pass). */
-static void rmsnorm_forward_part(void *ctx, int part, int parts) {
+NN_LANES static void rmsnorm_forward_part(void *ctx, int part, int parts) {
   const norm_args *a = ctx;
   const int C = a->C;
   size_t lo, hi;
@@ -256,13 +258,13 @@ static void rmsnorm_forward_part(void *ctx, int part, int parts) {
   }
 }
 
-NN_LANES void nn_rmsnorm_forward(float *y, float *rstd, const float *x, const float *g, int N, int C, double eps) {
+void nn_rmsnorm_forward(float *y, float *rstd, const float *x, const float *g, int N, int C, double eps) {
   norm_args a = {.y = y, .rstd = rstd, .x = x, .g = g, .N = N, .C = C, .eps = eps};
   parallel(rmsnorm_forward_part, &a, parts_of((size_t)N * C, (size_t)N), 0);
 }
 
 /* dx = r·(g⊙dy) − r³/C·x·Σ(g⊙dy⊙x) by rows; dg = Σ_rows dy⊙x·r by columns (no two parts share a sum). */
-static void rmsnorm_backward_part(void *ctx, int part, int parts) {
+NN_LANES static void rmsnorm_backward_part(void *ctx, int part, int parts) {
   const norm_args *a = ctx;
   const int C = a->C;
   size_t lo, hi;
@@ -283,7 +285,7 @@ static void rmsnorm_backward_part(void *ctx, int part, int parts) {
 }
 
 /* dg comes in zeroed. */
-NN_LANES void nn_rmsnorm_backward(float *dx, float *dg, const float *dy, const float *x, const float *g, const float *rstd, int N, int C) {
+void nn_rmsnorm_backward(float *dx, float *dg, const float *dy, const float *x, const float *g, const float *rstd, int N, int C) {
   norm_args a = {.dx = dx, .dg = dg, .dy = dy, .x = x, .g = g, .rstd_in = rstd, .N = N, .C = C};
   parallel(rmsnorm_backward_part, &a, parts_of((size_t)N * C, (size_t)(N < C ? N : C)), 0);
 }
@@ -295,20 +297,20 @@ typedef struct {
 } swiglu_args;
 
 /* h = silu(gate) ⊙ up, silu(a) = a / (1 + e^(−a)). */
-static void swiglu_forward_part(void *ctx, int part, int parts) {
+NN_LANES static void swiglu_forward_part(void *ctx, int part, int parts) {
   const swiglu_args *a = ctx;
   size_t lo, hi;
   share(a->n, part, parts, &lo, &hi);
   for (size_t i = lo; i < hi; i++) a->h[i] = a->gate[i] / (1.0f + nn_expf(-a->gate[i])) * a->up[i];
 }
 
-NN_LANES void nn_swiglu_forward(float *h, const float *gate, const float *up, size_t n) {
+void nn_swiglu_forward(float *h, const float *gate, const float *up, size_t n) {
   swiglu_args a = {.h = h, .gate = gate, .up = up, .n = n};
   parallel(swiglu_forward_part, &a, parts_of(n, n), 0);
 }
 
 /* dgate = dh ⊙ up ⊙ σ(a)(1 + a(1 − σ(a))), dup = dh ⊙ silu(a). */
-static void swiglu_backward_part(void *ctx, int part, int parts) {
+NN_LANES static void swiglu_backward_part(void *ctx, int part, int parts) {
   const swiglu_args *a = ctx;
   size_t lo, hi;
   share(a->n, part, parts, &lo, &hi);
@@ -319,7 +321,7 @@ static void swiglu_backward_part(void *ctx, int part, int parts) {
   }
 }
 
-NN_LANES void nn_swiglu_backward(float *dgate, float *dup, const float *dh, const float *gate, const float *up, size_t n) {
+void nn_swiglu_backward(float *dgate, float *dup, const float *dh, const float *gate, const float *up, size_t n) {
   swiglu_args a = {.dgate = dgate, .dup = dup, .dh = dh, .gate = gate, .up = up, .n = n};
   parallel(swiglu_backward_part, &a, parts_of(n, n), 0);
 }
@@ -337,7 +339,7 @@ typedef struct {
  * nothing): the summed loss of the counted rows; dlogits = (softmax − onehot)/count on counted
  * rows, 0 on ignored ones. Targets are in range (checked by the caller).
  */
-static void cross_entropy_part(void *ctx, int part, int parts) {
+NN_LANES static void cross_entropy_part(void *ctx, int part, int parts) {
   ce_args *a = ctx;
   const int V = a->V;
   size_t lo, hi;
@@ -362,7 +364,7 @@ static void cross_entropy_part(void *ctx, int part, int parts) {
   a->loss[part] = loss;
 }
 
-NN_LANES double nn_cross_entropy(float *dlogits, const float *logits, const int32_t *targets, int N, int V, int ignore) {
+double nn_cross_entropy(float *dlogits, const float *logits, const int32_t *targets, int N, int V, int ignore) {
   ce_args a = {.d = dlogits, .x = logits, .targets = targets, .N = N, .V = V, .ignore = ignore};
   for (int i = 0; i < N; i++) a.count += targets[i] != ignore;
   const int parts = parts_of((size_t)N * V, (size_t)N);
