@@ -5,6 +5,7 @@ import { method as kasa } from './kasa.js';
 import { method as loldu } from './loldu.js';
 import { method as lora } from './lora.js';
 import { method as milora } from './milora.js';
+import { method as nola } from './nola.js';
 import { method as olora } from './olora.js';
 import { method as pissa } from './pissa.js';
 import { method as salt } from './salt.js';
@@ -14,4 +15,4 @@ import { method as sorsa } from './sorsa.js';
 import { method as svfit } from './svfit.js';
 
 /** Every adapter method, by file name. */
-export const ALL_METHODS: readonly AdapterMethod[] = [dora, kasa, loldu, lora, milora, olora, pissa, salt, soka, soma, sorsa, svfit];
+export const ALL_METHODS: readonly AdapterMethod[] = [dora, kasa, loldu, lora, milora, nola, olora, pissa, salt, soka, soma, sorsa, svfit];

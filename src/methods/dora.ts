@@ -10,20 +10,9 @@
 import { tensor, type Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
 import { matmul } from '../linalg/matmul.js';
+import { rowNorms } from '../linalg/lowrank.js';
 import { checkRank, copyOf, kaimingA, LORA_KEYS } from './split.js';
 import { scalingOf, type AdapterMethod, type InitOptions, type LayerInit, type TrainTerm } from './types.js';
-
-/** ‖W_i‖ for every output row of W [out, in]. */
-export function rowNorms<F extends FloatDType>(w: Tensor<F>): Tensor<F> {
-  const [out, inF] = w.shape;
-  const n = tensor(w.dtype, [out]);
-  for (let i = 0; i < out; i++) {
-    let s = 0;
-    for (let j = 0; j < inF; j++) s += w.data[i * inF + j] ** 2;
-    n.data[i] = Math.sqrt(s);
-  }
-  return n;
-}
 
 export const method: AdapterMethod = {
   name: 'dora',

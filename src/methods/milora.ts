@@ -9,7 +9,7 @@
 import { svdSmallest } from '../linalg/decompositions.js';
 import type { Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
-import { checkRank, loraParams, LORA_KEYS, sqrtSplit } from './split.js';
+import { checkRank, loraParams, LORA_KEYS, splitInit } from './split.js';
 import { scalingOf, type AdapterMethod } from './types.js';
 import { residualLoraTerm } from './lora.js';
 
@@ -23,7 +23,7 @@ export const method: AdapterMethod = {
   async init(w, opts) {
     checkRank(w, opts.rank);
     const { u, s, vt } = (await svdSmallest(w as Tensor<'f64'>, opts.rank)) as { u: F; s: F; vt: F };
-    return sqrtSplit(w, u, s, vt, scalingOf(opts));
+    return splitInit(u, s, vt, scalingOf(opts));
   },
   trainableParams: loraParams,
   trainTerm: residualLoraTerm,

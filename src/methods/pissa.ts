@@ -9,7 +9,7 @@ import { svd } from '../linalg/decompositions.js';
 import { rsvd } from '../linalg/rsvd.js';
 import { tensor, type Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
-import { checkRank, loraParams, LORA_KEYS, sqrtSplit } from './split.js';
+import { checkRank, loraParams, LORA_KEYS, splitInit } from './split.js';
 import { scalingOf, type AdapterMethod } from './types.js';
 import { residualLoraTerm } from './lora.js';
 
@@ -34,7 +34,7 @@ export const method: AdapterMethod = {
   keys: LORA_KEYS,
   async init(w, opts) {
     const { u, s, vt } = await topTriplets(w, opts.rank, opts.niter, opts.seed);
-    return sqrtSplit(w, u, s, vt, scalingOf(opts));
+    return splitInit(u, s, vt, scalingOf(opts));
   },
   trainableParams: loraParams,
   trainTerm: residualLoraTerm,

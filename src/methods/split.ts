@@ -8,6 +8,8 @@ import { matmulAdd, matmulAddAs } from '../linalg/matmul.js';
 import { encodeAs } from '../linalg/cast.js';
 import { LowrankError } from '../core/errors.js';
 import { rng } from '../core/rng.js';
+import { sqrtSplit, transpose } from '../linalg/lowrank.js';
+export { energyRank } from '../linalg/lowrank.js';
 import type { LayerInit, Removed } from './types.js';
 
 type F = Tensor<FloatDType>;
@@ -16,17 +18,9 @@ type F = Tensor<FloatDType>;
  * From r triplets (u [out, r], s [r], vt [r, in]): A = diag(√(s/scaling))·vt, B = u·diag(√(s/scaling)),
  * so that scaling·B·A = u·diag(s)·vt (PiSSA's split, PEFT's pissa_init); residual W − scaling·B·A.
  */
-export async function sqrtSplit(w: F, u: F, s: F, vt: F, scaling: number): Promise<LayerInit> {
-  const [out, inF] = w.shape;
-  const r = s.data.length;
-  const A = tensor(w.dtype, [r, inF]);
-  const B = tensor(w.dtype, [out, r]);
-  for (let k = 0; k < r; k++) {
-    const root = Math.sqrt(s.data[k] / scaling);
-    for (let j = 0; j < inF; j++) A.data[k * inF + j] = root * vt.data[k * inF + j];
-    for (let i = 0; i < out; i++) B.data[i * r + k] = root * u.data[i * r + k];
-  }
-  return { tensors: { A, B }, removed: { left: B, right: A, scale: scaling } };
+export function splitInit(u: F, s: F, vt: F, scaling: number): LayerInit {
+  const part = sqrtSplit({ u, s, vt }, scaling);
+  return { tensors: { A: part.right, B: part.left }, removed: part };
 }
 
 /** W − removed, in W's dtype (a low-rank part in one pass over W: a gemm adding to a copy of it). */
@@ -42,7 +36,7 @@ export async function residual(w: F, removed: Removed): Promise<F> {
  */
 export async function residualAs<D extends 'f64' | 'f32' | 'f16' | 'bf16'>(stored: F, removed: Removed, dtype: D, opts: { transposed?: boolean } = {}): Promise<Tensor<D>> {
   const t = opts.transposed === true;
-  if ('dense' in removed) return encodeAs(subtract(stored, t ? transposeOf(removed.dense) : removed.dense), dtype);
+  if ('dense' in removed) return encodeAs(subtract(stored, t ? transpose(removed.dense) : removed.dense), dtype);
   // (W − s·L·R)ᵀ = Wᵀ − s·Rᵀ·Lᵀ
   const [a, b] = (t ? [removed.right, removed.left] : [removed.left, removed.right]) as [Tensor<'f32'>, Tensor<'f32'>];
   const mm = { alpha: -removed.scale, transA: t, transB: t };
@@ -50,12 +44,6 @@ export async function residualAs<D extends 'f64' | 'f32' | 'f16' | 'bf16'>(store
   return encodeAs(await matmulAdd(stored as Tensor<'f32'>, a, b, mm), dtype);
 }
 
-function transposeOf(x: F): F {
-  const [m, n] = x.shape;
-  const out = tensor(x.dtype, [n, m]);
-  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) out.data[j * m + i] = x.data[i * n + j];
-  return out;
-}
 
 /** A copy of a tensor (the trained copy of an init's factor, which the init keeps). */
 export function copyOf<F extends FloatDType>(t: Tensor<FloatDType>): Tensor<F> {
@@ -75,19 +63,6 @@ export function checkRank(w: { shape: readonly number[] }, r: number): void {
   const [out, inF] = w.shape;
   const k = Math.min(out, inF);
   if (!Number.isInteger(r) || r < 1 || r > k) throw new LowrankError('E_USAGE', `rank must be an integer in 1..${k} for a ${out}×${inF} weight, got ${r}`);
-}
-
-/** The smallest rank whose values keep `fraction` of Σσ² (values descending), at least 1. */
-export function energyRank(s: ArrayLike<number>, fraction: number): number {
-  if (!(fraction > 0 && fraction <= 1)) throw new LowrankError('E_USAGE', `energy must be in (0, 1], got ${fraction}`);
-  let total = 0;
-  for (let i = 0; i < s.length; i++) total += s[i] * s[i];
-  let acc = 0;
-  for (let i = 0; i < s.length; i++) {
-    acc += s[i] * s[i];
-    if (acc >= fraction * total * (1 - 1e-12)) return i + 1;
-  }
-  return s.length;
 }
 
 /**

@@ -15,7 +15,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { LowrankError } from '../core/errors.js';
-import { encodeFloat, tensor, type Tensor } from '../core/tensor.js';
+import { encodeFloat, type Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
 import { openModel, type Model } from '../io/hf.js';
 import { rewriteModel } from '../io/rewrite.js';
@@ -24,7 +24,11 @@ import { writeMethodAdapter, METHOD_ADAPTER_TYPE } from '../io/methodAdapter.js'
 import { getMethod } from '../methods/registry.js';
 import { decodeAs } from '../linalg/cast.js';
 import { residualAs } from '../methods/split.js';
-import type { AdapterMethod, InitOptions, LayerInit } from '../methods/types.js';
+import { NO_SHARED } from '../methods/shared.js';
+import { type AdapterMethod, type InitOptions, type LayerInit, type LayerShape } from '../methods/types.js';
+import { configOf, type OptionValues } from '../methods/options.js';
+import { writeMethodFolder } from '../methods/adapterFile.js';
+import { transpose } from '../linalg/lowrank.js';
 import { isConv1dModel, lastPart, selectLayers, type LayerTargets } from './targets.js';
 
 /** Options of {@link initAdapter}. */
@@ -46,6 +50,8 @@ export interface InitAdapterOptions {
   /** SoKA: choose each layer's rank at the spectrum's elbow (capped at rank). */
   readonly elbow?: boolean;
   readonly seed?: number;
+  /** The method's own options (its declaration in src/methods). */
+  readonly options?: OptionValues;
   /** The adapter folder. */
   readonly out: string;
   /** The residual model folder (methods that change the base). Default `<out>-residual`. */
@@ -96,14 +102,17 @@ async function run(model: Model, method: AdapterMethod, opts: InitAdapterOptions
   const targets = opts.targets ?? 'all-linear';
   const chosen = selectLayers(model.tensors, targets);
   if (chosen.length === 0) throw new LowrankError('E_USAGE', `no 2-D weight of the model matches the targets ${String(targets)}`, { file: opts.model });
-  const initOpts: InitOptions = { rank: opts.rank, alpha: opts.alpha, useRslora: opts.useRslora, niter: opts.niter, seed: opts.seed, energy: opts.energy, elbow: opts.elbow };
+  const initOpts: InitOptions = { rank: opts.rank, alpha: opts.alpha, useRslora: opts.useRslora, niter: opts.niter, seed: opts.seed, energy: opts.energy, elbow: opts.elbow, options: opts.options };
+  configOf(method.name, method.options ?? {}, opts.options);
+  const dtypeOf = (name: string): FloatDType => (model.entry(name).dtype === 'f64' ? 'f64' : 'f32');
+  const shapes: LayerShape[] = chosen.map((t) => ({ name: t.name.slice(0, -'.weight'.length), shape: (fifo ? [t.shape[1], t.shape[0]] : [t.shape[0], t.shape[1]]) as [number, number] }));
+  const shared = method.prepare === undefined ? NO_SHARED : await method.prepare(shapes, initOpts, dtypeOf(chosen[0].name));
 
   // Each layer's init runs once, when the residual writer (or, without one, the loop) asks for it.
   const inits = new Map<string, LayerInit>();
   const initOf = async (name: string): Promise<{ init: LayerInit; stored: Tensor<FloatDType> }> => {
-    const dtype: FloatDType = model.entry(name).dtype === 'f64' ? 'f64' : 'f32';
-    const stored = await decodeAs(await model.read(name), dtype);
-    const init = await method.init(fifo ? transposed(stored) : stored, initOpts).catch((e: unknown) => {
+    const stored = await decodeAs(await model.read(name), dtypeOf(name));
+    const init = await method.init(fifo ? transpose(stored) : stored, initOpts, shared).catch((e: unknown) => {
       if (e instanceof LowrankError) throw new LowrankError(e.code, e.message, { file: opts.model, tensor: name });
       throw e;
     });
@@ -132,7 +141,7 @@ async function run(model: Model, method: AdapterMethod, opts: InitAdapterOptions
     const name = t.name.slice(0, -'.weight'.length);
     const [o, i] = fifo ? [t.shape[1], t.shape[0]] : [t.shape[0], t.shape[1]];
     const rank = init.rank ?? opts.rank;
-    layers.push({ name, shape: [o, i], rank, trainable: method.trainableParams(o, i, rank) });
+    layers.push({ name, shape: [o, i], rank, trainable: method.trainableParams(o, i, rank, initOpts) });
     perModule.push({ name, init });
   }
   const targetModules = targets instanceof RegExp ? targets.source : [...new Set(chosen.map((t) => lastPart(t.name.slice(0, -'.weight'.length))))].sort();
@@ -141,7 +150,10 @@ async function run(model: Model, method: AdapterMethod, opts: InitAdapterOptions
   const base = residualOut ?? opts.model;
   const common = { target_modules: targetModules, fan_in_fan_out: fifo, base_model_name_or_path: base };
   let config: Record<string, unknown>;
-  if (isLoraPair(method)) {
+  if (method.format !== undefined) {
+    const modules = new Map(perModule.map(({ name, init }) => [name, init.tensors]));
+    config = await writeMethodFolder(opts.out, { method, opts: initOpts, layers: shapes, modules, shared, fanInFanOut: fifo }, { baseModel: base, targetModules, overwrite: opts.overwrite });
+  } else if (isLoraPair(method)) {
     const modules: LoraModuleTensors[] = perModule.map(({ name, init }) => ({
       name,
       A: encodeFloat(init.tensors.A, 'f32'),
@@ -166,7 +178,7 @@ async function run(model: Model, method: AdapterMethod, opts: InitAdapterOptions
     const tensors = perModule.flatMap(({ name, init }) => Object.entries(method.keys).map(([role, key]) => ({ module: name, key, tensor: encodeFloat(init.tensors[role], 'f32') })));
     await writeMethodAdapter(opts.out, config, tensors, { overwrite: opts.overwrite, metadata });
   }
-  return { out: opts.out, residualOut, config, method: method.name, layers, trainable: layers.reduce((s, l) => s + l.trainable, 0) };
+  return { out: opts.out, residualOut, config, method: method.name, layers, trainable: layers.reduce((s, l) => s + l.trainable, 0) + (method.sharedParams?.(shapes, initOpts) ?? 0) };
 }
 
 /** PEFT's key of each role a LoRA (or DoRA) adapter has. */
@@ -176,11 +188,4 @@ const PEFT_LORA_KEYS: Readonly<Record<string, string>> = { A: 'lora_A.weight', B
 function isLoraPair(method: AdapterMethod): boolean {
   const roles = Object.keys(method.keys);
   return roles.includes('A') && roles.includes('B') && roles.every((r) => PEFT_LORA_KEYS[r] === method.keys[r]);
-}
-
-function transposed<F extends FloatDType>(t: Tensor<F>): Tensor<F> {
-  const [m, n] = t.shape;
-  const out = tensor(t.dtype, [n, m]);
-  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) out.data[j * m + i] = t.data[i * n + j];
-  return out;
 }

@@ -1,7 +1,7 @@
 /**
  * Training checkpoints: every module's trained tensors and their AdamW state (m, v, step), and the
  * step reached, in one safetensors file written atomically — keys `<module>.<role>`,
- * `<module>.<role>.m`, `<module>.<role>.v`. Resuming re-creates the adapter with the same options
+ * `<module>.<role>.m`, `<module>.<role>.v` (and `@shared.<role>...` for trained shared tensors). Resuming re-creates the adapter with the same options
  * (the inits are deterministic, so PiSSA's residual comes back bit for bit), loads this state, and
  * continues at the saved step with the same data order — the result equals an uninterrupted run.
  */
@@ -12,6 +12,9 @@ import { openSafetensors } from '../io/safetensors/reader.js';
 import { writeSafetensors, type TensorSource } from '../io/safetensors/writer.js';
 import type { TrainedAdapter } from './loop.js';
 
+/** The prefix of the shared state's keys (no module is named so: module names are dotted paths). */
+const SHARED = '@shared';
+
 /** Every array a checkpoint holds, by key. */
 function arrays<F extends FloatDType>(adapter: TrainedAdapter<F>): [string, FloatArray][] {
   const out: [string, FloatArray][] = [];
@@ -19,6 +22,10 @@ function arrays<F extends FloatDType>(adapter: TrainedAdapter<F>): [string, Floa
     for (const [role, t] of Object.entries(term.params)) {
       out.push([`${name}.${role}`, t.data], [`${name}.${role}.m`, state[role].m], [`${name}.${role}.v`, state[role].v]);
     }
+  }
+  for (const role of Object.keys(adapter.shared.grads)) {
+    const state = adapter.sharedState[role];
+    out.push([`${SHARED}.${role}`, adapter.shared.tensors[role].data], [`${SHARED}.${role}.m`, state.m], [`${SHARED}.${role}.v`, state.v]);
   }
   return out;
 }
@@ -46,6 +53,7 @@ export async function loadCheckpoint<F extends FloatDType>(file: string, adapter
       data.set(t.data);
     }
     for (const { state } of adapter.modules.values()) for (const s of Object.values(state)) s.step = step;
+    for (const s of Object.values(adapter.sharedState)) s.step = step;
     return step;
   } finally {
     await f.close();

@@ -6,11 +6,14 @@
  */
 import { LowrankError } from '../core/errors.js';
 import { encodeFloat, tensor, type Tensor } from '../core/tensor.js';
-import { writeAdapter, type LoraConfig, type LoraModuleTensors } from '../io/peft.js';
+import { writeAdapter, type LoraModuleTensors } from '../io/peft.js';
 import type { FloatDType } from '../core/dtype.js';
 import { getMethod, methodNames } from '../methods/registry.js';
 import { residual } from '../methods/split.js';
-import type { InitOptions, TrainTerm } from '../methods/types.js';
+import { NO_SHARED } from '../methods/shared.js';
+import { type AdapterMethod, type InitOptions, type LayerInit, type LayerShape, type Shared, type TrainTerm } from '../methods/types.js';
+import type { OptionValues } from '../methods/options.js';
+import { writeMethodFolder } from '../methods/adapterFile.js';
 import { backend } from '../backend/index.js';
 import type { CausalLm } from '../nn/causalLm.js';
 import { crossEntropy, IGNORE } from '../nn/loss.js';
@@ -38,6 +41,8 @@ export interface TrainOptions {
   readonly niter?: number;
   /** SVFit: the energy fraction that picks each layer's rank (default 0.99, capped at `rank`). */
   readonly energy?: number;
+  /** The method's own options (`--set key=value`). */
+  readonly options?: OptionValues;
   /** Stop after this step (the schedule still spans `steps`): an interrupted run. */
   readonly stopAt?: number;
   readonly onStep?: (info: { step: number; loss: number; lr: number; tokens: number }) => void;
@@ -48,7 +53,15 @@ export interface TrainedAdapter<F extends FloatDType> {
   readonly method: string;
   /** The base model stores its linear weights [in, out] (GPT-2): PEFT's fan_in_fan_out. */
   readonly fanInFanOut: boolean;
-  readonly modules: Map<string, { term: TrainTerm<F>; state: Record<string, AdamWState> }>;
+  /** Per module: its term, the init it started from (frozen per-layer tensors live there) and its optimizer state by role. */
+  readonly modules: Map<string, { term: TrainTerm<F>; init: LayerInit; state: Record<string, AdamWState> }>;
+  /** State shared across the layers, and the optimizer state of its trained roles. */
+  readonly shared: Shared<F>;
+  readonly sharedState: Record<string, AdamWState>;
+  /** The options the method was initialized with. */
+  readonly initOptions: InitOptions;
+  /** The targeted layers, [out, in]. */
+  readonly layers: readonly LayerShape[];
 }
 
 /**
@@ -61,19 +74,30 @@ export async function attachAdapter<F extends FloatDType>(m: CausalLm<F>, opts: 
   const specs = [...m.weights].map(([name, t]) => ({ name, shape: t.shape, dtype: t.dtype }));
   const layers = selectLayers(specs, opts.targets ?? 'all-linear').filter((t) => t.name !== 'lm_head.weight');
   if (layers.length === 0) throw new LowrankError('E_USAGE', 'no layer of the model matches the targets');
-  const initOpts: InitOptions = { rank: opts.rank, alpha: opts.alpha, useRslora: opts.useRslora, niter: opts.niter, seed: opts.seed, energy: opts.energy };
+  const initOpts: InitOptions = { rank: opts.rank, alpha: opts.alpha, useRslora: opts.useRslora, niter: opts.niter, seed: opts.seed, energy: opts.energy, options: opts.options };
+  const dtype = (m.weights.get(layers[0].name) as Tensor<F>).dtype;
+  const shapes: LayerShape[] = layers.map((l) => ({ name: moduleOf(l.name), shape: (m.fanInFanOut ? [l.shape[1], l.shape[0]] : [l.shape[0], l.shape[1]]) as [number, number] }));
+  const shared = method.prepare === undefined ? NO_SHARED : await method.prepare(shapes, initOpts, dtype);
   const modules: TrainedAdapter<F>['modules'] = new Map();
   for (const [i, l] of layers.entries()) {
     const w = m.weights.get(l.name) as Tensor<F>;
     const layerOpts = { ...initOpts, seed: (opts.seed ?? 0) + i };
-    const init = await method.init(w, layerOpts);
+    const init = await method.init(w, layerOpts, shared);
     if (init.removed !== undefined) w.data.set((await residual(w, init.removed)).data);
-    const term = method.trainTerm(w, init, layerOpts);
-    const module = l.name.slice(0, -'.weight'.length);
+    const term = method.trainTerm(w, init, layerOpts, shared);
+    const module = moduleOf(l.name);
     m.adapters.set(module, term);
-    modules.set(module, { term, state: Object.fromEntries(Object.entries(term.params).map(([role, t]) => [role, adamwState(t.data.length)])) });
+    modules.set(module, { term, init, state: statesOf(term.params) });
   }
-  return { method: opts.method, fanInFanOut: m.fanInFanOut, modules };
+  return { method: opts.method, fanInFanOut: m.fanInFanOut, modules, shared, sharedState: statesOf(shared.grads), initOptions: initOpts, layers: shapes };
+}
+
+function moduleOf(weight: string): string {
+  return weight.slice(0, -'.weight'.length);
+}
+
+function statesOf(params: Readonly<Record<string, { data: { length: number } }>>): Record<string, AdamWState> {
+  return Object.fromEntries(Object.entries(params).map(([role, t]) => [role, adamwState(t.data.length)]));
 }
 
 /** The methods with a training term. */
@@ -85,6 +109,7 @@ export function trainableMethods(): string[] {
 export function trainableCount<F extends FloatDType>(adapter: TrainedAdapter<F>): number {
   let n = 0;
   for (const { term } of adapter.modules.values()) for (const t of Object.values(term.params)) n += t.data.length;
+  for (const role of Object.keys(adapter.shared.grads)) n += adapter.shared.tensors[role].data.length;
   return n;
 }
 
@@ -107,7 +132,7 @@ export async function train<F extends FloatDType>(m: CausalLm<F>, adapter: Train
 
 /** One optimizer step (`accumulate` micro-batches); pushes its loss. */
 async function trainStep<F extends FloatDType>(m: CausalLm<F>, adapter: TrainedAdapter<F>, order: readonly Sequence[], opts: TrainOptions, step: number, accumulate: number, losses: number[], t: number): Promise<void> {
-  for (const { term } of adapter.modules.values()) for (const g of Object.values(term.grads)) g.data.fill(0);
+  for (const g of allGrads(adapter)) g.data.fill(0);
   let loss = 0;
   for (let micro = 0; micro < accumulate; micro++) {
     const { inputs, targets } = batchAt(order, opts.batch, step * accumulate + micro);
@@ -117,14 +142,21 @@ async function trainStep<F extends FloatDType>(m: CausalLm<F>, adapter: TrainedA
     if (accumulate > 1) for (let i = 0; i < ce.dlogits.data.length; i++) ce.dlogits.data[i] /= accumulate;
     await backward(ce.dlogits);
   }
-  const grads = [...adapter.modules.values()].flatMap(({ term }) => Object.values(term.grads));
-  if (opts.clip !== undefined) clipGradNorm(grads, opts.clip);
+  if (opts.clip !== undefined) clipGradNorm(allGrads(adapter), opts.clip);
   const lr = cosineWithWarmup(step, opts.lr, opts.warmup ?? 0, opts.steps);
+  const decay = { weightDecay: opts.weightDecay ?? 0 };
   for (const { term, state } of adapter.modules.values()) {
-    for (const [role, p] of Object.entries(term.params)) adamwStep(p, term.grads[role], state[role], lr, { weightDecay: opts.weightDecay ?? 0 });
+    for (const [role, p] of Object.entries(term.params)) adamwStep(p, term.grads[role], state[role], lr, decay);
   }
+  for (const [role, g] of Object.entries(adapter.shared.grads)) adamwStep(adapter.shared.tensors[role], g, adapter.sharedState[role], lr, decay);
+  getMethod(adapter.method).onStep?.({ step: step + 1, totalSteps: opts.steps, terms: new Map([...adapter.modules].map(([n, { term }]) => [n, term])), shared: adapter.shared });
   losses.push(loss);
   opts.onStep?.({ step: step + 1, loss, lr, tokens: (step + 1) * accumulate * opts.batch * t });
+}
+
+/** Every gradient buffer: each module's and the shared ones (counted once). */
+function allGrads<F extends FloatDType>(adapter: TrainedAdapter<F>): Tensor<F>[] {
+  return [...[...adapter.modules.values()].flatMap(({ term }) => Object.values(term.grads)), ...Object.values(adapter.shared.grads)];
 }
 
 /** Mean loss over every target of the sequences, and its perplexity exp(loss). */
@@ -149,8 +181,13 @@ export async function evaluate<F extends FloatDType>(m: CausalLm<F>, data: reado
  * LoLDU as U·diag(trained − initial)·V. Modules of lower rank are padded with zero rows of A and
  * columns of B to the largest (the same update), and lora_alpha = scaling·r.
  */
-export async function saveTrainedAdapter<F extends FloatDType>(adapter: TrainedAdapter<F>, out: string, opts: { baseModel: string; overwrite?: boolean }): Promise<LoraConfig> {
-  const updates = [...adapter.modules].map(([name, { term }]) => ({ name, u: term.toLora() }));
+export async function saveTrainedAdapter<F extends FloatDType>(adapter: TrainedAdapter<F>, out: string, opts: { baseModel: string; overwrite?: boolean }): Promise<Readonly<Record<string, unknown>>> {
+  const method = getMethod(adapter.method);
+  if (method.format !== undefined) return saveOwnFormat(method, adapter, out, opts);
+  const updates = [...adapter.modules].map(([name, { term }]) => {
+    if (term.toLora === undefined) throw new LowrankError('E_INTERNAL', `${adapter.method} has neither a format of its own nor a LoRA export`);
+    return { name, u: term.toLora() };
+  });
   if (updates.length === 0) throw new LowrankError('E_USAGE', 'the adapter has no modules');
   const r = Math.max(...updates.map(({ u }) => u.A.shape[0]));
   const scaling = updates[0].u.scaling;
@@ -167,5 +204,11 @@ export async function saveTrainedAdapter<F extends FloatDType>(adapter: TrainedA
   });
   const dora = modules.some((x) => x.magnitude !== undefined);
   const targets = [...new Set([...adapter.modules.keys()].map((n) => n.slice(n.lastIndexOf('.') + 1)))].sort();
-  return writeAdapter(out, { r, lora_alpha: scaling * r, use_dora: dora, fan_in_fan_out: adapter.fanInFanOut, target_modules: targets, init_lora_weights: true, base_model_name_or_path: opts.baseModel, task_type: 'CAUSAL_LM' }, modules, { overwrite: opts.overwrite, metadata: { lowrank_method: adapter.method } });
+  return { ...(await writeAdapter(out, { r, lora_alpha: scaling * r, use_dora: dora, fan_in_fan_out: adapter.fanInFanOut, target_modules: targets, init_lora_weights: true, base_model_name_or_path: opts.baseModel, task_type: 'CAUSAL_LM' }, modules, { overwrite: opts.overwrite, metadata: { lowrank_method: adapter.method } })) };
+}
+
+/** A method with its own format: each module's init tensors with the trained ones over them, and the shared state. */
+async function saveOwnFormat<F extends FloatDType>(method: AdapterMethod, adapter: TrainedAdapter<F>, out: string, opts: { baseModel: string; overwrite?: boolean }): Promise<Readonly<Record<string, unknown>>> {
+  const modules = new Map([...adapter.modules].map(([name, { term, init }]) => [name, { ...(init.tensors as Record<string, Tensor<F>>), ...term.params }]));
+  return writeMethodFolder(out, { method, opts: adapter.initOptions, layers: adapter.layers, modules, shared: adapter.shared, fanInFanOut: adapter.fanInFanOut }, { baseModel: opts.baseModel, overwrite: opts.overwrite });
 }

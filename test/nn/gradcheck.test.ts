@@ -16,7 +16,8 @@ import { geluBackward, geluForward, swigluBackward, swigluForward } from '../../
 import { crossEntropy, IGNORE } from '../../src/nn/loss.js';
 import { matmul } from '../../src/linalg/matmul.js';
 import { checkGradient } from '../helpers/gradcheck.js';
-import { doraTerm, rowNorms } from '../../src/methods/dora.js';
+import { doraTerm } from '../../src/methods/dora.js';
+import { rowNorms } from '../../src/linalg/lowrank.js';
 import { getMethod } from '../../src/methods/registry.js';
 
 // Central differences with step H in float64 are accurate to ~H² + ε/H ≈ 1e-10 here: every

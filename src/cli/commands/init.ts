@@ -10,6 +10,8 @@ import { initAdapter, type InitAdapterResult } from '../../tools/init.js';
 import { parseLayerTargets } from '../../tools/targets.js';
 import { formatCount, table } from '../format.js';
 import { progress, type Progress } from '../progress.js';
+import { fractionFlag, integerFlag } from '../parse.js';
+import { methodOptionValues, withMethodOptions } from '../methodOptions.js';
 
 interface InitFlags {
   model: string;
@@ -26,24 +28,15 @@ interface InitFlags {
   residualOut?: string;
   force?: boolean;
   json?: boolean;
+  set?: string[];
 }
 
-function integer(flag: string, text: string, min: number): number {
-  const n = Number(text);
-  if (!/^\s*\d+\s*$/.test(text) || !Number.isSafeInteger(n) || n < min) throw new LowrankError('E_USAGE', `${flag} must be an integer ≥ ${min}, got '${text}'`);
-  return n;
-}
-
-function fraction(text: string): number {
-  const f = Number(text);
-  if (text.trim() === '' || !(f > 0 && f <= 1)) throw new LowrankError('E_USAGE', `--energy must be a number in (0, 1], got '${text}'`);
-  return f;
-}
 
 /** Adds the command to the program. */
 export function register(program: Command): void {
-  program
-    .command('init')
+  withMethodOptions(
+    program
+      .command('init')
     .description('initialize an adapter from the weights (PiSSA, MiLoRA, OLoRA, ...) as a PEFT adapter folder, and the residual model it trains over')
     .requiredOption('--model <dir>', 'model folder (not modified)')
     .requiredOption('--method <name>', `one of: ${methodNames().join(', ')}`)
@@ -59,6 +52,7 @@ export function register(program: Command): void {
     .option('--residual-out <dir>', 'residual model folder (default: <out>-residual)')
     .option('--force', 'replace existing output folders')
     .option('--json', 'print the result as JSON')
+  )
     .action(async (opts: InitFlags) => {
       const alpha = opts.alpha === undefined ? undefined : Number(opts.alpha);
       if (alpha !== undefined && !(Number.isFinite(alpha) && alpha > 0)) throw new LowrankError('E_USAGE', `--alpha must be a positive number, got '${opts.alpha}'`);
@@ -66,14 +60,15 @@ export function register(program: Command): void {
       const res = await initAdapter({
         model: opts.model,
         method: opts.method,
-        rank: integer('--rank', opts.rank, 1),
+        rank: integerFlag('--rank', opts.rank, 1),
         alpha,
         useRslora: opts.rslora === true,
         targets: opts.targets === undefined ? undefined : parseLayerTargets(opts.targets),
-        niter: opts.niter === undefined ? undefined : integer('--niter', opts.niter, 0),
-        seed: opts.seed === undefined ? undefined : integer('--seed', opts.seed, 0),
-        energy: opts.energy === undefined ? undefined : fraction(opts.energy),
+        niter: opts.niter === undefined ? undefined : integerFlag('--niter', opts.niter, 0),
+        seed: opts.seed === undefined ? undefined : integerFlag('--seed', opts.seed, 0),
+        energy: opts.energy === undefined ? undefined : fractionFlag('--energy', opts.energy),
         elbow: opts.elbow === true,
+        options: methodOptionValues(opts.method, opts.set),
         out: opts.out,
         residualOut: opts.residualOut,
         overwrite: opts.force === true,

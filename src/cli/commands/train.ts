@@ -16,18 +16,11 @@ import { attachAdapter, evaluate, saveTrainedAdapter, train, trainableCount, tra
 import { loadCheckpoint, saveCheckpoint } from '../../train/checkpoint.js';
 import { parseLayerTargets } from '../../tools/targets.js';
 import { progress, type Progress } from '../progress.js';
+import { integerFlag, positiveFlag } from '../parse.js';
+import { methodOptionValues, withMethodOptions } from '../methodOptions.js';
 
-function int(flag: string, text: string, min: number): number {
-  const n = Number(text);
-  if (!/^\s*\d+\s*$/.test(text) || n < min) throw new LowrankError('E_USAGE', `${flag} must be an integer ≥ ${min}, got '${text}'`);
-  return n;
-}
-
-function positive(flag: string, text: string): number {
-  const x = Number(text);
-  if (!(x > 0) || !Number.isFinite(x)) throw new LowrankError('E_USAGE', `${flag} must be a positive number, got '${text}'`);
-  return x;
-}
+const int = integerFlag;
+const positive = positiveFlag;
 
 interface TrainFlags {
   model: string;
@@ -52,12 +45,14 @@ interface TrainFlags {
   checkpoint?: string;
   checkpointEvery: string;
   resume?: boolean;
+  set?: string[];
 }
 
 /** Adds the commands to the program. */
 export function register(program: Command): void {
-  program
-    .command('train')
+  withMethodOptions(
+    program
+      .command('train')
     .description('train a low-rank adapter on a Llama-family or GPT-2 model folder (with tokenizer.json) and write it as a PEFT adapter folder')
     .requiredOption('--model <dir>', 'model folder with config.json, weights and tokenizer.json')
     .requiredOption('--data <file>', 'training JSONL: {"text": ...} or {"prompt": ..., "completion": ...} per line')
@@ -81,6 +76,7 @@ export function register(program: Command): void {
     .option('--checkpoint <file>', 'save the adapter and optimizer state to this .safetensors file as training goes')
     .option('--checkpoint-every <n>', 'steps between checkpoints', '50')
     .option('--resume', 'continue from --checkpoint (same options and data): the result equals an uninterrupted run')
+  )
     .action(async (f: TrainFlags) => {
       const rank = int('--rank', f.rank, 1);
       const alpha = f.alpha === undefined ? 2 * rank : positive('--alpha', f.alpha);
@@ -90,7 +86,7 @@ export function register(program: Command): void {
       const targets = f.targets === undefined ? undefined : parseLayerTargets(f.targets);
       const weightDecay = Number(f.weightDecay);
       if (!(weightDecay >= 0)) throw new LowrankError('E_USAGE', `--weight-decay must be a number ≥ 0, not '${f.weightDecay}'`);
-      const opts = { method: f.method, rank, alpha, useRslora: f.rslora === true, weightDecay, steps, batch, accumulate: int('--accumulate', f.accumulate, 1), lr: positive('--lr', f.lr), warmup: int('--warmup', f.warmup, 0), clip: positive('--clip', f.clip), seed: int('--seed', f.seed, 0) };
+      const opts = { method: f.method, rank, alpha, useRslora: f.rslora === true, weightDecay, steps, batch, accumulate: int('--accumulate', f.accumulate, 1), lr: positive('--lr', f.lr), warmup: int('--warmup', f.warmup, 0), clip: positive('--clip', f.clip), seed: int('--seed', f.seed, 0), options: methodOptionValues(f.method, f.set) };
       const tok = await loadTokenizer(f.model);
       const data = pack(await readJsonl(f.data, tok), seqLen);
       const evalData = f.eval === undefined ? undefined : pack(await readJsonl(f.eval, tok), seqLen);

@@ -1,0 +1,60 @@
+/**
+ * The training term of every method whose update is a LoRA pair built from other parameters —
+ * shared random bases and coefficients (NOLA), scaled shared projections (VeRA), a frozen SVD
+ * basis around a small trained core (LoRA-XS), one projected vector (Uni-LoRA), a vector bank
+ * (VB-LoRA), summed random bases (RandLoRA): ΔW = s·B·A with (A [k, in], B [out, k]) = factors(θ).
+ *   forward   y += s·(x·Aᵀ)·Bᵀ
+ *   backward  g = s·dy·B;  dA = gᵀ·x;  dB = s·dyᵀ·(x·Aᵀ);  dx = g·A;  then θ's gradients from dA, dB
+ * The method gives `factors` (A and B from the current parameters) and `pullback` (adds ∂L/∂θ from
+ * dA and dB into its gradient buffers); A and B are built once per forward and once per backward.
+ */
+import type { Tensor } from '../core/tensor.js';
+import type { FloatDType } from '../core/dtype.js';
+import { matmul } from '../linalg/matmul.js';
+import type { LowRank } from '../linalg/lowrank.js';
+import type { TrainTerm } from './types.js';
+
+/** A LoRA pair: A [k, in], B [out, k]. */
+export interface Pair<F extends FloatDType> {
+  readonly A: Tensor<F>;
+  readonly B: Tensor<F>;
+}
+
+export interface Composition<F extends FloatDType> {
+  /** The per-layer trained tensors by role, and their gradient buffers (shared ones are the method's). */
+  readonly params: Readonly<Record<string, Tensor<F>>>;
+  readonly grads: Readonly<Record<string, Tensor<F>>>;
+  readonly scaling: number;
+  factors(): Pair<F> | Promise<Pair<F>>;
+  pullback(dA: Tensor<F>, dB: Tensor<F>, pair: Pair<F>): void | Promise<void>;
+}
+
+export function composedTerm<F extends FloatDType>(c: Composition<F>): TrainTerm<F> {
+  const s = c.scaling;
+  return {
+    params: c.params,
+    grads: c.grads,
+    async forward(x) {
+      const { A, B } = await c.factors();
+      const y = await matmul(await matmul(x, A, { transB: true }), B, { transB: true });
+      if (s !== 1) for (let i = 0; i < y.data.length; i++) y.data[i] *= s;
+      return y;
+    },
+    async backward(x, dy) {
+      const pair = await c.factors();
+      const xa = await matmul(x, pair.A, { transB: true }); // [N, k]
+      const g = await matmul(dy, pair.B); // [N, k], times s
+      if (s !== 1) for (let i = 0; i < g.data.length; i++) g.data[i] *= s;
+      const dA = await matmul(g, x, { transA: true });
+      const dB = await matmul(dy, xa, { transA: true });
+      if (s !== 1) for (let i = 0; i < dB.data.length; i++) dB.data[i] *= s;
+      await c.pullback(dA, dB, pair);
+      return matmul(g, pair.A);
+    },
+  };
+}
+
+/** A pair's ΔW as a low-rank value s·B·A. */
+export function pairDelta<F extends FloatDType>(pair: Pair<F>, scaling: number): LowRank<F> {
+  return { left: pair.B, right: pair.A, scale: scaling };
+}
