@@ -189,8 +189,8 @@ export async function readMethodFolder<F extends FloatDType>(dir: string, dtype:
       }
       into.data.set(t.data);
     }
-    for (const role of Object.keys(shared.grads)) {
-      if (saved[role] === undefined) throw new FormatError(`has no trained shared tensor ${role} (${fmt.sharedKeys[role] ?? 'not saved'})`, { file: wPath });
+    for (const [role, key] of Object.entries(fmt.sharedKeys)) {
+      if (saved[role] === undefined) throw new FormatError(`has no ${key}: ${method.name} adapters must carry their shared ${role} (a basis seeded by another library cannot be regenerated here; PEFT writes it with save_projection true)`, { file: wPath });
     }
     return { method, opts: initOpts, layers, modules, shared, fanInFanOut: config.fan_in_fan_out === true };
   } finally {

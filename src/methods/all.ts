@@ -13,6 +13,7 @@ import { method as soka } from './soka.js';
 import { method as soma } from './soma.js';
 import { method as sorsa } from './sorsa.js';
 import { method as svfit } from './svfit.js';
+import { method as vera } from './vera.js';
 
 /** Every adapter method, by file name. */
-export const ALL_METHODS: readonly AdapterMethod[] = [dora, kasa, loldu, lora, milora, nola, olora, pissa, salt, soka, soma, sorsa, svfit];
+export const ALL_METHODS: readonly AdapterMethod[] = [dora, kasa, loldu, lora, milora, nola, olora, pissa, salt, soka, soma, sorsa, svfit, vera];

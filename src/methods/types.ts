@@ -30,6 +30,8 @@ export interface InitOptions {
   readonly elbow?: boolean;
   /** The method's own options (its `options` declaration), as given; `configOf` fills the defaults. */
   readonly options?: OptionValues;
+  /** The layer being initialized: its module name and its place among the targeted layers (from 0). */
+  readonly layer?: { readonly name: string; readonly index: number };
 }
 
 /**

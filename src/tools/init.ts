@@ -110,9 +110,11 @@ async function run(model: Model, method: AdapterMethod, opts: InitAdapterOptions
 
   // Each layer's init runs once, when the residual writer (or, without one, the loop) asks for it.
   const inits = new Map<string, LayerInit>();
+  const order = new Map(chosen.map((t, i) => [t.name, i]));
   const initOf = async (name: string): Promise<{ init: LayerInit; stored: Tensor<FloatDType> }> => {
     const stored = await decodeAs(await model.read(name), dtypeOf(name));
-    const init = await method.init(fifo ? transpose(stored) : stored, initOpts, shared).catch((e: unknown) => {
+    const index = order.get(name) ?? 0;
+    const init = await method.init(fifo ? transpose(stored) : stored, { ...initOpts, layer: { name: shapes[index].name, index } }, shared).catch((e: unknown) => {
       if (e instanceof LowrankError) throw new LowrankError(e.code, e.message, { file: opts.model, tensor: name });
       throw e;
     });

@@ -81,7 +81,7 @@ export async function attachAdapter<F extends FloatDType>(m: CausalLm<F>, opts: 
   const modules: TrainedAdapter<F>['modules'] = new Map();
   for (const [i, l] of layers.entries()) {
     const w = m.weights.get(l.name) as Tensor<F>;
-    const layerOpts = { ...initOpts, seed: (opts.seed ?? 0) + i };
+    const layerOpts = { ...initOpts, seed: (opts.seed ?? 0) + i, layer: { name: moduleOf(l.name), index: i } };
     const init = await method.init(w, layerOpts, shared);
     if (init.removed !== undefined) w.data.set((await residual(w, init.removed)).data);
     const term = method.trainTerm(w, init, layerOpts, shared);

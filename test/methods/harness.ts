@@ -63,7 +63,7 @@ export async function checkMethod(t: TestContext, name: string, h: HarnessOption
   const ws = layers.map((l, i) => rand(100 + i, l.shape));
   const built: { term: TrainTerm<'f64'>; base: Tensor<'f64'>; frozen: Record<string, Tensor<'f64'>>; x: Tensor<'f64'>; r: Tensor<'f64'>; opts: InitOptions }[] = [];
   for (const [i, l] of layers.entries()) {
-    const opts = { ...h.opts, seed: (h.opts.seed ?? 0) + i };
+    const opts = { ...h.opts, seed: (h.opts.seed ?? 0) + i, layer: { name: l.name, index: i } };
     const init = await method.init(ws[i], opts, shared);
     const base = init.removed === undefined ? ws[i] : ((await residual(ws[i], init.removed)) as Tensor<'f64'>);
     assert.ok(method.trainTerm !== undefined, `${name} has a training term`);
