@@ -141,6 +141,36 @@ function patternValue(pattern: Readonly<Record<string, number>>, module: string)
   return undefined;
 }
 
+/** A module name as a rank_pattern / alpha_pattern key: PEFT reads keys as regexes, so every regex character is escaped. */
+export function patternKey(module: string): string {
+  return module.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * Config fields that give each module its own rank with scaling 1: r = lora_alpha = the largest
+ * rank, each module of another rank in rank_pattern and alpha_pattern (as mergekit and kohya's
+ * resize write them), use_rslora false. Checked against PEFT's matching (`(.*\.)?(key)$`); when a
+ * short name would also match a longer one, every module gets its own key, longest first.
+ */
+export function perModuleRanks(modules: readonly { readonly name: string; readonly rank: number }[], fields: Partial<LoraConfig> = {}): Partial<LoraConfig> {
+  const r = Math.max(...modules.map((m) => m.rank));
+  const build = (all: boolean): Partial<LoraConfig> => {
+    const chosen = modules.filter((m) => all || m.rank !== r);
+    if (all) chosen.sort((x, y) => y.name.length - x.name.length);
+    const pattern = Object.fromEntries(chosen.map((m) => [patternKey(m.name), m.rank]));
+    return { ...fields, r, lora_alpha: r, use_rslora: false, rank_pattern: pattern, alpha_pattern: { ...pattern } };
+  };
+  for (const all of [false, true]) {
+    const config = build(all);
+    const full = loraConfig(config);
+    if (modules.every((m) => {
+      const got = loraScaling(full, m.name);
+      return got.r === m.rank && got.scaling === 1;
+    })) return config;
+  }
+  throw new LowrankError('E_INTERNAL', 'could not write rank_pattern keys that give every module its own rank');
+}
+
 /** The rank, alpha and scaling PEFT uses for one module: patterns first, then r / lora_alpha. */
 export function loraScaling(config: LoraConfig, module: string): { r: number; alpha: number; scaling: number } {
   const r = patternValue(config.rank_pattern, module) ?? config.r;

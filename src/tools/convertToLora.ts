@@ -10,7 +10,11 @@
 import { LowrankError } from '../core/errors.js';
 import { tensor, encodeFloat } from '../core/tensor.js';
 import type { TensorSource } from '../io/safetensors/writer.js';
-import { loraConfig, loraScaling, openAdapter, writeAdapter, type Adapter, type LoraConfig, type LoraModuleTensors } from '../io/peft.js';
+import { loraConfig, loraScaling, openAdapter, perModuleRanks, writeAdapter, type Adapter, type LoraConfig, type LoraModuleTensors } from '../io/peft.js';
+import { openModel } from '../io/hf.js';
+import { truncate } from '../linalg/lowrank.js';
+import { isMethodFolder, readMethodFolder } from '../methods/adapterFile.js';
+import { isConv1dModel } from './targets.js';
 
 /** Options of {@link convertToLora}. */
 export interface ConvertToLoraOptions {
@@ -93,4 +97,63 @@ async function run(init: Adapter, trained: Adapter, opts: ConvertToLoraOptions):
   const extra: TensorSource[] = trained.others.map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape, data: async () => (await trained.read(e.name)).data }));
   const config = await writeAdapter(opts.out, fields, modules, { overwrite: opts.overwrite ?? false, extra });
   return { out: opts.out, config, modules: modules.length };
+}
+
+/** Options of {@link methodToLora}. */
+export interface MethodToLoraOptions {
+  /** An adapter of a method with its own format (VeRA, NOLA, RandLoRA, ...). */
+  readonly adapter: string;
+  /** Keep at most this rank per module (PEFT convert_to_lora's int rank). */
+  readonly rank?: number;
+  /** Keep the smallest rank with Σσ² ≥ energy·Σσ² (PEFT's float rank), capped at `rank`. */
+  readonly energy?: number;
+  /** The base model, for a PEFT-written adapter whose module shapes are not recorded. */
+  readonly base?: string;
+  readonly out: string;
+  readonly overwrite?: boolean;
+}
+
+/** One converted module: its rank and the relative Frobenius error of the truncation. */
+export interface ConvertedModule {
+  readonly name: string;
+  readonly rank: number;
+  readonly relError: number;
+}
+
+/**
+ * Any method's adapter as a PEFT LoRA, as PEFT's `convert_to_lora` does: each module's ΔW
+ * truncated by SVD (through the factors; exact when the rank allows), B = U·√Σ, A = √Σ·Vᵀ, scaling 1
+ * (per-module ranks in rank_pattern/alpha_pattern).
+ *
+ * @example
+ * const res = await methodToLora({ adapter: 'vera-trained', rank: 16, out: 'vera-as-lora' });
+ */
+export async function methodToLora(opts: MethodToLoraOptions): Promise<{ out: string; config: LoraConfig; modules: ConvertedModule[] }> {
+  if (opts.rank === undefined && opts.energy === undefined) throw new LowrankError('E_USAGE', 'give a rank or an energy fraction');
+  if (opts.rank !== undefined && (!Number.isSafeInteger(opts.rank) || opts.rank < 1)) throw new LowrankError('E_USAGE', `rank must be a positive integer, got ${opts.rank}`);
+  if (!(await isMethodFolder(opts.adapter))) throw new LowrankError('E_USAGE', 'is a PEFT LoRA adapter already (lowrank resize changes its rank)', { file: opts.adapter });
+  let shapes: Map<string, readonly [number, number]> | undefined;
+  if (opts.base !== undefined) {
+    const model = await openModel(opts.base);
+    try {
+      const fifo = isConv1dModel(model.config);
+      shapes = new Map(model.tensors.filter((t) => t.shape.length === 2 && t.name.endsWith('.weight')).map((t) => [t.name.slice(0, -'.weight'.length), (fifo ? [t.shape[1], t.shape[0]] : [t.shape[0], t.shape[1]]) as [number, number]]));
+    } finally {
+      await model.close();
+    }
+  }
+  const a = await readMethodFolder(opts.adapter, 'f64', { shapes });
+  const delta = a.method.delta;
+  if (delta === undefined) throw new LowrankError('E_UNSUPPORTED', `${a.method.name} adapters have no ΔW to convert`, { file: opts.adapter });
+  const converted: ConvertedModule[] = [];
+  const modules: LoraModuleTensors[] = [];
+  for (const l of a.layers) {
+    const t = await truncate(await delta(a.modules.get(l.name) ?? {}, a.shared, a.opts, l.shape), { rank: opts.rank, energy: opts.energy });
+    converted.push({ name: l.name, rank: t.rank, relError: t.relError });
+    modules.push({ name: l.name, A: encodeFloat(t.value.right, 'f32'), B: encodeFloat(t.value.left, 'f32') });
+  }
+  const targets = [...new Set(a.layers.map((l) => l.name.slice(l.name.lastIndexOf('.') + 1)))].sort();
+  const fields = perModuleRanks(converted, { target_modules: targets, fan_in_fan_out: a.fanInFanOut, init_lora_weights: true, task_type: 'CAUSAL_LM', base_model_name_or_path: opts.base ?? null });
+  const config = await writeAdapter(opts.out, fields, modules, { overwrite: opts.overwrite, metadata: { lowrank_converted_from: a.method.name } });
+  return { out: opts.out, config, modules: converted };
 }

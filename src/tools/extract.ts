@@ -12,7 +12,7 @@ import { LowrankError } from '../core/errors.js';
 import { isFloatDType, type FloatDType } from '../core/dtype.js';
 import { encodeFloat, tensor, toFloat, type Tensor } from '../core/tensor.js';
 import { openModel, type Model } from '../io/hf.js';
-import { isTargetModule, loraConfig, loraKeys, loraScaling, writeAdapter, KEY_PREFIX, type LoraConfig, type LoraModuleTensors } from '../io/peft.js';
+import { isTargetModule, patternKey, loraConfig, loraKeys, loraScaling, writeAdapter, KEY_PREFIX, type LoraConfig, type LoraModuleTensors } from '../io/peft.js';
 import { writeMlxAdapter } from '../io/mlx.js';
 import { writeSafetensors, type TensorSource } from '../io/safetensors/writer.js';
 import type { WriteOptions } from '../io/atomic.js';
@@ -331,11 +331,6 @@ async function extractModule(base: Model, tuned: Model, tensorName: string, modu
     A: A.stored,
     B: B.stored,
   };
-}
-
-/** Escapes a module name for use as a rank_pattern / alpha_pattern key (PEFT reads keys as regexes). */
-function patternKey(module: string): string {
-  return module.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /**

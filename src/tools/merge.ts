@@ -44,6 +44,9 @@ import { matmul } from '../linalg/matmul.js';
 import { svd } from '../linalg/decompositions.js';
 import { rng } from '../core/rng.js';
 import { loraSvd } from './resize.js';
+import { isConv1dModel } from './targets.js';
+import { toDense } from '../linalg/lowrank.js';
+import { isMethodFolder, readMethodFolder, type MethodAdapterData } from '../methods/adapterFile.js';
 import { checkDensity, mergeTasks, TASK_MERGES, type MajoritySign, type TaskMerge } from './taskArithmetic.js';
 
 /** One adapter to merge or combine, and its weight. */
@@ -129,29 +132,52 @@ export interface CombineResult {
  */
 export async function mergeAdapters(opts: MergeOptions): Promise<MergeResult> {
   checkAdapters(opts.adapters);
-  const adapters: Adapter[] = [];
+  const adapters: (Adapter | MethodAdapterData<'f64'>)[] = [];
   let base: Model | undefined;
   try {
-    for (const a of opts.adapters) adapters.push(await openLora(a.dir));
     base = await openModel(opts.base);
+    const fifo = isConv1dModel(base.config);
+    for (const a of opts.adapters) adapters.push((await isMethodFolder(a.dir)) ? await readMethodFolder(a.dir, 'f64', { shapes: layerShapes(base, fifo) }) : await openLora(a.dir));
     return await mergeOpen(base, adapters, opts);
   } finally {
     await base?.close();
-    await Promise.all(adapters.map((a) => a.close()));
+    await Promise.all(adapters.map((a) => ('close' in a ? a.close() : undefined)));
   }
 }
 
-interface Update {
+/** Every 2-D weight of the base as a module's [out, in] (module name without `.weight`). */
+function layerShapes(base: Model, fifo: boolean): Map<string, readonly [number, number]> {
+  const out = new Map<string, readonly [number, number]>();
+  for (const t of base.tensors) if (t.shape.length === 2 && t.name.endsWith('.weight')) out.set(t.name.slice(0, -'.weight'.length), fifo ? [t.shape[1], t.shape[0]] : [t.shape[0], t.shape[1]]);
+  return out;
+}
+
+/** One adapter's update of one base weight: a PEFT LoRA module, or a method's ΔW. */
+interface LoraUpdate {
   adapter: Adapter;
   module: LoraModule;
   weight: number;
 }
+type Update = LoraUpdate | { method: MethodAdapterData<'f64'>; module: string; weight: number };
 
-async function mergeOpen(base: Model, adapters: Adapter[], opts: MergeOptions): Promise<MergeResult> {
+async function mergeOpen(base: Model, adapters: (Adapter | MethodAdapterData<'f64'>)[], opts: MergeOptions): Promise<MergeResult> {
   const weights = opts.adapters.map((a) => a.weight ?? 1);
   const updates = new Map<string, Update[]>();
   const replacements = new Map<string, { adapter: Adapter; key: string }>();
+  const add = (target: string, u: Update): void => {
+    const list = updates.get(target) ?? [];
+    list.push(u);
+    updates.set(target, list);
+  };
   adapters.forEach((adapter, k) => {
+    if (!('dir' in adapter)) {
+      for (const l of adapter.layers) {
+        const target = `${l.name}.weight`;
+        if (!base.has(target)) throw new LowrankError('E_NOT_FOUND', `the base model has no tensor ${target} for this ${adapter.method.name} module`, { file: opts.adapters[k].dir, tensor: l.name });
+        add(target, { method: adapter, module: l.name, weight: weights[k] });
+      }
+      return;
+    }
     for (const m of adapter.modules) {
       const ctx = { file: adapter.dir, tensor: m.name };
       if (m.bias !== undefined) throw new LowrankError('E_UNSUPPORTED', 'lora_bias (a bias on lora_B) is not supported by merge', ctx);
@@ -160,9 +186,7 @@ async function mergeOpen(base: Model, adapters: Adapter[], opts: MergeOptions): 
       }
       const target = `${m.name}.weight`;
       if (!base.has(target)) throw new LowrankError('E_NOT_FOUND', `the base model has no tensor ${target} for this LoRA module`, ctx);
-      const list = updates.get(target) ?? [];
-      list.push({ adapter, module: m, weight: weights[k] });
-      updates.set(target, list);
+      add(target, { adapter, module: m, weight: weights[k] });
     }
     for (const e of adapter.others) {
       const name = savedName(e.name);
@@ -209,6 +233,10 @@ async function mergeTensor(base: Model, name: string, dtype: DType, ups: readonl
   if (w.shape.length !== 2) throw new LowrankError('E_UNSUPPORTED', `base weight [${w.shape.join(', ')}]: only matrix weights can be merged`, { file: base.path, tensor: name });
   const [rows, cols] = w.shape;
   for (const u of ups) {
+    if ('method' in u) {
+      await addMethodDelta(w, u, isConv1dModel(base.config));
+      continue;
+    }
     const m = u.module;
     const ctx = { file: u.adapter.dir, tensor: m.name };
     if (m.A.shape.length !== 2 || m.B.shape.length !== 2) throw new LowrankError('E_UNSUPPORTED', 'convolution LoRA modules are not supported by merge', ctx);
@@ -233,6 +261,19 @@ async function mergeTensor(base: Model, name: string, dtype: DType, ups: readonl
     if (m.magnitude !== undefined) applyDora(w, toFloat(await u.adapter.read(m.magnitude.name), 'f64').data, transposed);
   }
   return encodeFloat(w, storage(dtype, base.path, name));
+}
+
+/** W += weight·ΔW of a method adapter's module ([out, in], transposed into a Conv1D base). */
+async function addMethodDelta(w: Tensor<'f64'>, u: { method: MethodAdapterData<'f64'>; module: string; weight: number }, fifo: boolean): Promise<void> {
+  const a = u.method;
+  const shape = a.layers.find((l) => l.name === u.module)?.shape;
+  const tensors = a.modules.get(u.module);
+  if (shape === undefined || tensors === undefined || a.method.delta === undefined) throw new LowrankError('E_INTERNAL', `no ΔW for ${u.module}`);
+  const d = await toDense(await a.method.delta(tensors, a.shared, a.opts, shape));
+  const [out, inF] = shape;
+  const cols = w.shape[1];
+  if (w.data.length !== out * inF) throw new LowrankError('E_SHAPE', `the ${a.method.name} update is [${out}, ${inF}] but the base weight is [${w.shape.join(', ')}]`, { tensor: u.module });
+  for (let i = 0; i < out; i++) for (let j = 0; j < inF; j++) w.data[fifo ? j * cols + i : i * cols + j] += u.weight * d.data[i * inF + j];
 }
 
 /**
@@ -310,7 +351,7 @@ export async function combineAdapters(opts: CombineOptions): Promise<CombineResu
 async function combineOpen(adapters: Adapter[], opts: CombineOptions): Promise<CombineResult> {
   const weights = opts.adapters.map((a) => a.weight ?? 1);
   const fifo = adapters[0].config.fan_in_fan_out;
-  const byName = new Map<string, Update[]>();
+  const byName = new Map<string, LoraUpdate[]>();
   const extra: TensorSource[] = [];
   const saved = new Set<string>();
   adapters.forEach((adapter, k) => {
@@ -340,7 +381,7 @@ async function combineOpen(adapters: Adapter[], opts: CombineOptions): Promise<C
   const random = rng(opts.seed ?? 0);
   for (const [i, name] of names.entries()) {
     opts.onModule?.(name, i, names.length);
-    const ups = byName.get(name) as Update[];
+    const ups = byName.get(name) as LoraUpdate[];
     const dtype = factorDType(ups);
     if ((TASK_MERGES as readonly string[]).includes(opts.combine)) {
       const deltas = await Promise.all(ups.map(async (u) => {
@@ -398,7 +439,7 @@ function splitTop(f: { u: Tensor<'f64'>; s: Tensor<'f64'>; vt: Tensor<'f64'> }, 
 }
 
 /** A = [A_1; …; A_n], B = [w_1·s_1·B_1 | … | w_n·s_n·B_n], in float64. */
-async function stacked(ups: readonly Update[]): Promise<{ A: Tensor<'f64'>; B: Tensor<'f64'> }> {
+async function stacked(ups: readonly LoraUpdate[]): Promise<{ A: Tensor<'f64'>; B: Tensor<'f64'> }> {
   const total = ups.reduce((t, u) => t + u.module.A.shape[0], 0);
   const inF = ups[0].module.A.shape[1];
   const out = ups[0].module.B.shape[0];
@@ -418,7 +459,7 @@ async function stacked(ups: readonly Update[]): Promise<{ A: Tensor<'f64'>; B: T
 }
 
 /** The factors' output dtype: f64 if any input factor is f64; bf16/f16 if all are; else f32. */
-function factorDType(ups: readonly Update[]): 'f64' | 'f32' | 'f16' | 'bf16' {
+function factorDType(ups: readonly LoraUpdate[]): 'f64' | 'f32' | 'f16' | 'bf16' {
   const ds = ups.flatMap((u) => [u.module.A.dtype, u.module.B.dtype]);
   if (ds.includes('f64')) return 'f64';
   if (ds.every((d) => d === 'bf16')) return 'bf16';

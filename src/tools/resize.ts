@@ -24,7 +24,7 @@ import { encodeFloat, tensor, toFloat, type Tensor } from '../core/tensor.js';
 import type { DType } from '../core/dtype.js';
 import { qr, svd } from '../linalg/decompositions.js';
 import { matmul } from '../linalg/matmul.js';
-import { loraConfig, loraScaling, openAdapter, writeAdapter, type Adapter, type LoraConfig, type LoraModule, type LoraModuleTensors } from '../io/peft.js';
+import { perModuleRanks, openAdapter, writeAdapter, type Adapter, type LoraConfig, type LoraModule, type LoraModuleTensors } from '../io/peft.js';
 import type { TensorSource } from '../io/safetensors/writer.js';
 import { checkRankRule, dynamicRank, KOHYA_MIN_SV, rankStats, type RankRule } from './ranks.js';
 
@@ -236,36 +236,9 @@ function retained(sigma: Float64Array, k: number): Pick<ResizedModule, 'sumRetai
   return { sumRetained: st.sumRetained, froRetained: st.froRetained, maxRatio: st.maxRatio, froError: st.tailNorm, froNorm: st.norm };
 }
 
-/**
- * The output config: the input's fields, with r = lora_alpha = the largest new rank, each module of
- * another rank in rank_pattern and alpha_pattern under its full name (as mergekit writes them;
- * PEFT matches `(.*\.)?(key)$`), and use_rslora false, so every module's scaling is 1.
- */
+/** The output config: the input's fields with each module's new rank at scaling 1 (io/peft.ts perModuleRanks). */
 function resizedConfig(old: LoraConfig, modules: readonly ResizedModule[]): Partial<LoraConfig> {
-  const r = Math.max(...modules.map((m) => m.newRank));
-  const build = (all: boolean): Partial<LoraConfig> => {
-    const chosen = modules.filter((m) => all || m.newRank !== r);
-    // Longer names first: a name that ends another one cannot then take its pattern.
-    if (all) chosen.sort((x, y) => y.name.length - x.name.length);
-    const pattern = Object.fromEntries(chosen.map((m) => [patternKey(m.name), m.newRank]));
-    return { ...old, r, lora_alpha: r, use_rslora: false, rank_pattern: pattern, alpha_pattern: { ...pattern } };
-  };
-  for (const all of [false, true]) {
-    const config = build(all);
-    const full = loraConfig(config);
-    if (modules.every((m) => matches(full, m))) return config;
-  }
-  throw new LowrankError('E_INTERNAL', 'could not write rank_pattern keys that give every module its own rank');
-}
-
-function matches(config: LoraConfig, m: ResizedModule): boolean {
-  const { r, scaling } = loraScaling(config, m.name);
-  return r === m.newRank && scaling === 1;
-}
-
-/** A module name as a rank_pattern key: regex characters other than the dots escaped (none occur in module paths). */
-function patternKey(name: string): string {
-  return name.replace(/[\\^$*+?()[\]{}|]/g, '\\$&');
+  return perModuleRanks(modules.map((m) => ({ name: m.name, rank: m.newRank })), old);
 }
 
 /** Orders module names with their numbers compared as numbers: layers.2 before layers.10. */

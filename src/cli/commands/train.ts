@@ -7,12 +7,9 @@ import type { Command } from 'commander';
 import { LowrankError } from '../../core/errors.js';
 import { openModel } from '../../io/hf.js';
 import { DEFAULT_TARGETS, loadCausalLm } from '../../nn/causalLm.js';
-import { loraTerm } from '../../methods/lora.js';
-import { doraTerm } from '../../methods/dora.js';
-import { openAdapter } from '../../io/peft.js';
 import { loadTokenizer } from '../../train/tokenizer.js';
 import { pack, readJsonl } from '../../train/data.js';
-import { attachAdapter, evaluate, saveTrainedAdapter, train, trainableCount, trainableMethods } from '../../train/loop.js';
+import { attachAdapter, evaluate, loadAdapterInto, saveTrainedAdapter, train, trainableCount, trainableMethods } from '../../train/loop.js';
 import { loadCheckpoint, saveCheckpoint } from '../../train/checkpoint.js';
 import { parseLayerTargets } from '../../tools/targets.js';
 import { progress, type Progress } from '../progress.js';
@@ -114,12 +111,12 @@ export function register(program: Command): void {
       }
       if (losses.length === 0) throw new LowrankError('E_USAGE', `the checkpoint is already at step ${start} of ${steps}`);
       const after = evalData === undefined ? undefined : await evaluate(m, evalData, batch);
-      await saveTrainedAdapter(adapter, f.out, { baseModel: f.model, overwrite: f.force === true });
+      const saved = await saveTrainedAdapter(adapter, f.out, { baseModel: f.model, overwrite: f.force === true });
       const seconds = (performance.now() - t0) / 1000;
       const trainable = trainableCount(adapter);
       const lines = [`${f.method} r ${rank}: loss ${losses[0].toFixed(4)} → ${losses[losses.length - 1].toFixed(4)} in ${steps} steps (${seconds.toFixed(1)} s), ${trainable} trainable parameters`];
       if (before !== undefined && after !== undefined) lines.push(`eval loss ${before.loss.toFixed(4)} → ${after.loss.toFixed(4)}, perplexity ${before.perplexity.toFixed(2)} → ${after.perplexity.toFixed(2)}`);
-      lines.push(`wrote ${f.out} (a PEFT LoRA on ${f.model})`);
+      lines.push(`wrote ${f.out} (${saved.peft_type === 'LORA' ? 'a PEFT LoRA' : `a ${String(saved.peft_type)} adapter`} on ${f.model})`);
       process.stdout.write(lines.join('\n') + '\n');
     });
 
@@ -127,30 +124,19 @@ export function register(program: Command): void {
     .command('eval')
     .description('loss and perplexity of a Llama-family or GPT-2 model (optionally with a PEFT LoRA or DoRA adapter) on a JSONL file')
     .requiredOption('--model <dir>', 'model folder with tokenizer.json')
-    .option('--adapter <dir>', 'PEFT LoRA (or DoRA) adapter folder')
+    .option('--adapter <dir>', 'an adapter folder: PEFT LoRA or DoRA, or any method lowrank trains (VeRA, NOLA, ...)')
     .requiredOption('--data <file>', 'JSONL file')
     .option('--seq-len <n>', 'tokens per sequence', '128')
     .option('--batch <n>', 'sequences per batch', '4')
-    .action(async (f: { model: string; adapter?: string; data: string; seqLen: string; batch: string }) => {
+    .option('--json', 'print {"loss", "perplexity", "tokens"} as JSON')
+    .action(async (f: { model: string; adapter?: string; data: string; seqLen: string; batch: string; json?: boolean }) => {
       const tok = await loadTokenizer(f.model);
       const data = pack(await readJsonl(f.data, tok), int('--seq-len', f.seqLen, 2));
       if (data.length === 0) throw new LowrankError('E_USAGE', 'the data is shorter than one sequence (lower --seq-len)', { file: f.data });
       const folder = await openModel(f.model);
       const m = await loadCausalLm(folder, 'f32').finally(() => folder.close());
-      if (f.adapter !== undefined) {
-        const a = await openAdapter(f.adapter);
-        try {
-          for (const mod of a.modules) {
-            const [A, B] = [await a.readAs(mod.A.name, 'f32'), await a.readAs(mod.B.name, 'f32')];
-            const w = m.weights.get(`${mod.name}.weight`);
-            if (w === undefined) throw new LowrankError('E_SHAPE', `the adapter has module ${mod.name}, which the model does not`, { file: f.adapter });
-            m.adapters.set(mod.name, mod.magnitude === undefined ? loraTerm(A, B, mod.scaling) : doraTerm(w, A, B, await a.readAs(mod.magnitude.name, 'f32'), mod.scaling));
-          }
-        } finally {
-          await a.close();
-        }
-      }
+      if (f.adapter !== undefined) await loadAdapterInto(m, f.adapter);
       const r = await evaluate(m, data, int('--batch', f.batch, 1));
-      process.stdout.write(`loss ${r.loss.toFixed(4)}, perplexity ${r.perplexity.toFixed(2)} over ${r.tokens} tokens\n`);
+      process.stdout.write(f.json === true ? JSON.stringify({ loss: r.loss, perplexity: r.perplexity, tokens: r.tokens }) + '\n' : `loss ${r.loss.toFixed(4)}, perplexity ${r.perplexity.toFixed(2)} over ${r.tokens} tokens\n`);
     });
 }
