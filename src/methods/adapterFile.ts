@@ -156,7 +156,7 @@ export async function readMethodFolder<F extends FloatDType>(dir: string, dtype:
       throw e instanceof LowrankError ? new FormatError(e.message, { file: cfgPath }) : e;
     }
     const sharedRole = new Map(Object.entries(fmt.sharedKeys).map(([role, key]) => [key, role]));
-    const moduleRole = new Map(Object.entries(fmt.moduleKeys).map(([role, key]) => [key, role]));
+    const moduleRole = new Map([...(fmt.ignoredModuleKeys ?? []).map((key) => [key, IGNORED] as const), ...Object.entries(fmt.moduleKeys).map(([role, key]) => [key, role] as const)]);
     const modules = new Map<string, Record<string, Tensor<F>>>();
     const saved: Record<string, Tensor<F>> = {};
     for (const e of file.entries) {
@@ -166,13 +166,14 @@ export async function readMethodFolder<F extends FloatDType>(dir: string, dtype:
         continue;
       }
       const found = e.name.startsWith(KEY_PREFIX) ? splitKey(e.name.slice(KEY_PREFIX.length), moduleRole) : undefined;
+      if (found?.role === IGNORED) continue;
       if (found === undefined) throw new FormatError(`has a tensor that is none of ${method.name}'s keys (${[...moduleRole.keys(), ...sharedRole.keys()].join(', ')})`, { file: wPath, tensor: e.name });
       const m = modules.get(found.module) ?? {};
       m[found.role] = await file.readAs(e.name, dtype);
       modules.set(found.module, m);
     }
     for (const [module, m] of modules) {
-      for (const role of moduleRole.values()) if (m[role] === undefined) throw new FormatError(`module ${module} has no ${role} tensor (${fmt.moduleKeys[role]})`, { file: wPath });
+      for (const role of Object.keys(fmt.moduleKeys)) if (m[role] === undefined) throw new FormatError(`module ${module} has no ${role} tensor (${fmt.moduleKeys[role]})`, { file: wPath });
     }
     const metaShapes = parseShapes(meta.lowrank_shapes, wPath);
     const layers: LayerShape[] = [...modules.keys()].map((name) => {
@@ -197,6 +198,9 @@ export async function readMethodFolder<F extends FloatDType>(dir: string, dtype:
     await file.close();
   }
 }
+
+/** The role of the keys a format lists as ignored. */
+const IGNORED = '\0ignored';
 
 /** `<module>.<key>` split by the known keys (a key may contain dots): by map lookups, not a scan. */
 function splitKey(rest: string, roles: ReadonlyMap<string, string>): { module: string; role: string } | undefined {

@@ -15,13 +15,8 @@
  * saved with its indices and scales (PEFT's save_indices=true layout, which PEFT loads back), and
  * one saved without them (save_indices=false) cannot be read. θ_d ~ U(±init_theta_d_bound) from the
  * seed (PEFT: torch's global RNG).
- * †Which chunk is a layer's: `init` is not told its layer's name (InitOptions has none), and the
- * callers disagree on the per-layer seed (train: seed + i; init: one seed for all), so neither
- * identifies it. prepare records the layers' shapes in order (`layout`) and `init` claims the first
- * unclaimed chunk of its weight's shape (`claimed`). The callers init each layer once, in layer
- * order, so this is PEFT's order; any other order only permutes chunks among same-shape layers,
- * which changes nothing since the indices are saved with each layer. More inits of a shape than
- * prepared layers of it is an E_USAGE error.
+ * A layer's chunk is found by its place among the targeted layers (InitOptions.layer.index), in
+ * the order prepare was given them: A (r·in) then B (out·r) per layer, PEFT's order.
  */
 import { LowrankError } from '../core/errors.js';
 import { tensor, type Tensor } from '../core/tensor.js';
@@ -134,36 +129,34 @@ export const method: AdapterMethod = {
     for (let j = 0; j < d; j++) scale.data[j] = counts[j] > 0 ? 1 / Math.sqrt(counts[j]) : 0;
     const layout = tensor(dtype, [layers.length, 2]);
     layers.forEach((l, k) => layout.data.set(l.shape, 2 * k));
-    return sharedState({ theta_d: theta, index, scale, layout, claimed: tensor(dtype, [layers.length]) }, ['theta_d']);
+    return sharedState({ theta_d: theta, index, scale, layout }, ['theta_d']);
   },
   async init(w, opts, shared) {
-    const { index, scale, layout, claimed } = needShared(shared, 'unilora').tensors;
+    const { index, scale, layout } = needShared(shared, 'unilora').tensors;
     const r = rankOf(opts);
     const [out, inF] = w.shape;
+    const layers = layout.data.length / 2;
     let total = 0;
-    for (let k = 0; k < claimed.data.length; k++) total += r * (layout.data[2 * k] + layout.data[2 * k + 1]);
+    for (let k = 0; k < layers; k++) total += r * (layout.data[2 * k] + layout.data[2 * k + 1]);
     if (total !== index.data.length) throw new LowrankError('E_USAGE', `unilora rank ${r} is not the rank its shared state was prepared with (${index.data.length} projected entries, r=${r} makes ${total})`);
-    let offset = 0;
-    for (let k = 0; k < claimed.data.length; k++) {
-      const [o, i] = [layout.data[2 * k], layout.data[2 * k + 1]];
-      if (o === out && i === inF && claimed.data[k] === 0) {
-        claimed.data[k] = 1;
-        const take = (rows: number, cols: number, from: number): { idx: Tensor<FloatDType>; s: Tensor<FloatDType> } => {
-          const idx = tensor(w.dtype, [rows, cols]);
-          const s = tensor(w.dtype, [rows, cols]);
-          for (let t = 0; t < idx.data.length; t++) {
-            idx.data[t] = index.data[from + t];
-            s.data[t] = scale.data[idx.data[t]];
-          }
-          return { idx, s };
-        };
-        const a = take(r, inF, offset);
-        const b = take(out, r, offset + r * inF);
-        return { tensors: { indices_A: a.idx, indices_B: b.idx, scales_A: a.s, scales_B: b.s } };
-      }
-      offset += r * (o + i);
+    const k = opts.layer?.index;
+    if (k === undefined || !(k >= 0 && k < layers) || layout.data[2 * k] !== out || layout.data[2 * k + 1] !== inF) {
+      throw new LowrankError('E_USAGE', `unilora: layer ${String(k)} (${out}×${inF}) is not one of the ${layers} layers its shared state was prepared for`, { shape: w.shape });
     }
-    throw new LowrankError('E_USAGE', `unilora: no ${out}×${inF} layer is left in its shared state (prepare was given ${claimed.data.length} layers; each layer's chunk of the projection is taken by one init)`, { shape: w.shape });
+    let offset = 0;
+    for (let j = 0; j < k; j++) offset += r * (layout.data[2 * j] + layout.data[2 * j + 1]);
+    const take = (rows: number, cols: number, from: number): { idx: Tensor<FloatDType>; s: Tensor<FloatDType> } => {
+      const idx = tensor(w.dtype, [rows, cols]);
+      const s = tensor(w.dtype, [rows, cols]);
+      for (let t = 0; t < idx.data.length; t++) {
+        idx.data[t] = index.data[from + t];
+        s.data[t] = scale.data[idx.data[t]];
+      }
+      return { idx, s };
+    };
+    const a = take(r, inF, offset);
+    const b = take(out, r, offset + r * inF);
+    return { tensors: { indices_A: a.idx, indices_B: b.idx, scales_A: a.s, scales_B: b.s } };
   },
   trainableParams: () => 0,
   frozenParams: (out, inF, r) => 2 * r * (out + inF),

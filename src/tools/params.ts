@@ -3,12 +3,14 @@
  * no weights read): per method, the count at the given rank next to LoRA's at the same rank —
  * for checking the papers' parameter claims on real shapes. Methods that choose their rank from
  * the spectrum (SVFit and SoKA with energy or elbow) are counted at the rank given, their upper
- * bound.
+ * bound. Parameters shared by all layers (Uni-LoRA's vector, VB-LoRA's bank, MoS's pools) count once.
  */
 import { openModel } from '../io/hf.js';
 import { LowrankError } from '../core/errors.js';
 import { getMethod, methodNames } from '../methods/registry.js';
 import { isConv1dModel, selectLayers, type LayerTargets } from './targets.js';
+import type { InitOptions, LayerShape } from '../methods/types.js';
+import type { OptionValues } from '../methods/options.js';
 
 /** One method's count. */
 export interface MethodParams {
@@ -21,13 +23,15 @@ export interface MethodParams {
 }
 
 /** The counts for every method asked for (default: all), on the targeted layers. */
-export async function adapterParams(opts: { model: string; rank: number; methods?: readonly string[]; targets?: LayerTargets }): Promise<{ layers: number; modelParams: number; lora: number; methods: MethodParams[] }> {
+export async function adapterParams(opts: { model: string; rank: number; methods?: readonly string[]; targets?: LayerTargets; options?: Readonly<Record<string, OptionValues>> }): Promise<{ layers: number; modelParams: number; lora: number; methods: MethodParams[] }> {
   if (!Number.isInteger(opts.rank) || opts.rank < 1) throw new LowrankError('E_USAGE', `rank must be a positive integer, got ${opts.rank}`);
   const methods = (opts.methods ?? methodNames()).map(getMethod);
   const model = await openModel(opts.model);
   try {
     const fifo = isConv1dModel(model.config);
-    const layers = selectLayers(model.tensors, opts.targets ?? 'all-linear').map((t) => (fifo ? [t.shape[1], t.shape[0]] : [t.shape[0], t.shape[1]]) as [number, number]);
+    const chosen = selectLayers(model.tensors, opts.targets ?? 'all-linear');
+    const layers = chosen.map((t) => (fifo ? [t.shape[1], t.shape[0]] : [t.shape[0], t.shape[1]]) as [number, number]);
+    const shapes: LayerShape[] = chosen.map((t, i) => ({ name: t.name.slice(0, -'.weight'.length), shape: layers[i] }));
     if (layers.length === 0) throw new LowrankError('E_USAGE', 'no 2-D weight of the model matches the targets', { file: opts.model });
     const count = (f: (o: number, i: number, r: number) => number): number => layers.reduce((s, [o, i]) => s + f(o, i, Math.min(opts.rank, o, i)), 0);
     const lora = count((o, i, r) => r * (o + i));
@@ -37,8 +41,9 @@ export async function adapterParams(opts: { model: string; rank: number; methods
       modelParams,
       lora,
       methods: methods.map((m) => {
-        const trainable = count((o, i, r) => m.trainableParams(o, i, r));
-        return { method: m.name, trainable, frozen: count((o, i, r) => m.frozenParams?.(o, i, r) ?? 0), fewerThanLora: lora / trainable };
+        const init: InitOptions = { rank: opts.rank, options: opts.options?.[m.name] };
+        const trainable = count((o, i, r) => m.trainableParams(o, i, r, { ...init, rank: r })) + (m.sharedParams?.(shapes, init) ?? 0);
+        return { method: m.name, trainable, frozen: count((o, i, r) => m.frozenParams?.(o, i, r, { ...init, rank: r }) ?? 0), fewerThanLora: lora / trainable };
       }),
     };
   } finally {

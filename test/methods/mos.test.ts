@@ -98,9 +98,10 @@ test('mos: routing is a seeded subset per table (distinct shards), A and B route
   const o = { rank: 5, seed: 1, options: { valid_param_lora_r: 9, valid_param_private_r: 1, num_chunk_per_vec: 2 } };
   const shared = await m.prepare!(layers, o, 'f64');
   const w = rand(7, [6, 8]);
-  const a = (await m.init(w, o, shared)).tensors;
-  const b = (await m.init(w, o, shared)).tensors;
-  const c = (await m.init(rand(8, [6, 8]), o, shared)).tensors;
+  const at = (index: number): typeof o & { layer: { name: string; index: number } } => ({ ...o, layer: { name: layers[index].name, index } });
+  const a = (await m.init(w, at(0), shared)).tensors;
+  const b = (await m.init(rand(9, [6, 8]), at(0), shared)).tensors;
+  const c = (await m.init(w, at(1), shared)).tensors;
   const pool = (9 - 1) * 2 * 2;
   for (const t of [a, c]) {
     for (const role of ['idxA', 'idxB']) {
@@ -111,7 +112,7 @@ test('mos: routing is a seeded subset per table (distinct shards), A and B route
     }
     assert.notDeepEqual(Array.from(t.idxA.data), Array.from(t.idxB.data), 'pair dissociation: A and B take different shards');
   }
-  assert.deepEqual(a.idxA.data, b.idxA.data, 'same seed, same weight: same routing');
+  assert.deepEqual(a.idxA.data, b.idxA.data, 'same seed, same layer: same routing');
   assert.deepEqual(a.privA.data, b.privA.data);
   assert.notDeepEqual(a.idxA.data, c.idxA.data, 'another layer of the shape (same seed, as `lowrank init` passes): another routing');
   assert.notDeepEqual(a.privA.data, c.privA.data);

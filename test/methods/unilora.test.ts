@@ -40,7 +40,7 @@ async function prepare(layers: readonly LayerShape[], o: InitOptions): Promise<S
 async function build(layers: readonly LayerShape[], o: InitOptions): Promise<{ shared: Shared<'f64'>; tensors: Record<string, Tensor<'f64'>>[] }> {
   const shared = await prepare(layers, o);
   const tensors: Record<string, Tensor<'f64'>>[] = [];
-  for (const [i, l] of layers.entries()) tensors.push((await m.init(rand(100 + i, l.shape), { ...o, seed: (o.seed ?? 0) + i }, shared)).tensors as Record<string, Tensor<'f64'>>);
+  for (const [i, l] of layers.entries()) tensors.push((await m.init(rand(100 + i, l.shape), { ...o, seed: (o.seed ?? 0) + i, layer: { name: l.name, index: i } }, shared)).tensors as Record<string, Tensor<'f64'>>);
   return { shared, tensors };
 }
 
@@ -214,11 +214,14 @@ test('unilora: bad options, ranks, shapes and saved indices are errors naming th
   await assert.rejects(prepare(layers, { ...opts, options: { proj_seed: -1 } }), usage(/proj_seed/));
   await assert.rejects(prepare(layers, { ...opts, rank: 0 }), usage(/rank/));
   const shared = await prepare(layers, opts);
-  await assert.rejects(m.init(rand(1, [5, 3]), opts, shared), usage(/5×3/));
-  await assert.rejects(m.init(rand(1, [6, 8]), { ...opts, rank: 3 }, shared), usage(/rank 3/));
-  await m.init(rand(1, [6, 8]), opts, shared);
-  await assert.rejects(m.init(rand(2, [6, 8]), opts, shared), usage(/no 6×8 layer is left/));
-  const x = (await m.init(rand(3, [4, 8]), opts, shared)).tensors as Record<string, Tensor<'f64'>>;
+  const at = (index: number): typeof opts & { layer: { name: string; index: number } } => ({ ...opts, layer: { name: layers[Math.min(index, 1)].name, index } });
+  await assert.rejects(m.init(rand(1, [5, 3]), at(0), shared), usage(/5×3/));
+  await assert.rejects(m.init(rand(1, [6, 8]), { ...at(0), rank: 3 }, shared), usage(/rank 3/));
+  await m.init(rand(1, [6, 8]), at(0), shared);
+  await assert.rejects(m.init(rand(2, [6, 8]), at(1), shared), usage(/layer 1 \(6×8\)/));
+  await assert.rejects(m.init(rand(2, [6, 8]), at(2), shared), usage(/layer 2 \(6×8\) is not one of the 2 layers/));
+  await assert.rejects(m.init(rand(2, [6, 8]), opts, shared), usage(/layer undefined/));
+  const x = (await m.init(rand(3, [4, 8]), at(1), shared)).tensors as Record<string, Tensor<'f64'>>;
   x.indices_A.data[0] = 7;
   await assert.rejects(m.delta!(x, shared, opts, [4, 8]), (e: unknown) => e instanceof LowrankError && e.code === 'E_FORMAT' && /indices_A holds 7/.test(e.message));
   await assert.rejects(m.delta!(x, shared, opts, [5, 8]), (e: unknown) => e instanceof LowrankError && e.code === 'E_SHAPE' && /indices_B/.test(e.message));

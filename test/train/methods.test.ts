@@ -30,6 +30,7 @@ const SMALL: Readonly<Record<string, OptionValues>> = {
   nola: { num_basis_A: 8, num_basis_B: 8 },
   vblora: { vector_length: 4, num_vectors: 16 },
   unilora: { theta_d_length: 64 },
+  mos: { valid_param_lora_r: 4, valid_param_private_r: 1, num_chunk_per_vec: 1 },
 };
 const LR: Readonly<Record<string, number>> = { vera: 0.2, unilora: 0.05, vblora: 0.05, nola: 0.05 };
 

@@ -5,22 +5,27 @@ import { methodNames } from '../../methods/registry.js';
 import { adapterParams } from '../../tools/params.js';
 import { parseLayerTargets } from '../../tools/targets.js';
 import { formatCount, table } from '../format.js';
+import { methodOptionValues, withMethodOptions } from '../methodOptions.js';
 
 /** Adds the command to the program. */
 export function register(program: Command): void {
-  program
-    .command('params')
+  withMethodOptions(
+    program
+      .command('params')
     .description("trainable parameters of each adapter method on a model's layers, next to LoRA's at the same rank (from the shapes; no weights read)")
     .requiredOption('--model <dir>', 'model folder')
     .requiredOption('--rank <r>', 'adapter rank')
     .option('--method <name>', `a method (repeat; default all: ${methodNames().join(', ')})`, (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--targets <list|all-linear|regex>', "module-name suffixes ('q_proj,v_proj'), all-linear (default), or a regex of whole module names")
-    .option('--json', 'print the counts as JSON')
-    .action(async (opts: { model: string; rank: string; method: string[]; targets?: string; json?: boolean }) => {
+    .option('--json', 'print the counts as JSON'),
+  ).action(async (opts: { model: string; rank: string; method: string[]; targets?: string; json?: boolean; set: string[] }) => {
       const rank = Number(opts.rank);
       if (!/^\s*\d+\s*$/.test(opts.rank) || rank < 1) throw new LowrankError('E_USAGE', `--rank must be a positive integer, got '${opts.rank}'`);
       const targets = opts.targets === undefined ? 'all-linear' : parseLayerTargets(opts.targets);
-      const res = await adapterParams({ model: opts.model, rank, methods: opts.method.length > 0 ? opts.method : undefined, targets });
+      const methods = opts.method.length > 0 ? opts.method : undefined;
+      if (opts.set.length > 0 && methods?.length !== 1) throw new LowrankError('E_USAGE', '--set needs exactly one --method');
+      const options = methods?.length === 1 ? { [methods[0]]: methodOptionValues(methods[0], opts.set) } : undefined;
+      const res = await adapterParams({ model: opts.model, rank, methods, targets, options });
       if (opts.json === true) {
         process.stdout.write(JSON.stringify(res, null, 2) + '\n');
         return;
