@@ -15,6 +15,8 @@
  * B = Q_B R_B and Aᵀ = Q_A R_A (thin QR), B·A = Q_B (R_B R_Aᵀ) Q_Aᵀ, so σ(B·A) = σ(R_B R_Aᵀ), an
  * r×r SVD (computed in float64), times |s|; the other singular values are exactly 0.
  */
+import { transpose } from '../linalg/lowrank.js';
+import { applyDoraMagnitude } from '../methods/dora.js';
 import { LowrankError } from '../core/errors.js';
 import { tensor, toFloat, type Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
@@ -91,13 +93,6 @@ function columns<F extends FloatDType>(t: Tensor<F>, k: number): Tensor<F> {
   if (k === c) return t;
   const out = tensor(t.dtype, [m, k]);
   for (let i = 0; i < m; i++) out.data.set(t.data.subarray(i * c, i * c + k), i * k);
-  return out;
-}
-
-function transpose<F extends FloatDType>(t: Tensor<F>): Tensor<F> {
-  const [m, n] = t.shape;
-  const out = tensor(t.dtype, [n, m]);
-  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) out.data[j * m + i] = t.data[i * n + j];
   return out;
 }
 
@@ -259,7 +254,7 @@ export async function compareAdapter(w0: Tensor, f: AdapterFactors, opts: Compar
   let update: SpectrumMetrics;
   if (f.magnitude !== undefined) {
     if ((f.kind ?? 'linear') === 'embedding') throw new LowrankError('E_UNSUPPORTED', 'compareAdapter: DoRA on an embedding is not supported');
-    applyDora(w1, toFloat(f.magnitude, 'f64').data, f.fanInFanOut === true);
+    applyDoraMagnitude(w1, toFloat(f.magnitude, 'f64').data, f.fanInFanOut === true);
     const delta = tensor(a0.dtype, shape);
     for (let i = 0; i < delta.data.length; i++) delta.data[i] = w1.data[i] - a0.data[i];
     update = spectrumMetrics((await svdvals(delta)).data, shape, spectrumOptions(delta, true, opts));
@@ -277,17 +272,3 @@ export async function compareAdapter(w0: Tensor, f: AdapterFactors, opts: Compar
   return relate(d0, d1, update, identical, opts, notes, false);
 }
 
-/** DoRA's merge in place: each output's weights scaled to norm magnitude[o] (outputs are rows, or columns when stored [in, out]). */
-function applyDora(w: Tensor<FloatDType>, magnitude: Float64Array, fanInFanOut: boolean): void {
-  const [m, n] = w.shape;
-  const outs = fanInFanOut ? n : m;
-  if (magnitude.length !== outs) throw new LowrankError('E_SHAPE', `compareAdapter: magnitude has ${magnitude.length} entries for ${outs} outputs`);
-  const norms = new Float64Array(outs);
-  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) norms[fanInFanOut ? j : i] += w.data[i * n + j] ** 2;
-  for (let i = 0; i < m; i++)
-    for (let j = 0; j < n; j++) {
-      const o = fanInFanOut ? j : i;
-      const norm = Math.sqrt(norms[o]);
-      w.data[i * n + j] = norm > 0 ? (w.data[i * n + j] * magnitude[o]) / norm : 0;
-    }
-}

@@ -24,11 +24,18 @@ export interface Triplets<F extends FloatDType = FloatDType> {
   readonly vt: Tensor<F>;
 }
 
-/** Xᵀ of a matrix. */
+/** Xᵀ of a matrix (by 32×32 tiles, so neither side is walked with a long stride for long). */
 export function transpose<F extends FloatDType>(x: Tensor<F>): Tensor<F> {
   const [m, n] = x.shape;
   const out = tensor(x.dtype, [n, m]);
-  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) out.data[j * m + i] = x.data[i * n + j];
+  const [a, b] = [x.data, out.data];
+  for (let i0 = 0; i0 < m; i0 += 32) {
+    const i1 = Math.min(m, i0 + 32);
+    for (let j0 = 0; j0 < n; j0 += 32) {
+      const j1 = Math.min(n, j0 + 32);
+      for (let i = i0; i < i1; i++) for (let j = j0; j < j1; j++) b[j * m + i] = a[i * n + j];
+    }
+  }
   return out;
 }
 

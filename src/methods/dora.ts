@@ -8,6 +8,7 @@
  * differentiated too, where PEFT (following the paper's §4.3 to save memory) detaches it.
  */
 import { tensor, type Tensor } from '../core/tensor.js';
+import { LowrankError } from '../core/errors.js';
 import type { FloatDType } from '../core/dtype.js';
 import { matmul } from '../linalg/matmul.js';
 import { rowNorms } from '../linalg/lowrank.js';
@@ -134,4 +135,19 @@ export function doraTerm<F extends FloatDType>(w: Tensor<F>, A: Tensor<F>, B: Te
       return dx;
     },
   };
+}
+
+/**
+ * DoRA's merge, in place: each output's weights of the merged W + s·B·A scaled to norm m[o]
+ * (PEFT's dora_factor = m / ‖W + s·B·A‖ over the input dimension; outputs are rows, or columns of
+ * a weight stored [in, out]). An all-zero output stays zero (PEFT would divide 0 by 0).
+ */
+export function applyDoraMagnitude(w: Tensor<FloatDType>, magnitude: ArrayLike<number>, fanInFanOut: boolean): void {
+  const [m, n] = w.shape;
+  const outs = fanInFanOut ? n : m;
+  if (magnitude.length !== outs) throw new LowrankError('E_SHAPE', `DoRA magnitude has ${magnitude.length} entries for ${outs} outputs`);
+  const norms = new Float64Array(outs);
+  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) norms[fanInFanOut ? j : i] += w.data[i * n + j] ** 2;
+  for (let o = 0; o < outs; o++) norms[o] = norms[o] > 0 ? magnitude[o] / Math.sqrt(norms[o]) : 0;
+  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) w.data[i * n + j] *= norms[fanInFanOut ? j : i];
 }

@@ -9,6 +9,7 @@
  * [out, in] at load, so linear layers and adapters (lora_A [r, in], lora_B [out, r]) are the same as
  * Llama's. Gradients of base weights come out in that [out, in] orientation.
  */
+import { transpose } from '../linalg/lowrank.js';
 import { LowrankError } from '../core/errors.js';
 import { tensor, type Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
@@ -61,13 +62,6 @@ export async function loadGpt2<F extends FloatDType>(model: Model, dtype: F): Pr
   }
   for (const n of ['transformer.wte.weight', 'transformer.wpe.weight', 'transformer.ln_f.weight']) if (!weights.has(n)) throw new LowrankError('E_NOT_FOUND', `missing tensor ${n}`, { file: model.path });
   return { config, dtype, weights, adapters: new Map() };
-}
-
-function transpose<F extends FloatDType>(t: Tensor<F>): Tensor<F> {
-  const [m, n] = t.shape;
-  const out = tensor(t.dtype, [n, m]);
-  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) out.data[j * m + i] = t.data[i * n + j];
-  return out;
 }
 
 interface LayerCache<F extends FloatDType> {

@@ -8,6 +8,7 @@
  * product's first matrix is slowest, so the two orders agree), the update is A_n = M · V⁺.
  */
 import { LowrankError } from '../core/errors.js';
+import { transpose } from '../linalg/lowrank.js';
 import { tensor, type Tensor } from '../core/tensor.js';
 import type { FloatDType, Storage } from '../core/dtype.js';
 import { rng as seededRng, type Rng } from '../core/rng.js';
@@ -238,7 +239,7 @@ async function svdInit<F extends FloatDType>(x: Tensor<F>, unf: readonly Storage
   for (const [n, rows] of shape.entries()) {
     const cols = total / rows;
     const k = Math.min(r, rows);
-    const mat = tensor(dtype, [rows, cols], n === shape.length - 1 ? transposeData(dtype, unf[n], cols, rows) : unf[n]);
+    const mat = tensor(dtype, [rows, cols], n === shape.length - 1 ? transpose(tensor(dtype, [cols, rows], unf[n])).data : unf[n]);
     // Thin SVD when it gives k vectors; the full one when k > cols (then k ≤ rows ≤ … is small).
     const { u, s } = await svd(mat, { full: k > Math.min(rows, cols) });
     const uc = u.shape[1];
@@ -254,20 +255,6 @@ async function svdInit<F extends FloatDType>(x: Tensor<F>, unf: readonly Storage
     factors.push(a);
   }
   return factors;
-}
-
-/** The transpose of a rows×cols row-major matrix, by tiles. */
-function transposeData<F extends FloatDType>(dtype: F, a: Storage<F>, rows: number, cols: number): Storage<F> {
-  const out = alloc(dtype, rows * cols);
-  const tile = 32;
-  for (let i0 = 0; i0 < rows; i0 += tile) {
-    const i1 = Math.min(rows, i0 + tile);
-    for (let j0 = 0; j0 < cols; j0 += tile) {
-      const j1 = Math.min(cols, j0 + tile);
-      for (let i = i0; i < i1; i++) for (let j = j0; j < j1; j++) out[j * rows + i] = a[i * cols + j];
-    }
-  }
-  return out;
 }
 
 /** AᵀA (R×R, float64) of an I×R factor. */

@@ -6,6 +6,7 @@
  * B·A is ΔW's truncated SVD (Eckart–Young: no rank-r matrix is closer in Frobenius norm).
  * Streams one tensor at a time from each model.
  */
+import { leading, sqrtSplit, transpose } from '../linalg/lowrank.js';
 import { stat } from 'node:fs/promises';
 import { dirname, resolve, sep } from 'node:path';
 import { LowrankError } from '../core/errors.js';
@@ -225,18 +226,12 @@ interface Factors {
 
 /** Thin SVD of M (m × n) and the √σ-split factors of its best rank-r approximation. */
 async function factorize(M: Tensor<'f32'>, rank: number, dynamic: RankRule | undefined, clampQuantile: number | undefined): Promise<Factors> {
-  const [m, n] = M.shape;
   const { u, s, vt } = await svd(M);
   const k = s.data.length;
   let r = Math.min(rank, k);
   if (dynamic !== undefined) r = dynamicRank(s.data, dynamic, r);
-  const A = new Float32Array(r * n);
-  const B = new Float32Array(m * r);
-  for (let i = 0; i < r; i++) {
-    const root = Math.sqrt(s.data[i]);
-    for (let j = 0; j < n; j++) A[i * n + j] = root * vt.data[i * n + j];
-    for (let j = 0; j < m; j++) B[j * r + i] = root * u.data[j * k + i];
-  }
+  const split = sqrtSplit(leading({ u, s, vt }, r));
+  const [A, B] = [split.right.data, split.left.data];
   if (clampQuantile !== undefined) {
     const hi = absQuantile([A, B], clampQuantile);
     for (const f of [A, B]) for (let i = 0; i < f.length; i++) f[i] = Math.min(hi, Math.max(-hi, f[i]));
@@ -262,12 +257,6 @@ async function residualNorm(M: Tensor<'f32'>, B: Float32Array, A: Float32Array, 
     acc += d * d;
   }
   return Math.sqrt(acc);
-}
-
-function transpose(d: Float32Array, rows: number, cols: number): Float32Array {
-  const t = new Float32Array(d.length);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) t[j * rows + i] = d[i * cols + j];
-  return t;
 }
 
 /** One module's factors as they will be written. */
@@ -302,7 +291,7 @@ async function extractModule(base: Model, tuned: Model, tensorName: string, modu
   // The matrix whose factors B (m × r) · A (r × n) PEFT multiplies: ΔW as [out, in].
   const transposed = kind === 'conv1d' || (kind === 'embedding' && (o.format ?? 'peft') === 'peft');
   const [m, n] = kind === 'conv' ? [shape[0], shape[1] * shape[2] * shape[3]] : transposed ? [shape[1], shape[0]] : [shape[0], shape[1]];
-  const M = tensor('f32', [m, n], transposed ? transpose(delta.data, shape[0], shape[1]) : delta.data);
+  const M = tensor('f32', [m, n], transposed ? transpose(tensor('f32', [shape[0], shape[1]], delta.data)).data : delta.data);
   let deltaSq = 0;
   for (let i = 0; i < M.data.length; i++) deltaSq += M.data[i] * M.data[i];
 

@@ -45,7 +45,8 @@ import { svd } from '../linalg/decompositions.js';
 import { rng } from '../core/rng.js';
 import { loraSvd } from './resize.js';
 import { isConv1dModel } from './targets.js';
-import { toDense } from '../linalg/lowrank.js';
+import { leading, sqrtSplit, tailError, toDense } from '../linalg/lowrank.js';
+import { applyDoraMagnitude } from '../methods/dora.js';
 import { isMethodFolder, readMethodFolder, type MethodAdapterData } from '../methods/adapterFile.js';
 import { checkDensity, mergeTasks, TASK_MERGES, type MajoritySign, type TaskMerge } from './taskArithmetic.js';
 
@@ -258,7 +259,7 @@ async function mergeTensor(base: Model, name: string, dtype: DType, ups: readonl
     } else {
       for (let i = 0; i < wd.length; i++) wd[i] += f * d[i];
     }
-    if (m.magnitude !== undefined) applyDora(w, toFloat(await u.adapter.read(m.magnitude.name), 'f64').data, transposed);
+    if (m.magnitude !== undefined) applyDoraMagnitude(w, toFloat(await u.adapter.read(m.magnitude.name), 'f64').data, transposed);
   }
   return encodeFloat(w, storage(dtype, base.path, name));
 }
@@ -274,25 +275,6 @@ async function addMethodDelta(w: Tensor<'f64'>, u: { method: MethodAdapterData<'
   const cols = w.shape[1];
   if (w.data.length !== out * inF) throw new LowrankError('E_SHAPE', `the ${a.method.name} update is [${out}, ${inF}] but the base weight is [${w.shape.join(', ')}]`, { tensor: u.module });
   for (let i = 0; i < out; i++) for (let j = 0; j < inF; j++) w.data[fifo ? j * cols + i : i * cols + j] += u.weight * d.data[i * inF + j];
-}
-
-/**
- * DoRA: scales each output row of the merged weight to the magnitude m: W' = m / ‖W_row‖·W_row
- * (PEFT's dora_factor = magnitude / weight_norm, weight_norm = ‖·‖₂ over the input dimension).
- * With the weight stored transposed, the output rows are its columns.
- */
-function applyDora(w: Tensor<'f64'>, mag: Float64Array, transposed: boolean): void {
-  const [rows, cols] = w.shape;
-  const d = w.data;
-  const outs = transposed ? cols : rows;
-  const ins = transposed ? rows : cols;
-  const at = (o: number, i: number): number => (transposed ? i * cols + o : o * cols + i);
-  for (let o = 0; o < outs; o++) {
-    let sq = 0;
-    for (let i = 0; i < ins; i++) sq += d[at(o, i)] ** 2;
-    const factor = mag[o] / Math.sqrt(sq);
-    for (let i = 0; i < ins; i++) d[at(o, i)] *= factor;
-  }
 }
 
 function storage(dtype: DType, file: string, name: string): 'f64' | 'f32' | 'f16' | 'bf16' {
@@ -418,24 +400,9 @@ async function combineOpen(adapters: Adapter[], opts: CombineOptions): Promise<C
  * Frobenius error of the truncation √(Σ_{j≥k} σ_j² / Σ σ_j²).
  */
 function splitTop(f: { u: Tensor<'f64'>; s: Tensor<'f64'>; vt: Tensor<'f64'> }, rank: number): { A: Tensor<'f64'>; B: Tensor<'f64'>; rank: number; relError: number } {
-  const { u, s, vt } = f;
-  const q = s.data.length;
-  const k = Math.min(rank, q);
-  const [out, inF] = [u.shape[0], vt.shape[1]];
-  const B = tensor('f64', [out, k]);
-  const A = tensor('f64', [k, inF], vt.data.slice(0, k * inF));
-  let total = 0;
-  let tail = 0;
-  for (let j = 0; j < q; j++) {
-    total += s.data[j] ** 2;
-    if (j >= k) tail += s.data[j] ** 2;
-  }
-  for (let j = 0; j < k; j++) {
-    const root = Math.sqrt(s.data[j]);
-    for (let r = 0; r < out; r++) B.data[r * k + j] = u.data[r * q + j] * root;
-    for (let c = 0; c < inF; c++) A.data[j * inF + c] *= root;
-  }
-  return { A, B, rank: k, relError: total === 0 ? 0 : Math.sqrt(tail / total) };
+  const k = Math.min(rank, f.s.data.length);
+  const split = sqrtSplit(leading(f, k));
+  return { A: split.right, B: split.left, rank: k, relError: tailError(f.s.data, k) };
 }
 
 /** A = [A_1; …; A_n], B = [w_1·s_1·B_1 | … | w_n·s_n·B_n], in float64. */

@@ -19,6 +19,7 @@
  * r = lora_alpha = the largest new rank, and every module with another rank in both rank_pattern
  * and alpha_pattern.
  */
+import { transpose } from '../linalg/lowrank.js';
 import { LowrankError } from '../core/errors.js';
 import { encodeFloat, tensor, toFloat, type Tensor } from '../core/tensor.js';
 import type { DType } from '../core/dtype.js';
@@ -255,9 +256,3 @@ function asF64(t: Tensor, what: string): Tensor<'f64'> {
   return t.dtype === 'f64' ? (t as Tensor<'f64'>) : toFloat(t, 'f64');
 }
 
-function transpose(a: Tensor<'f64'>): Tensor<'f64'> {
-  const [m, n] = a.shape;
-  const t = tensor('f64', [n, m]);
-  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) t.data[j * m + i] = a.data[i * n + j];
-  return t;
-}
