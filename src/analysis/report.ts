@@ -39,8 +39,8 @@ function r5(x: number): number {
   return Number.isFinite(x) && x !== 0 ? +x.toPrecision(5) : x;
 }
 
-/** A compiled chart rendered to an SVG string. */
-async function svgOf(spec: TopLevelSpec): Promise<string> {
+/** A Vega-Lite spec compiled and rendered to an SVG string (headless, no DOM). */
+export async function svgOf(spec: TopLevelSpec): Promise<string> {
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
   try {
     return await view.toSVG();
@@ -52,7 +52,8 @@ async function svgOf(spec: TopLevelSpec): Promise<string> {
 /** One layer of a layered Vega-Lite spec. */
 type LayerOf = Extract<TopLevelSpec, { layer: unknown }>['layer'][number];
 
-const FONT = { config: { font: 'sans-serif', view: { stroke: '#ddd' } } } as const;
+/** The charts' font and frame. */
+export const FONT = { config: { font: 'sans-serif', view: { stroke: '#ddd' } } } as const;
 
 function moduleOrder(layers: readonly LayerRecord[]): string[] {
   return [...new Set(layers.map((l) => l.module))];
@@ -157,7 +158,8 @@ function heatmapSpec(layered: readonly LayerRecord[], modules: string[]): TopLev
 }
 
 const ESC: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-function esc(s: string): string {
+/** Text escaped for HTML. */
+export function esc(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ESC[c]);
 }
 
@@ -168,7 +170,8 @@ function num(x: number | null | undefined, digits = 4): string {
   return a >= 1e5 || a < 1e-3 ? x.toExponential(digits - 1) : String(+x.toPrecision(digits));
 }
 
-function tableHtml(header: readonly string[], rows: readonly (readonly string[])[], cls = ''): string {
+/** An HTML table of text cells (escaped). */
+export function tableHtml(header: readonly string[], rows: readonly (readonly string[])[], cls = ''): string {
   const th = header.map((h) => `<th>${esc(h)}</th>`).join('');
   const body = rows.map((r) => `<tr>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('\n');
   return `<table${cls ? ` class="${cls}"` : ''}><thead><tr>${th}</tr></thead><tbody>\n${body}\n</tbody></table>`;
@@ -219,7 +222,8 @@ function layerRows(a: ModelAnalysis, compared: boolean): { header: string[]; row
   return { header, rows };
 }
 
-const STYLE = `body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}
+/** The report pages' style sheet. */
+export const STYLE = `body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}
 h1{font-size:20px}h2{font-size:16px;margin-top:28px}
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}
 table.layers td:nth-child(n+3){text-align:right;font-variant-numeric:tabular-nums}

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { isLowrankError } from '../core/errors.js';
 import { removeTempOutputsSync } from '../io/atomic.js';
 import { register as analyze } from './commands/analyze.js';
+import { register as compare } from './commands/compare.js';
 import { register as compress } from './commands/compress.js';
 import { register as convert } from './commands/convert.js';
 import { register as convertToLora } from './commands/convert-to-lora.js';
@@ -21,7 +22,7 @@ import { register as start } from './commands/start.js';
 import { register as tour } from './commands/tour.js';
 import { register as train } from './commands/train.js';
 
-const COMMANDS = [inspect, convert, analyze, compress, extract, merge, resize, init, convertToLora, params, train, start, doctor, tour];
+const COMMANDS = [inspect, convert, analyze, compress, extract, merge, resize, init, convertToLora, params, train, compare, start, doctor, tour];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };

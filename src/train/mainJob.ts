@@ -12,7 +12,7 @@ import { openModel } from '../io/hf.js';
 import { loadCausalLm } from '../nn/causalLm.js';
 import { analyzeModel } from '../analysis/model.js';
 import { loadTokenizer } from './tokenizer.js';
-import { pack, shuffled, type Example } from './data.js';
+import { pack, shuffled, type Example, type Sequence } from './data.js';
 import { attachAdapter, evaluate, saveTrainedAdapter, train, trainableCount, type TrainOptions } from './loop.js';
 import { IGNORE } from '../nn/loss.js';
 
@@ -47,7 +47,21 @@ export function additionTask(): { train: { prompt: string; completion: string }[
   return { train: mixed.slice(0, cut), eval: mixed.slice(cut) };
 }
 
-export async function runMainJob(opts: MainJobOptions): Promise<MainJobRow[]> {
+/** The built-in task's training settings (the main job's): rank 8, alpha 16, every linear layer, batches of 16, warmup 5, clip 1, seed 0. */
+export const BUILTIN_TRAINING = { rank: 8, alpha: 16, targets: 'all-linear', batch: 16, warmup: 5, clip: 1, seed: 0 } as const;
+
+/** The built-in model and the addition task as it trains on it. */
+export interface BuiltinTask {
+  readonly model: string;
+  readonly train: Sequence[];
+  readonly eval: Sequence[];
+}
+
+/**
+ * The addition task tokenized by the built-in model's tokenizer, each sum an example with its
+ * prompt masked and an end token after it, packed into sequences of 32 tokens.
+ */
+export async function builtinTask(): Promise<BuiltinTask> {
   const tok = await loadTokenizer(BUILTIN_MODEL);
   const toExamples = (pairs: { prompt: string; completion: string }[]): Example[] =>
     pairs.map(({ prompt, completion }) => {
@@ -59,14 +73,17 @@ export async function runMainJob(opts: MainJobOptions): Promise<MainJobRow[]> {
       return { ids, labels };
     });
   const task = additionTask();
-  const trainSeqs = pack(toExamples(task.train), 32);
-  const evalSeqs = pack(toExamples(task.eval), 32);
+  return { model: BUILTIN_MODEL, train: pack(toExamples(task.train), 32), eval: pack(toExamples(task.eval), 32) };
+}
+
+export async function runMainJob(opts: MainJobOptions): Promise<MainJobRow[]> {
+  const { train: trainSeqs, eval: evalSeqs } = await builtinTask();
   const steps = opts.steps ?? 60;
   const rows: MainJobRow[] = [];
   for (const method of opts.methods ?? ['lora', 'pissa']) {
     const folder = await openModel(BUILTIN_MODEL);
     const model = await loadCausalLm(folder, 'f32').finally(() => folder.close());
-    const topts: TrainOptions = { method, rank: 8, alpha: 16, targets: 'all-linear', steps, batch: 16, lr: method === 'pissa' ? 2e-3 : 1e-2, warmup: 5, clip: 1, seed: 0, onStep: ({ step, loss }) => opts.onStep?.(method, step, steps, loss) };
+    const topts: TrainOptions = { method, ...BUILTIN_TRAINING, steps, lr: method === 'pissa' ? 2e-3 : 1e-2, onStep: ({ step, loss }) => opts.onStep?.(method, step, steps, loss) };
     const t0 = performance.now();
     const adapter = await attachAdapter(model, topts);
     const before = await evaluate(model, evalSeqs, 16);
