@@ -9,8 +9,10 @@
  * everywhere. Tokens/s from the median step after warmup; peak RSS of each process. PyTorch is
  * Debian's python3-torch: when no python3 can import torch the suite tries
  * `apt-get install -y python3-torch` and says so, and reports the PyTorch column as missing if
- * that fails. Target (issue 7): lowrank at least half of PyTorch's tokens/s. `-- quick`: a smoke
- * run on a tiny model.
+ * that fails. Target (issue 7): lowrank at least half of PyTorch's tokens/s. Then every method of
+ * the adapter engine on the largest model, each in its own process, at the same rank and targets:
+ * tokens/s, step time relative to LoRA's in the same run (target, issue 14: within 1.5x) and the
+ * bytes of the saved adapter. `-- quick`: a smoke run on a tiny model.
  */
 import { spawnSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -88,6 +90,7 @@ export async function run(opts: SuiteOptions): Promise<unknown> {
       results.push({ workload: w.name, batch: w.batch, seq: w.seq, steps: w.steps, lowrank: lr, numpy: np, torch: pt ?? null });
     }
     printTable(['model', 'batch', 'lowrank tok/s (peak RSS)', 'numpy tok/s', 'PyTorch CPU tok/s', 'lowrank/numpy', 'lowrank/PyTorch'], rows);
+    const methods = await methodRows(workloads[workloads.length - 1], dir);
     const last = results[results.length - 1] as { lowrank: Run; torch: Run | null };
     if (last.torch !== null) {
       const r = last.lowrank.tokensPerSecond / last.torch.tokensPerSecond;
@@ -95,8 +98,45 @@ export async function run(opts: SuiteOptions): Promise<unknown> {
     } else {
       console.log('\ntarget: at least half of PyTorch\'s tokens/s: not measured (no PyTorch)');
     }
-    return { quick, numpy, torch: torch.version ?? null, rank: RANK, targets: TARGETS, results };
+    return { quick, numpy, torch: torch.version ?? null, rank: RANK, targets: TARGETS, results, methods };
   });
+}
+
+/** The engine's methods with PEFT-sized defaults that do not fit the tiny smoke model, set here. */
+const METHODS: readonly (readonly [string, Readonly<Record<string, number>>])[] = [
+  ['lora', {}],
+  ['vera', {}],
+  ['nola', {}],
+  ['randlora', {}],
+  ['unilora', {}],
+  ['vblora', {}],
+  ['loraxs', {}],
+  ['tinylora', {}],
+  ['mos', {}],
+  ['blocklora', {}],
+];
+const TINY_OPTIONS: Readonly<Record<string, Readonly<Record<string, number>>>> = { vblora: { vector_length: 16 }, mos: { valid_param_lora_r: 4 } };
+
+/** Each method's step on one workload (its own process, its own ids), relative to LoRA's. */
+async function methodRows(w: Workload, dir: string): Promise<unknown[]> {
+  const vocab = w.vocab > 0 ? w.vocab : (JSON.parse(await readFile(join(w.dir, 'config.json'), 'utf8')) as { vocab_size: number }).vocab_size;
+  const ids = join(dir, 'methods.ids');
+  const g = rng(11);
+  await writeFile(ids, new Uint8Array(Int32Array.from({ length: (w.warmup + w.steps) * w.batch * (w.seq + 1) }, () => g.uint32() % vocab).buffer));
+  const out: { method: string; run: Run & { adapterBytes: number } }[] = [];
+  for (const [method, options] of METHODS) {
+    const opts = w.name === 'tiny Llama' ? { ...options, ...TINY_OPTIONS[method] } : options;
+    const args = [w.dir, ids, String(w.batch), String(w.seq), String(w.warmup), String(w.steps), String(RANK), TARGETS, method, JSON.stringify(opts), join(dir, `adapter-${method}`)];
+    out.push({ method, run: runNodeJson<Run & { adapterBytes: number }>('train-child.js', args) });
+  }
+  const lora = out[0].run;
+  const rows = out.map(({ method, run: r }) => {
+    const slower = r.secondsPerStep / lora.secondsPerStep;
+    return [method, r.tokensPerSecond.toFixed(0), fmtRatio(slower), slower <= 1.5 ? 'yes' : 'NO', fmtMiB(r.maxRssBytes), `${(r.adapterBytes / 1024).toFixed(1)} KiB`];
+  });
+  console.log(`\nadapter methods on ${w.name}, ${w.batch}×${w.seq}, rank ${RANK} on ${TARGETS} (each method's defaults):`);
+  printTable(['method', 'tok/s', 'step time / LoRA', 'within 1.5x', 'peak RSS', 'adapter on disk'], rows);
+  return out.map(({ method, run: r }) => ({ method, tokensPerSecond: r.tokensPerSecond, secondsPerStep: r.secondsPerStep, stepTimeVsLora: r.secondsPerStep / lora.secondsPerStep, maxRssBytes: r.maxRssBytes, adapterBytes: r.adapterBytes }));
 }
 
 /** A python3 that imports torch (installing Debian's python3-torch when none does), or why not. */

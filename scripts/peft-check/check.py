@@ -72,4 +72,37 @@ for ad, base in [("init-pissa", "llama-base"), ("init-milora", "llama-base"), ("
              logits_adapted_vs_base=(adapted - base_logits).abs().max().item() / base_logits.abs().max().item())
     results.append(r)
     print(json.dumps(r))
+# Methods saved in a PEFT tuner's format: PEFT loads the folder (file keys against its state dict),
+# PEFT's merge_and_unload equals lowrank's merge, PEFT's logits equal those of lowrank's merged model,
+# and lowrank's convert-to-lora LoRA gives the same logits in PEFT.
+for m in ["vera", "randlora", "unilora", "vblora", "tinylora"]:
+    ad = f"tr-{m}"
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        pm = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained("llama-tok", torch_dtype=torch.float32), ad)
+    warns = [str(x.message)[:200] for x in w if "missing" in str(x.message).lower() or "unexpected" in str(x.message).lower() or "mismatch" in str(x.message).lower()]
+    file_sd = load_file(os.path.join(ad, "adapter_model.safetensors"))
+    model_sd = get_peft_model_state_dict(pm)
+    common = [k for k in file_sd if k in model_sd]
+    ids = torch.randint(0, 459, (2, 16))
+    with torch.no_grad():
+        peft_logits = pm(ids).logits
+        as_lora = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained("llama-tok", torch_dtype=torch.float32), f"lora-{ad}")(ids).logits
+        msd = pm.merge_and_unload().state_dict()
+        maxrel = 0.0
+        for k, v in weights(f"merged-{ad}").items():
+            if k in msd:
+                ref = msd[k].double()
+                maxrel = max(maxrel, (v.double() - ref).abs().max().item() / max(ref.abs().max().item(), 1e-30))
+        ours_logits = AutoModelForCausalLM.from_pretrained(f"merged-{ad}", torch_dtype=torch.float32)(ids).logits
+        base_logits = AutoModelForCausalLM.from_pretrained("llama-tok", torch_dtype=torch.float32)(ids).logits
+    scale = peft_logits.abs().max().item()
+    r = dict(adapter=ad, peft_type=str(pm.peft_config["default"].peft_type), file_keys=len(file_sd), state_keys=len(model_sd),
+             only_in_file=sorted(set(file_sd) - set(model_sd))[:5], only_in_state=sorted(set(model_sd) - set(file_sd))[:5],
+             common_values_equal=all(torch.equal(file_sd[k], model_sd[k].cpu()) for k in common), warnings=warns,
+             merged_weight_maxrel=maxrel, logits_peft_vs_our_merged=(peft_logits - ours_logits).abs().max().item() / scale,
+             logits_peft_vs_our_lora=(peft_logits - as_lora).abs().max().item() / scale,
+             logits_peft_vs_base=(peft_logits - base_logits).abs().max().item() / scale)
+    results.append(r)
+    print(json.dumps(r))
 json.dump(results, open(os.path.join(os.environ.get("OUT", "."), "peft-check.json"), "w"), indent=1)

@@ -34,3 +34,4 @@ await tuned('llama-base', 'llama-tuned', llamaTensors(LLAMA), llamaConfig(LLAMA,
 await tuned('llama-base', 'llama-tuned2', llamaTensors(LLAMA), llamaConfig(LLAMA, 'float32'), /(q_proj|k_proj|up_proj)/);
 await writeModel('gpt2-base', randomWeights(gpt2Tensors(GPT2), { seed: 2, dtype: 'f32', std: 0.05 }), { config: gpt2Config(GPT2) });
 await tuned('gpt2-base', 'gpt2-tuned', gpt2Tensors(GPT2), gpt2Config(GPT2), /(c_attn|c_fc)/);
+await writeModel('llama-tok', randomWeights(llamaTensors({ ...LLAMA, vocab_size: 459 }), { seed: 3, dtype: 'f32', std: 0.05 }), { config: llamaConfig({ ...LLAMA, vocab_size: 459 }, 'float32') });

@@ -24,4 +24,17 @@ q $L merge --base gpt2-base --adapter ad-gpt2 --out merged-gpt2
 for m in pissa milora olora; do q $L init --model llama-base --method $m --rank 4 --alpha 8 --out init-$m; done
 q $L init --model llama-base --method pissa --rank 4 --niter 4 --targets q_proj,v_proj --out init-pissa-niter
 q $L init --model gpt2-base --method pissa --rank 4 --out init-gpt2-pissa
+# The methods saved in a PEFT tuner's own format (VeRA, RandLoRA, Uni-LoRA, VB-LoRA, TinyLoRA), each
+# trained a few steps on a Llama with the fixture tokenizer, merged by lowrank, and converted to a LoRA.
+tok="$here/../../test/fixtures/tokenizer"
+cp "$tok/tokenizer.json" "$tok/tokenizer_config.json" llama-tok/
+for i in $(seq 1 40); do echo '{"text": "the cat sees a red ball. a dog likes the old map."}'; done > train.jsonl
+for m in vera randlora unilora vblora tinylora; do
+  set_opts=()
+  [ $m = vblora ] && set_opts=(--set vector_length=16)
+  [ $m = unilora ] && set_opts=(--set theta_d_length=64)
+  q $L train --model llama-tok --data train.jsonl --method $m --rank 4 "${set_opts[@]}" --targets q_proj,v_proj,down_proj --steps 6 --seq-len 12 --batch 2 --lr 5e-2 --out tr-$m
+  q $L merge --base llama-tok --adapter tr-$m --out merged-tr-$m
+  q $L convert-to-lora tr-$m --rank 16 --out lora-tr-$m
+done
 echo "wrote $here/work"

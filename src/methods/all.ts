@@ -5,6 +5,7 @@ import { method as dora } from './dora.js';
 import { method as kasa } from './kasa.js';
 import { method as loldu } from './loldu.js';
 import { method as lora } from './lora.js';
+import { method as lorafa } from './lorafa.js';
 import { method as loraxs } from './loraxs.js';
 import { method as milora } from './milora.js';
 import { method as mos } from './mos.js';
@@ -23,4 +24,4 @@ import { method as vblora } from './vblora.js';
 import { method as vera } from './vera.js';
 
 /** Every adapter method, by file name. */
-export const ALL_METHODS: readonly AdapterMethod[] = [blocklora, dora, kasa, loldu, lora, loraxs, milora, mos, nola, olora, pissa, randlora, salt, soka, soma, sorsa, svfit, tinylora, unilora, vblora, vera];
+export const ALL_METHODS: readonly AdapterMethod[] = [blocklora, dora, kasa, loldu, lora, lorafa, loraxs, milora, mos, nola, olora, pissa, randlora, salt, soka, soma, sorsa, svfit, tinylora, unilora, vblora, vera];

@@ -5,6 +5,7 @@
  */
 import type { Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
+import type { NamedParam, Optimizer } from './optimizer.js';
 
 export interface AdamWOptions {
   readonly beta1?: number;
@@ -38,6 +39,28 @@ export function adamwStep<F extends FloatDType>(param: Tensor<F>, grad: Tensor<F
     state.v[i] = b2 * state.v[i] + (1 - b2) * g[i] * g[i];
     p[i] -= (lr * (state.m[i] / c1)) / (Math.sqrt(state.v[i] / c2) + eps);
   }
+}
+
+/** AdamW over named parameters, its state the arrays `<name>.m` and `<name>.v`. */
+export function adamw(params: readonly NamedParam[], opts: AdamWOptions = {}): Optimizer {
+  const states = params.map((p) => adamwState(p.param.data.length));
+  const arrays = new Map(params.flatMap((p, i) => [[`${p.name}.m`, states[i].m], [`${p.name}.v`, states[i].v]] as const));
+  let steps = 0;
+  return {
+    name: 'adamw',
+    get steps() {
+      return steps;
+    },
+    step(lr) {
+      params.forEach((p, i) => adamwStep(p.param, p.grad, states[i], lr, opts));
+      steps++;
+    },
+    stateArrays: () => arrays,
+    restore(n) {
+      steps = n;
+      for (const s of states) s.step = n;
+    },
+  };
 }
 
 /**

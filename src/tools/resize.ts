@@ -19,12 +19,10 @@
  * r = lora_alpha = the largest new rank, and every module with another rank in both rank_pattern
  * and alpha_pattern.
  */
-import { transpose } from '../linalg/lowrank.js';
+import { leading, lowRankSvd, sqrtSplit } from '../linalg/lowrank.js';
 import { LowrankError } from '../core/errors.js';
-import { encodeFloat, tensor, toFloat, type Tensor } from '../core/tensor.js';
+import { encodeFloat, toFloat, type Tensor } from '../core/tensor.js';
 import type { DType } from '../core/dtype.js';
-import { qr, svd } from '../linalg/decompositions.js';
-import { matmul } from '../linalg/matmul.js';
 import { perModuleRanks, openAdapter, writeAdapter, type Adapter, type LoraConfig, type LoraModule, type LoraModuleTensors } from '../io/peft.js';
 import type { TensorSource } from '../io/safetensors/writer.js';
 import { checkRankRule, dynamicRank, KOHYA_MIN_SV, rankStats, type RankRule } from './ranks.js';
@@ -87,13 +85,7 @@ export interface ResizeResult {
  * const { u, s, vt } = await loraSvd(B, A, 2); // the update PEFT adds: 2·B·A
  */
 export async function loraSvd(b: Tensor, a: Tensor, scaling = 1): Promise<{ u: Tensor<'f64'>; s: Tensor<'f64'>; vt: Tensor<'f64'> }> {
-  const core = await coreSvd(asF64(b, 'B'), asF64(a, 'A'));
-  const q = core.s.length;
-  const { u, vt } = await expand(core, q);
-  const sign = scaling < 0 ? -1 : 1;
-  if (sign < 0) for (let i = 0; i < u.data.length; i++) u.data[i] = -u.data[i];
-  const s = tensor('f64', [q], core.s.map((x) => x * Math.abs(scaling)));
-  return { u, s, vt };
+  return lowRankSvd({ left: asF64(b, 'B'), right: asF64(a, 'A'), scale: scaling });
 }
 
 /**
@@ -169,19 +161,15 @@ async function withModule<T>(file: string, name: string, work: () => Promise<T>)
 async function resizeModule(adapter: Adapter, m: LoraModule, opts: ResizeOptions): Promise<{ report: ResizedModule; A: Tensor; B: Tensor }> {
   const a = await adapter.readAs(m.A.name, 'f64');
   const b = await adapter.readAs(m.B.name, 'f64');
-  const core = await coreSvd(b, a);
-  const k = chooseRank(core.s, opts);
+  // The SVD of scaling·B·A from the factors (a negative scaling flips U); kohya's rules read the
+  // values of B·A itself, without the scaling.
+  const t = await lowRankSvd({ left: b, right: a, scale: m.scaling });
   const scale = Math.abs(m.scaling);
-  const sigma = core.s.map((x) => x * scale);
-  const { u, vt } = await expand(core, k);
-  // B = U·diag(√σ) (with the scaling's sign), A = diag(√σ)·Vᵀ: the product is the rank-k truncation.
-  const [out, inF] = [u.shape[0], vt.shape[1]];
-  const sign = m.scaling < 0 ? -1 : 1;
-  for (let j = 0; j < k; j++) {
-    const root = Math.sqrt(sigma[j]);
-    for (let i = 0; i < out; i++) u.data[i * k + j] *= root * sign;
-    for (let c = 0; c < inF; c++) vt.data[j * inF + c] *= root;
-  }
+  const sigma = t.s.data;
+  const k = chooseRank(scale === 0 ? sigma : sigma.map((x) => x / scale), opts);
+  // B = U·diag(√σ), A = diag(√σ)·Vᵀ: the product is the rank-k truncation.
+  const split = sqrtSplit(leading(t, k));
+  const [u, vt] = [split.left, split.right];
   const report = { name: m.name, oldRank: m.r, newRank: k, ...retained(sigma, k), singularValues: sigma };
   return { report, A: encodeFloat(vt, storeAs(m.A.dtype)), B: encodeFloat(u, storeAs(m.B.dtype)) };
 }
@@ -189,35 +177,6 @@ async function resizeModule(adapter: Adapter, m: LoraModule, opts: ResizeOptions
 /** The dtype new factors are stored in: the old factor's, when it is a float storage type. */
 function storeAs(d: DType): 'f64' | 'f32' | 'f16' | 'bf16' {
   return d === 'f64' || d === 'f16' || d === 'bf16' ? d : 'f32';
-}
-
-interface CoreSvd {
-  qb: Tensor<'f64'>;
-  qa: Tensor<'f64'>;
-  u: Tensor<'f64'>;
-  s: Float64Array;
-  vt: Tensor<'f64'>;
-}
-
-/** QR of B and of Aᵀ, then the SVD of the small core R_B·R_Aᵀ. */
-async function coreSvd(b: Tensor<'f64'>, a: Tensor<'f64'>): Promise<CoreSvd> {
-  if (b.shape.length !== 2 || a.shape.length !== 2 || b.shape[1] !== a.shape[0]) {
-    throw new LowrankError('E_SHAPE', `lora_B [${b.shape.join(', ')}] and lora_A [${a.shape.join(', ')}] do not multiply`);
-  }
-  const { q: qb, r: rb } = await qr(b);
-  const { q: qa, r: ra } = await qr(transpose(a));
-  const { u, s, vt } = await svd(await matmul(rb, ra, { transB: true }));
-  return { qb, qa, u, s: s.data, vt };
-}
-
-/** The leading k singular vectors of B·A: U = Q_B·U_s[:, :k] (out × k), Vᵀ = V_sᵀ[:k]·Q_Aᵀ (k × in). */
-async function expand(c: CoreSvd, k: number): Promise<{ u: Tensor<'f64'>; vt: Tensor<'f64'> }> {
-  const [p1, q] = c.u.shape;
-  const p2 = c.vt.shape[1];
-  const uk = tensor('f64', [p1, k]);
-  for (let i = 0; i < p1; i++) for (let j = 0; j < k; j++) uk.data[i * k + j] = c.u.data[i * q + j];
-  const vtk = tensor('f64', [k, p2], c.vt.data.slice(0, k * p2));
-  return { u: await matmul(c.qb, uk), vt: await matmul(vtk, c.qa, { transB: true }) };
 }
 
 /**

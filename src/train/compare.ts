@@ -39,6 +39,17 @@ export const DEFAULT_LR: Readonly<Record<string, number>> = {
   nola: 3e-2,
 };
 
+/**
+ * Options the built-in task needs where a method's defaults are sized for large models: VB-LoRA's
+ * sub-vectors of 256 do not divide the built-in model's 128 and 344 (8 divides every size), and
+ * MoS's equivalent rank 2 gives 4 layers too small a shard pool for rank 8 (4 fits: half of LoRA's
+ * parameters). Options given for the method replace these.
+ */
+export const BUILTIN_OPTIONS: Readonly<Record<string, OptionValues>> = {
+  vblora: { vector_length: 8 },
+  mos: { valid_param_lora_r: 4 },
+};
+
 /** The learning rate of a method without one in {@link DEFAULT_LR}: LoRA's. */
 export const FALLBACK_LR = 1e-2;
 
@@ -165,7 +176,7 @@ export async function compareMethods(opts: CompareOptions): Promise<CompareRow[]
   const steps = opts.steps ?? 60;
   const rows: Omit<CompareRow, 'stepsToLora'>[] = [];
   for (const method of opts.methods) {
-    const options = opts.options?.[method] ?? {};
+    const options = { ...(opts.task === undefined ? BUILTIN_OPTIONS[method] : undefined), ...opts.options?.[method] };
     const lr = opts.lr ?? defaultLr(method);
     const reset = await resetPeak();
     let sampled = process.memoryUsage().rss;

@@ -19,7 +19,8 @@ import { doraTerm } from '../methods/dora.js';
 import { backend } from '../backend/index.js';
 import type { CausalLm } from '../nn/causalLm.js';
 import { crossEntropy, IGNORE } from '../nn/loss.js';
-import { adamwState, adamwStep, clipGradNorm, cosineWithWarmup, type AdamWState } from '../optim/adamw.js';
+import { adamw, clipGradNorm, cosineWithWarmup } from '../optim/adamw.js';
+import type { NamedParam, Optimizer } from '../optim/optimizer.js';
 import { selectLayers, type LayerTargets } from '../tools/targets.js';
 import { batchAt, shuffled, type Sequence } from './data.js';
 
@@ -55,11 +56,13 @@ export interface TrainedAdapter<F extends FloatDType> {
   readonly method: string;
   /** The base model stores its linear weights [in, out] (GPT-2): PEFT's fan_in_fan_out. */
   readonly fanInFanOut: boolean;
-  /** Per module: its term, the init it started from (frozen per-layer tensors live there) and its optimizer state by role. */
-  readonly modules: Map<string, { term: TrainTerm<F>; init: LayerInit; state: Record<string, AdamWState> }>;
-  /** State shared across the layers, and the optimizer state of its trained roles. */
+  /** Per module: its term and the init it started from (frozen per-layer tensors live there). */
+  readonly modules: Map<string, { term: TrainTerm<F>; init: LayerInit }>;
+  /** State shared across the layers. */
   readonly shared: Shared<F>;
-  readonly sharedState: Record<string, AdamWState>;
+  /** Every trained tensor by name: `<module>.<role>`, and `@shared.<role>` for trained shared ones. */
+  readonly params: readonly NamedParam<F>[];
+  readonly optimizer: Optimizer;
   /** The options the method was initialized with. */
   readonly initOptions: InitOptions;
   /** The targeted layers, [out, in]. */
@@ -89,17 +92,20 @@ export async function attachAdapter<F extends FloatDType>(m: CausalLm<F>, opts: 
     const term = method.trainTerm(w, init, layerOpts, shared);
     const module = moduleOf(l.name);
     m.adapters.set(module, term);
-    modules.set(module, { term, init, state: statesOf(term.params) });
+    modules.set(module, { term, init });
   }
-  return { method: opts.method, fanInFanOut: m.fanInFanOut, modules, shared, sharedState: statesOf(shared.grads), initOptions: initOpts, layers: shapes };
+  const params: NamedParam<F>[] = [
+    ...[...modules].flatMap(([module, { term }]) => Object.entries(term.params).map(([role, param]) => ({ name: `${module}.${role}`, param, grad: term.grads[role] }))),
+    ...Object.entries(shared.grads).map(([role, grad]) => ({ name: `${SHARED_PREFIX}.${role}`, param: shared.tensors[role], grad })),
+  ];
+  return { method: opts.method, fanInFanOut: m.fanInFanOut, modules, shared, params, optimizer: adamw(params, { weightDecay: opts.weightDecay ?? 0 }), initOptions: initOpts, layers: shapes };
 }
+
+/** The name prefix of trained shared tensors (no module is named so: module names are dotted paths). */
+export const SHARED_PREFIX = '@shared';
 
 function moduleOf(weight: string): string {
   return weight.slice(0, -'.weight'.length);
-}
-
-function statesOf(params: Readonly<Record<string, { data: { length: number } }>>): Record<string, AdamWState> {
-  return Object.fromEntries(Object.entries(params).map(([role, t]) => [role, adamwState(t.data.length)]));
 }
 
 /** The methods with a training term. */
@@ -110,8 +116,7 @@ export function trainableMethods(): string[] {
 /** Trainable parameters of an attached adapter. */
 export function trainableCount<F extends FloatDType>(adapter: TrainedAdapter<F>): number {
   let n = 0;
-  for (const { term } of adapter.modules.values()) for (const t of Object.values(term.params)) n += t.data.length;
-  for (const role of Object.keys(adapter.shared.grads)) n += adapter.shared.tensors[role].data.length;
+  for (const p of adapter.params) n += p.param.data.length;
   return n;
 }
 
@@ -134,7 +139,7 @@ export async function train<F extends FloatDType>(m: CausalLm<F>, adapter: Train
 
 /** One optimizer step (`accumulate` micro-batches); pushes its loss. */
 async function trainStep<F extends FloatDType>(m: CausalLm<F>, adapter: TrainedAdapter<F>, order: readonly Sequence[], opts: TrainOptions, step: number, accumulate: number, losses: number[], t: number): Promise<void> {
-  for (const g of allGrads(adapter)) g.data.fill(0);
+  for (const p of adapter.params) p.grad.data.fill(0);
   let loss = 0;
   for (let micro = 0; micro < accumulate; micro++) {
     const { inputs, targets } = batchAt(order, opts.batch, step * accumulate + micro);
@@ -144,21 +149,12 @@ async function trainStep<F extends FloatDType>(m: CausalLm<F>, adapter: TrainedA
     if (accumulate > 1) for (let i = 0; i < ce.dlogits.data.length; i++) ce.dlogits.data[i] /= accumulate;
     await backward(ce.dlogits);
   }
-  if (opts.clip !== undefined) clipGradNorm(allGrads(adapter), opts.clip);
+  if (opts.clip !== undefined) clipGradNorm(adapter.params.map((p) => p.grad), opts.clip);
   const lr = cosineWithWarmup(step, opts.lr, opts.warmup ?? 0, opts.steps);
-  const decay = { weightDecay: opts.weightDecay ?? 0 };
-  for (const { term, state } of adapter.modules.values()) {
-    for (const [role, p] of Object.entries(term.params)) adamwStep(p, term.grads[role], state[role], lr, decay);
-  }
-  for (const [role, g] of Object.entries(adapter.shared.grads)) adamwStep(adapter.shared.tensors[role], g, adapter.sharedState[role], lr, decay);
+  adapter.optimizer.step(lr);
   getMethod(adapter.method).onStep?.({ step: step + 1, totalSteps: opts.steps, terms: new Map([...adapter.modules].map(([n, { term }]) => [n, term])), shared: adapter.shared });
   losses.push(loss);
   opts.onStep?.({ step: step + 1, loss, lr, tokens: (step + 1) * accumulate * opts.batch * t });
-}
-
-/** Every gradient buffer: each module's and the shared ones (counted once). */
-function allGrads<F extends FloatDType>(adapter: TrainedAdapter<F>): Tensor<F>[] {
-  return [...[...adapter.modules.values()].flatMap(({ term }) => Object.values(term.grads)), ...Object.values(adapter.shared.grads)];
 }
 
 /** Mean loss over every target of the sequences, and its perplexity exp(loss). */

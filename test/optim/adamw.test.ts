@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tensor } from '../../src/core/tensor.js';
 import { rng } from '../../src/core/rng.js';
-import { adamwState, adamwStep, clipGradNorm, cosineWithWarmup } from '../../src/optim/adamw.js';
+import { adamw, adamwState, adamwStep, clipGradNorm, cosineWithWarmup } from '../../src/optim/adamw.js';
 import { pythonJson } from '../helpers/python.js';
 
 const TOL = 1e-12; // float64 on both sides, the same operations
@@ -39,4 +39,21 @@ test('warmup + cosine schedule and global-norm clipping', () => {
   const c = tensor('f64', [1], Float64Array.of(0.5));
   clipGradNorm([c], 1);
   assert.equal(c.data[0], 0.5);
+});
+
+test('the AdamW optimizer over named parameters: each parameter stepped as adamwStep steps it; state arrays <name>.m/.v; restore sets the step', () => {
+  const g = rng(5);
+  const params = ['a', 'b'].map((name, i) => ({ name, param: tensor('f64', [3 + i], g.fillNormal(new Float64Array(3 + i))), grad: tensor('f64', [3 + i], g.fillNormal(new Float64Array(3 + i))) }));
+  const copies = params.map((p) => ({ p: tensor('f64', p.param.shape, p.param.data.slice()), st: adamwState(p.param.data.length) }));
+  const opt = adamw(params, { weightDecay: 0.05 });
+  for (let t = 0; t < 3; t++) {
+    opt.step(0.01 * (t + 1));
+    params.forEach((p, i) => adamwStep(copies[i].p, p.grad, copies[i].st, 0.01 * (t + 1), { weightDecay: 0.05 }));
+  }
+  params.forEach((p, i) => assert.deepEqual(p.param.data, copies[i].p.data));
+  assert.equal(opt.steps, 3);
+  assert.deepEqual([...opt.stateArrays().keys()], ['a.m', 'a.v', 'b.m', 'b.v']);
+  assert.deepEqual(opt.stateArrays().get('b.v'), copies[1].st.v);
+  opt.restore(7);
+  assert.equal(opt.steps, 7);
 });

@@ -1,28 +1,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { openModel, writeModel } from '../../src/io/hf.js';
+import { writeModel } from '../../src/io/hf.js';
 import { gpt2Config, gpt2Tensors, llamaConfig, llamaTensors, randomWeights } from '../../src/io/synthetic.js';
-import { loadCausalLm, type CausalLm } from '../../src/nn/causalLm.js';
-import { loadTokenizer } from '../../src/train/tokenizer.js';
-import { pack, type Sequence } from '../../src/train/data.js';
+import type { CausalLm } from '../../src/nn/causalLm.js';
 import { attachAdapter, evaluate, saveTrainedAdapter, train, type TrainOptions } from '../../src/train/loop.js';
 import { mergeAdapters } from '../../src/tools/merge.js';
 import { loadCheckpoint, saveCheckpoint } from '../../src/train/checkpoint.js';
 import { tempDir } from '../helpers/tmp.js';
+import { load, sequences, SHAPE, TOKENIZER } from '../helpers/tinyLlama.js';
 import { cli } from '../helpers/cli.js';
 import { openAdapter } from '../../src/io/peft.js';
 import { openSafetensors } from '../../src/io/safetensors/reader.js';
 import { copyFile, writeFile } from 'node:fs/promises';
 
-const TOKENIZER = fileURLToPath(new URL('../../../test/fixtures/tokenizer/', import.meta.url));
-const SHAPE = { hidden_size: 16, intermediate_size: 32, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 459 };
-
-async function load(dir: string): Promise<CausalLm<'f64'>> {
-  const m = await openModel(dir);
-  return loadCausalLm(m, 'f64').finally(() => m.close());
-}
 
 async function model(dir: string): Promise<CausalLm<'f64'>> {
   await writeModel(dir, randomWeights(llamaTensors(SHAPE), { seed: 2, dtype: 'f32', std: 0.2 }), { config: llamaConfig(SHAPE, 'float32') });
@@ -34,16 +25,6 @@ async function gpt2(dir: string): Promise<CausalLm<'f64'>> {
   const shape = { n_embd: 16, n_layer: 2, n_head: 2, n_positions: 16, vocab_size: SHAPE.vocab_size };
   await writeModel(dir, randomWeights(gpt2Tensors(shape), { seed: 3, dtype: 'f32', std: 0.2 }), { config: gpt2Config(shape) });
   return load(dir);
-}
-
-async function sequences(): Promise<Sequence[]> {
-  const tok = await loadTokenizer(TOKENIZER);
-  const words = ['the cat sees a red ball.', 'a dog likes the old map.', 'my friend reads a long letter.'];
-  const ex = Array.from({ length: 30 }, (_, i) => {
-    const ids = Int32Array.from([...tok.encode(words[i % 3]), 0]);
-    return { ids, labels: ids.slice() };
-  });
-  return pack(ex, 12);
 }
 
 const OPTS: TrainOptions = { method: 'lora', rank: 4, alpha: 8, targets: ['q_proj', 'v_proj', 'down_proj'], steps: 25, batch: 2, lr: 2e-2, warmup: 2, clip: 1, seed: 1 };

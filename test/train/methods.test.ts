@@ -7,12 +7,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { openModel, writeModel } from '../../src/io/hf.js';
-import { llamaConfig, llamaTensors, randomWeights } from '../../src/io/synthetic.js';
-import { loadCausalLm, type CausalLm } from '../../src/nn/causalLm.js';
-import { loadTokenizer } from '../../src/train/tokenizer.js';
-import { pack, type Sequence } from '../../src/train/data.js';
 import { attachAdapter, evaluate, loadAdapterInto, saveTrainedAdapter, train, type TrainOptions } from '../../src/train/loop.js';
 import { loadCheckpoint, saveCheckpoint } from '../../src/train/checkpoint.js';
 import { mergeAdapters } from '../../src/tools/merge.js';
@@ -20,9 +14,8 @@ import { methodToLora } from '../../src/tools/convertToLora.js';
 import { getMethod, methodNames } from '../../src/methods/registry.js';
 import type { OptionValues } from '../../src/methods/options.js';
 import { tempDir } from '../helpers/tmp.js';
+import { load, sequences, writeTinyLlama } from '../helpers/tinyLlama.js';
 
-const TOKENIZER = fileURLToPath(new URL('../../../test/fixtures/tokenizer/', import.meta.url));
-const SHAPE = { hidden_size: 16, intermediate_size: 32, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 459 };
 const SAME = 1e-5;
 
 /** Small settings where a method's defaults are sized for real models. */
@@ -34,21 +27,6 @@ const SMALL: Readonly<Record<string, OptionValues>> = {
 };
 const LR: Readonly<Record<string, number>> = { vera: 0.2, unilora: 0.05, vblora: 0.05, nola: 0.05 };
 
-async function load(dir: string): Promise<CausalLm<'f64'>> {
-  const m = await openModel(dir);
-  return loadCausalLm(m, 'f64').finally(() => m.close());
-}
-
-async function sequences(): Promise<Sequence[]> {
-  const tok = await loadTokenizer(TOKENIZER);
-  const words = ['the cat sees a red ball.', 'a dog likes the old map.', 'my friend reads a long letter.'];
-  const ex = Array.from({ length: 30 }, (_, i) => {
-    const ids = Int32Array.from([...tok.encode(words[i % 3]), 0]);
-    return { ids, labels: ids.slice() };
-  });
-  return pack(ex, 12);
-}
-
 const OWN = methodNames().filter((n) => getMethod(n).format !== undefined && getMethod(n).trainTerm !== undefined);
 
 test('the methods with a format of their own include the shared-basis family so far', () => {
@@ -59,7 +37,7 @@ for (const name of OWN) {
   test(`${name}: trains, saves in its format, evaluates from the folder, merges (merged = unmerged), converts to an exact LoRA, resumes from a checkpoint`, async (t) => {
     const root = await tempDir(t);
     const base = join(root, 'base');
-    await writeModel(base, randomWeights(llamaTensors(SHAPE), { seed: 2, dtype: 'f32', std: 0.2 }), { config: llamaConfig(SHAPE, 'float32') });
+    await writeTinyLlama(base);
     const data = await sequences();
     const opts: TrainOptions = { method: name, rank: 4, alpha: 8, targets: ['q_proj', 'v_proj', 'down_proj'], steps: 8, batch: 2, lr: LR[name] ?? 2e-2, warmup: 1, clip: 1, seed: 1, options: SMALL[name] };
     const m = await load(base);

@@ -2,21 +2,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { copyFile, readFile, stat, writeFile } from 'node:fs/promises';
-import { writeModel } from '../../src/io/hf.js';
-import { llamaConfig, llamaTensors, randomWeights } from '../../src/io/synthetic.js';
 import { openAdapter } from '../../src/io/peft.js';
 import { tempDir } from '../helpers/tmp.js';
+import { TOKENIZER, writeTinyLlama } from '../helpers/tinyLlama.js';
 import { cli } from '../helpers/cli.js';
 
-const TOKENIZER = fileURLToPath(new URL('../../../test/fixtures/tokenizer/', import.meta.url));
-const SHAPE = { hidden_size: 16, intermediate_size: 32, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 459 };
 
 async function folder(root: string): Promise<{ dir: string; data: string }> {
   const dir = join(root, 'model');
-  await writeModel(dir, randomWeights(llamaTensors(SHAPE), { seed: 2, dtype: 'f32', std: 0.2 }), { config: llamaConfig(SHAPE, 'float32') });
-  for (const f of ['tokenizer.json', 'tokenizer_config.json']) await copyFile(join(TOKENIZER, f), join(dir, f));
+  await writeTinyLlama(dir, { tokenizer: true });
   const data = join(root, 'train.jsonl');
   await writeFile(data, Array.from({ length: 20 }, () => JSON.stringify({ text: 'the cat sees a red ball.' })).join('\n') + '\n');
   return { dir, data };
