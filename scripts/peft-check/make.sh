@@ -35,6 +35,6 @@ for m in vera randlora unilora vblora tinylora; do
   [ $m = unilora ] && set_opts=(--set theta_d_length=64)
   q $L train --model llama-tok --data train.jsonl --method $m --rank 4 "${set_opts[@]}" --targets q_proj,v_proj,down_proj --steps 6 --seq-len 12 --batch 2 --lr 5e-2 --out tr-$m
   q $L merge --base llama-tok --adapter tr-$m --out merged-tr-$m
-  q $L convert-to-lora tr-$m --rank 16 --out lora-tr-$m
+  q $L convert-to-lora tr-$m --rank 64 --out lora-tr-$m   # 64 = min(in, out) here: exact for every method
 done
 echo "wrote $here/work"

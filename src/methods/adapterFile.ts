@@ -78,6 +78,7 @@ export async function writeMethodFolder(dir: string, a: MethodAdapterData, opts:
       if (t === undefined) throw new LowrankError('E_INTERNAL', `${a.method.name} module ${l.name} has no ${role} tensor`);
       sources.push(source(`${KEY_PREFIX}${l.name}.${key}`, t, fmt.integerRoles?.[role]));
     }
+    for (const [key, role] of Object.entries(fmt.layerCopies ?? {})) sources.push(source(`${KEY_PREFIX}${l.name}.${key}`, a.shared.tensors[role], undefined));
   }
   const metadata = { format: 'pt', lowrank_method: a.method.name, lowrank_shapes: JSON.stringify(Object.fromEntries(a.layers.map((l) => [l.name, l.shape]))), lowrank_seed: String(a.opts.seed ?? 0), lowrank_rank: String(a.opts.rank) };
   await writeDirAtomic(dir, async (tmp) => {
@@ -156,7 +157,7 @@ export async function readMethodFolder<F extends FloatDType>(dir: string, dtype:
       throw e instanceof LowrankError ? new FormatError(e.message, { file: cfgPath }) : e;
     }
     const sharedRole = new Map(Object.entries(fmt.sharedKeys).map(([role, key]) => [key, role]));
-    const moduleRole = new Map([...(fmt.ignoredModuleKeys ?? []).map((key) => [key, IGNORED] as const), ...Object.entries(fmt.moduleKeys).map(([role, key]) => [key, role] as const)]);
+    const moduleRole = new Map([...Object.keys(fmt.layerCopies ?? {}).map((key) => [key, IGNORED] as const), ...Object.entries(fmt.moduleKeys).map(([role, key]) => [key, role] as const)]);
     const modules = new Map<string, Record<string, Tensor<F>>>();
     const saved: Record<string, Tensor<F>> = {};
     for (const e of file.entries) {
@@ -199,7 +200,7 @@ export async function readMethodFolder<F extends FloatDType>(dir: string, dtype:
   }
 }
 
-/** The role of the keys a format lists as ignored. */
+/** The role of per-layer copies of shared tensors (skipped when read). */
 const IGNORED = '\0ignored';
 
 /** `<module>.<key>` split by the known keys (a key may contain dots): by map lookups, not a scan. */

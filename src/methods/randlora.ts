@@ -225,8 +225,8 @@ export const method: AdapterMethod = {
     peftType: 'RANDLORA',
     moduleKeys: { lambda: 'randlora_lambda', gamma: 'randlora_gamma' },
     sharedKeys: { A: 'base_model.randlora_A', B: 'base_model.randlora_B' },
-    // PEFT also saves every layer's view of the shared pair; the model-level keys hold the values.
-    ignoredModuleKeys: ['randlora_A', 'randlora_B'],
+    // PEFT saves the shared pair under every layer too; written as PEFT writes it, skipped when read.
+    layerCopies: { randlora_A: 'A', randlora_B: 'B' },
     fields: () => ({ randlora_dropout: 0 }),
   },
 };

@@ -79,8 +79,11 @@ export interface AdapterFormat {
   readonly moduleKeys: Readonly<Record<string, string>>;
   /** The full key of each shared role that is saved (roles regenerated from a seed are not). */
   readonly sharedKeys: Readonly<Record<string, string>>;
-  /** Per-layer key suffixes a file may carry and the reader skips (PEFT's per-layer copies of a shared basis). */
-  readonly ignoredModuleKeys?: readonly string[];
+  /**
+   * Per-layer keys that hold a copy of a shared role (key suffix → role), as PEFT's RandLoRA saves
+   * its bases under every layer too: written for every layer, skipped when read.
+   */
+  readonly layerCopies?: Readonly<Record<string, string>>;
   /** Roles stored as integers (indices; held as floats in memory); the others are saved in float32. */
   readonly integerRoles?: Readonly<Record<string, 'i64' | 'i32' | 'i16' | 'u8'>>;
   /** Config fields besides the method's options and the common ones (PEFT's `r`, ...). */

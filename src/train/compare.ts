@@ -21,8 +21,8 @@ import { BUILTIN_TRAINING, builtinTask } from './mainJob.js';
 
 /**
  * Peak learning rates of AdamW by method. LoRA's and PiSSA's are the main job's; the others are
- * the best final train loss of a sweep over 3e-3, 1e-2, 3e-2 and 1e-1 (SVFit also 0.3 and 1) on
- * the built-in task (60 steps, rank 8). The methods that train a few numbers over frozen factors
+ * the best final train loss of a sweep over 3e-3, 1e-2, 3e-2 and 1e-1 (SVFit, VeRA, Uni-LoRA and
+ * TinyLoRA also 0.3 and 1) on the built-in task (60 steps, rank 8). The methods that train a few numbers over frozen factors
  * or random bases (SVFit's singular values, LoLDU's diagonal, NOLA's coefficients) want larger
  * rates than those that train LoRA's factors. A method missing here gets {@link FALLBACK_LR};
  * `lr` in the options overrides every one.
@@ -37,6 +37,14 @@ export const DEFAULT_LR: Readonly<Record<string, number>> = {
   svfit: 3e-1,
   loldu: 3e-2,
   nola: 3e-2,
+  vera: 1e-1,
+  randlora: 3e-3,
+  unilora: 1,
+  vblora: 3e-2,
+  loraxs: 3e-2,
+  tinylora: 3e-2,
+  mos: 1e-2,
+  blocklora: 1e-2,
 };
 
 /**

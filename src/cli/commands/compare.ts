@@ -29,6 +29,9 @@ interface CompareFlags {
   force?: boolean;
 }
 
+/** LoRA and PiSSA, then the shared-basis family of the adapter engine. */
+const DEFAULT_METHODS = 'lora,pissa,vera,nola,randlora,unilora,vblora,loraxs,tinylora,mos,blocklora';
+
 const LR_HELP = `${Object.entries(DEFAULT_LR).map(([m, lr]) => `${m} ${lr}`).join(', ')}, others ${FALLBACK_LR}`;
 
 /** Adds the command to the program. */
@@ -40,7 +43,7 @@ export function register(program: Command): void {
       .option('--model <dir>', 'model folder with tokenizer.json (default: the built-in model and task); needs --data and --eval')
       .option('--data <file>', 'training JSONL (with --model), as lowrank train reads it')
       .option('--eval <file>', 'held-out JSONL (with --model)')
-      .option('--methods <list>', 'comma-separated methods, in the order of the rows', 'lora,pissa,nola')
+      .option('--methods <list>', 'comma-separated methods, in the order of the rows', DEFAULT_METHODS)
       .option('--rank <r>', 'adapter rank (alpha = 2·rank)', '8')
       .option('--steps <n>', 'optimizer steps per method', '60')
       .option('--lr <x>', `one peak learning rate for every method (default per method: ${LR_HELP})`)
