@@ -14,7 +14,7 @@ import { loraConfig, loraScaling, openAdapter, perModuleRanks, writeAdapter, typ
 import { openModel } from '../io/hf.js';
 import { truncate } from '../linalg/lowrank.js';
 import { isMethodFolder, readMethodFolder } from '../methods/adapterFile.js';
-import { isConv1dModel } from './targets.js';
+import { linearShapes } from './targets.js';
 
 /** Options of {@link convertToLora}. */
 export interface ConvertToLoraOptions {
@@ -132,12 +132,11 @@ export async function methodToLora(opts: MethodToLoraOptions): Promise<{ out: st
   if (opts.rank === undefined && opts.energy === undefined) throw new LowrankError('E_USAGE', 'give a rank or an energy fraction');
   if (opts.rank !== undefined && (!Number.isSafeInteger(opts.rank) || opts.rank < 1)) throw new LowrankError('E_USAGE', `rank must be a positive integer, got ${opts.rank}`);
   if (!(await isMethodFolder(opts.adapter))) throw new LowrankError('E_USAGE', 'is a PEFT LoRA adapter already (lowrank resize changes its rank)', { file: opts.adapter });
-  let shapes: Map<string, readonly [number, number]> | undefined;
+  let shapes: ReadonlyMap<string, readonly [number, number]> | undefined;
   if (opts.base !== undefined) {
     const model = await openModel(opts.base);
     try {
-      const fifo = isConv1dModel(model.config);
-      shapes = new Map(model.tensors.filter((t) => t.shape.length === 2 && t.name.endsWith('.weight')).map((t) => [t.name.slice(0, -'.weight'.length), (fifo ? [t.shape[1], t.shape[0]] : [t.shape[0], t.shape[1]]) as [number, number]]));
+      shapes = linearShapes(model);
     } finally {
       await model.close();
     }

@@ -44,7 +44,7 @@ import { matmul } from '../linalg/matmul.js';
 import { svd } from '../linalg/decompositions.js';
 import { rng } from '../core/rng.js';
 import { loraSvd } from './resize.js';
-import { isConv1dModel } from './targets.js';
+import { isConv1dModel, linearShapes } from './targets.js';
 import { leading, sqrtSplit, tailError, toDense } from '../linalg/lowrank.js';
 import { applyDoraMagnitude } from '../methods/dora.js';
 import { isMethodFolder, readMethodFolder, type MethodAdapterData } from '../methods/adapterFile.js';
@@ -137,20 +137,12 @@ export async function mergeAdapters(opts: MergeOptions): Promise<MergeResult> {
   let base: Model | undefined;
   try {
     base = await openModel(opts.base);
-    const fifo = isConv1dModel(base.config);
-    for (const a of opts.adapters) adapters.push((await isMethodFolder(a.dir)) ? await readMethodFolder(a.dir, 'f64', { shapes: layerShapes(base, fifo) }) : await openLora(a.dir));
+    for (const a of opts.adapters) adapters.push((await isMethodFolder(a.dir)) ? await readMethodFolder(a.dir, 'f64', { shapes: linearShapes(base) }) : await openLora(a.dir));
     return await mergeOpen(base, adapters, opts);
   } finally {
     await base?.close();
     await Promise.all(adapters.map((a) => ('close' in a ? a.close() : undefined)));
   }
-}
-
-/** Every 2-D weight of the base as a module's [out, in] (module name without `.weight`). */
-function layerShapes(base: Model, fifo: boolean): Map<string, readonly [number, number]> {
-  const out = new Map<string, readonly [number, number]>();
-  for (const t of base.tensors) if (t.shape.length === 2 && t.name.endsWith('.weight')) out.set(t.name.slice(0, -'.weight'.length), fifo ? [t.shape[1], t.shape[0]] : [t.shape[0], t.shape[1]]);
-  return out;
 }
 
 /** One adapter's update of one base weight: a PEFT LoRA module, or a method's ΔW. */

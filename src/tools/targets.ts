@@ -62,3 +62,14 @@ export function parseLayerTargets(text: string): LayerTargets {
   if (/^[\w.,-]+$/.test(text)) return text.split(',').filter((s) => s !== '');
   return targetRegex(text);
 }
+
+/**
+ * Every 2-D weight of a model as its module's [out, in] (module name without `.weight`): GPT-2's
+ * Conv1D weights, stored [in, out], are swapped.
+ */
+export function linearShapes(model: { readonly config?: Readonly<Record<string, unknown>>; readonly tensors: readonly { readonly name: string; readonly shape: readonly number[] }[] }): Map<string, readonly [number, number]> {
+  const fifo = isConv1dModel(model.config);
+  const out = new Map<string, readonly [number, number]>();
+  for (const t of model.tensors) if (t.shape.length === 2 && t.name.endsWith('.weight')) out.set(t.name.slice(0, -'.weight'.length), fifo ? [t.shape[1], t.shape[0]] : [t.shape[0], t.shape[1]]);
+  return out;
+}

@@ -81,7 +81,8 @@ export async function attachAdapter<F extends FloatDType>(m: CausalLm<F>, opts: 
   if (layers.length === 0) throw new LowrankError('E_USAGE', 'no layer of the model matches the targets');
   const initOpts: InitOptions = { rank: opts.rank, alpha: opts.alpha, useRslora: opts.useRslora, niter: opts.niter, seed: opts.seed, energy: opts.energy, options: opts.options };
   const dtype = (m.weights.get(layers[0].name) as Tensor<F>).dtype;
-  const shapes: LayerShape[] = layers.map((l) => ({ name: moduleOf(l.name), shape: (m.fanInFanOut ? [l.shape[1], l.shape[0]] : [l.shape[0], l.shape[1]]) as [number, number] }));
+  // The model's weights are [out, in] whatever the stored layout (GPT-2's Conv1D is transposed at load).
+  const shapes: LayerShape[] = layers.map((l) => ({ name: moduleOf(l.name), shape: [l.shape[0], l.shape[1]] }));
   const shared = method.prepare === undefined ? NO_SHARED : await method.prepare(shapes, initOpts, dtype);
   const modules: TrainedAdapter<F>['modules'] = new Map();
   for (const [i, l] of layers.entries()) {
@@ -221,7 +222,7 @@ export async function loadAdapterInto<F extends FloatDType>(m: CausalLm<F>, dir:
     throw new LowrankError('E_SHAPE', `the adapter has module ${name}, which the model does not`, { file: dir });
   };
   if (await isMethodFolder(dir)) {
-    const shapes = new Map([...m.weights].filter(([n, t]) => t.shape.length === 2 && n.endsWith('.weight')).map(([n, t]) => [moduleOf(n), (m.fanInFanOut ? [t.shape[1], t.shape[0]] : [t.shape[0], t.shape[1]]) as [number, number]]));
+    const shapes = new Map([...m.weights].filter(([n, t]) => t.shape.length === 2 && n.endsWith('.weight')).map(([n, t]) => [moduleOf(n), [t.shape[0], t.shape[1]] as const]));
     const a = await readMethodFolder(dir, dtype, { shapes });
     if (a.method.trainTerm === undefined || a.method.changesBase) throw new LowrankError('E_UNSUPPORTED', `evaluating a ${a.method.name} adapter is not supported`, { file: dir });
     for (const [index, l] of a.layers.entries()) {

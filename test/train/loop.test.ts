@@ -2,13 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { writeModel } from '../../src/io/hf.js';
-import { gpt2Config, gpt2Tensors, llamaConfig, llamaTensors, randomWeights } from '../../src/io/synthetic.js';
+import { llamaConfig, llamaTensors, randomWeights } from '../../src/io/synthetic.js';
 import type { CausalLm } from '../../src/nn/causalLm.js';
 import { attachAdapter, evaluate, saveTrainedAdapter, train, type TrainOptions } from '../../src/train/loop.js';
 import { mergeAdapters } from '../../src/tools/merge.js';
 import { loadCheckpoint, saveCheckpoint } from '../../src/train/checkpoint.js';
 import { tempDir } from '../helpers/tmp.js';
-import { load, sequences, SHAPE, TOKENIZER } from '../helpers/tinyLlama.js';
+import { load, sequences, SHAPE, TOKENIZER, writeTinyGpt2 } from '../helpers/tinyLlama.js';
 import { cli } from '../helpers/cli.js';
 import { openAdapter } from '../../src/io/peft.js';
 import { openSafetensors } from '../../src/io/safetensors/reader.js';
@@ -22,8 +22,7 @@ async function model(dir: string): Promise<CausalLm<'f64'>> {
 
 /** A tiny GPT-2 (Conv1D weights stored [in, out]) over the fixture tokenizer's vocabulary. */
 async function gpt2(dir: string): Promise<CausalLm<'f64'>> {
-  const shape = { n_embd: 16, n_layer: 2, n_head: 2, n_positions: 16, vocab_size: SHAPE.vocab_size };
-  await writeModel(dir, randomWeights(gpt2Tensors(shape), { seed: 3, dtype: 'f32', std: 0.2 }), { config: gpt2Config(shape) });
+  await writeTinyGpt2(dir);
   return load(dir);
 }
 

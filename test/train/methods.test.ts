@@ -14,7 +14,7 @@ import { methodToLora } from '../../src/tools/convertToLora.js';
 import { getMethod, methodNames } from '../../src/methods/registry.js';
 import type { OptionValues } from '../../src/methods/options.js';
 import { tempDir } from '../helpers/tmp.js';
-import { load, sequences, writeTinyLlama } from '../helpers/tinyLlama.js';
+import { load, sequences, writeTinyGpt2, writeTinyLlama } from '../helpers/tinyLlama.js';
 
 const SAME = 1e-5;
 
@@ -72,5 +72,31 @@ for (const name of OWN) {
     assert.equal(await loadCheckpoint(join(root, 'ckpt.safetensors'), again), 4);
     await train(resumed, again, data, opts, 4);
     assert.equal((await evaluate(resumed, data, 4)).loss, trained.loss, `${name}: resumed run equals the uninterrupted one`);
+  });
+}
+
+// GPT-2 stores its Conv1D weights [in, out]: the layers the methods see are [out, in] all the same,
+// and the saved adapter (fan_in_fan_out) merges into the stored base.
+for (const name of ['vera', 'unilora', 'nola']) {
+  test(`${name} on GPT-2: trains on the [out, in] layers, saves with fan_in_fan_out, evaluates from the folder and merges into the [in, out] base`, async (t) => {
+    const root = await tempDir(t);
+    const base = join(root, 'gpt2');
+    await writeTinyGpt2(base);
+    const data = await sequences();
+    const opts: TrainOptions = { method: name, rank: 4, alpha: 8, targets: ['c_attn', 'c_fc'], steps: 6, batch: 2, lr: LR[name] ?? 2e-2, warmup: 1, clip: 1, seed: 1, options: SMALL[name] };
+    const m = await load(base);
+    const adapter = await attachAdapter(m, opts);
+    assert.deepEqual(adapter.layers.map((l) => l.shape), [[48, 16], [64, 16], [48, 16], [64, 16]]);
+    await train(m, adapter, data, opts);
+    const trained = await evaluate(m, data, 4);
+    const config = await saveTrainedAdapter(adapter, join(root, 'adapter'), { baseModel: base });
+    assert.equal(config.fan_in_fan_out, true);
+    const fresh = await load(base);
+    await loadAdapterInto(fresh, join(root, 'adapter'));
+    const reloaded = await evaluate(fresh, data, 4);
+    assert.ok(Math.abs(reloaded.loss - trained.loss) <= SAME * trained.loss, `${name}: from the folder ${reloaded.loss} vs ${trained.loss}`);
+    await mergeAdapters({ base, adapters: [{ dir: join(root, 'adapter') }], out: join(root, 'merged') });
+    const merged = await evaluate(await load(join(root, 'merged')), data, 4);
+    assert.ok(Math.abs(merged.loss - trained.loss) <= SAME * trained.loss, `${name}: merged ${merged.loss} vs ${trained.loss}`);
   });
 }
