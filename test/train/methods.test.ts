@@ -14,6 +14,7 @@ import { methodToLora } from '../../src/tools/convertToLora.js';
 import { getMethod, methodNames } from '../../src/methods/registry.js';
 import type { OptionValues } from '../../src/methods/options.js';
 import { tempDir } from '../helpers/tmp.js';
+import type { Sequence } from '../../src/train/data.js';
 import { load, sequences, writeTinyGpt2, writeTinyLlama } from '../helpers/tinyLlama.js';
 
 const SAME = 1e-5;
@@ -26,6 +27,17 @@ const SMALL: Readonly<Record<string, OptionValues>> = {
   mos: { valid_param_lora_r: 4, valid_param_private_r: 1, num_chunk_per_vec: 1 },
 };
 const LR: Readonly<Record<string, number>> = { vera: 0.2, unilora: 0.05, vblora: 0.05, nola: 0.05 };
+
+/** The saved adapter on the base, and merged into it (written to <adapter>-merged), score the trained loss. */
+async function scoresAsTrained(name: string, base: string, adapter: string, data: Sequence[], loss: number): Promise<void> {
+  const fresh = await load(base);
+  await loadAdapterInto(fresh, adapter);
+  const reloaded = await evaluate(fresh, data, 4);
+  assert.ok(Math.abs(reloaded.loss - loss) <= SAME * loss, `${name}: from the folder ${reloaded.loss} vs ${loss}`);
+  await mergeAdapters({ base, adapters: [{ dir: adapter }], out: `${adapter}-merged` });
+  const merged = await evaluate(await load(`${adapter}-merged`), data, 4);
+  assert.ok(Math.abs(merged.loss - loss) <= SAME * loss, `${name}: merged ${merged.loss} vs ${loss}`);
+}
 
 const OWN = methodNames().filter((n) => getMethod(n).format !== undefined && getMethod(n).trainTerm !== undefined);
 
@@ -50,14 +62,7 @@ for (const name of OWN) {
     assert.ok(trained.loss < before.loss, `${name}: eval loss ${before.loss} → ${trained.loss}`);
 
     await saveTrainedAdapter(adapter, join(root, 'adapter'), { baseModel: base });
-    const fresh = await load(base);
-    await loadAdapterInto(fresh, join(root, 'adapter'));
-    const reloaded = await evaluate(fresh, data, 4);
-    assert.ok(Math.abs(reloaded.loss - trained.loss) <= SAME * trained.loss, `${name}: from the folder ${reloaded.loss} vs ${trained.loss}`);
-
-    await mergeAdapters({ base, adapters: [{ dir: join(root, 'adapter') }], out: join(root, 'merged') });
-    const merged = await evaluate(await load(join(root, 'merged')), data, 4);
-    assert.ok(Math.abs(merged.loss - trained.loss) <= SAME * trained.loss, `${name}: merged ${merged.loss} vs ${trained.loss}`);
+    await scoresAsTrained(name, base, join(root, 'adapter'), data, trained.loss);
 
     const conv = await methodToLora({ adapter: join(root, 'adapter'), rank: 16, out: join(root, 'lora') });
     for (const mod of conv.modules) assert.ok(mod.relError <= 1e-12, `${name} ${mod.name}: full-rank conversion error ${mod.relError}`);
@@ -91,12 +96,6 @@ for (const name of ['vera', 'unilora', 'nola']) {
     const trained = await evaluate(m, data, 4);
     const config = await saveTrainedAdapter(adapter, join(root, 'adapter'), { baseModel: base });
     assert.equal(config.fan_in_fan_out, true);
-    const fresh = await load(base);
-    await loadAdapterInto(fresh, join(root, 'adapter'));
-    const reloaded = await evaluate(fresh, data, 4);
-    assert.ok(Math.abs(reloaded.loss - trained.loss) <= SAME * trained.loss, `${name}: from the folder ${reloaded.loss} vs ${trained.loss}`);
-    await mergeAdapters({ base, adapters: [{ dir: join(root, 'adapter') }], out: join(root, 'merged') });
-    const merged = await evaluate(await load(join(root, 'merged')), data, 4);
-    assert.ok(Math.abs(merged.loss - trained.loss) <= SAME * trained.loss, `${name}: merged ${merged.loss} vs ${trained.loss}`);
+    await scoresAsTrained(name, base, join(root, 'adapter'), data, trained.loss);
   });
 }
