@@ -9,7 +9,7 @@
  * [out, in] at load, so linear layers and adapters (lora_A [r, in], lora_B [out, r]) are the same as
  * Llama's. Gradients of base weights come out in that [out, in] orientation.
  */
-import { transpose } from '../linalg/lowrank.js';
+import { asOutIn } from '../io/layout.js';
 import { LowrankError } from '../core/errors.js';
 import { tensor, type Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
@@ -48,7 +48,6 @@ export interface Gpt2Model<F extends FloatDType> {
   readonly adapters: Map<string, LinearAdapter<F>>;
 }
 
-const CONV1D = /\.(c_attn|c_proj|c_fc)\.weight$/;
 
 /** Loads a GPT-2 folder as `dtype` (names without the `transformer.` prefix get it). */
 export async function loadGpt2<F extends FloatDType>(model: Model, dtype: F): Promise<Gpt2Model<F>> {
@@ -58,7 +57,7 @@ export async function loadGpt2<F extends FloatDType>(model: Model, dtype: F): Pr
   for (const t of model.tensors) {
     const name = t.name.startsWith('transformer.') || t.name.startsWith('lm_head.') ? t.name : `transformer.${t.name}`;
     const x = await model.readAs(t.name, dtype);
-    weights.set(name, CONV1D.test(name) ? transpose(x) : x);
+    weights.set(name, asOutIn(model, name, x)); // Conv1D's [in, out] as [out, in]
   }
   for (const n of ['transformer.wte.weight', 'transformer.wpe.weight', 'transformer.ln_f.weight']) if (!weights.has(n)) throw new LowrankError('E_NOT_FOUND', `missing tensor ${n}`, { file: model.path });
   return { config, dtype, weights, adapters: new Map() };

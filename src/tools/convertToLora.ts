@@ -14,7 +14,7 @@ import { loraConfig, loraScaling, openAdapter, perModuleRanks, writeAdapter, typ
 import { openModel } from '../io/hf.js';
 import { truncate } from '../linalg/lowrank.js';
 import { isMethodFolder, readMethodFolder } from '../methods/adapterFile.js';
-import { linearShapes } from './targets.js';
+import { linearShapes } from '../io/layout.js';
 
 /** Options of {@link convertToLora}. */
 export interface ConvertToLoraOptions {

@@ -20,7 +20,8 @@ import type { WriteOptions } from '../io/atomic.js';
 import { matmul } from '../linalg/matmul.js';
 import { svd } from '../linalg/decompositions.js';
 import { dynamicRank, rankStats, type RankRule } from './ranks.js';
-import { EMBEDDING_NAMES, HEAD_NAMES, isConv1dModel, isDefaultLinear, lastPart, targetRegex } from './targets.js';
+import { EMBEDDING_NAMES, HEAD_NAMES, isDefaultLinear, lastPart, targetRegex } from './targets.js';
+import { isConv1dModel } from '../io/layout.js';
 
 /** The adapter layouts {@link extractLora} writes. */
 export type ExtractFormat = 'peft' | 'kohya' | 'mlx';

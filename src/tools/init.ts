@@ -28,8 +28,8 @@ import { NO_SHARED } from '../methods/shared.js';
 import { type AdapterMethod, type InitOptions, type LayerInit, type LayerShape } from '../methods/types.js';
 import { configOf, type OptionValues } from '../methods/options.js';
 import { writeMethodFolder } from '../methods/adapterFile.js';
-import { transpose } from '../linalg/lowrank.js';
-import { isConv1dModel, lastPart, selectLayers, type LayerTargets } from './targets.js';
+import { lastPart, selectLayers, type LayerTargets } from './targets.js';
+import { asOutIn, isConv1dModel, outIn, storedInOut } from '../io/layout.js';
 
 /** Options of {@link initAdapter}. */
 export interface InitAdapterOptions {
@@ -105,7 +105,7 @@ async function run(model: Model, method: AdapterMethod, opts: InitAdapterOptions
   const initOpts: InitOptions = { rank: opts.rank, alpha: opts.alpha, useRslora: opts.useRslora, niter: opts.niter, seed: opts.seed, energy: opts.energy, elbow: opts.elbow, options: opts.options };
   configOf(method.name, method.options ?? {}, opts.options);
   const dtypeOf = (name: string): FloatDType => (model.entry(name).dtype === 'f64' ? 'f64' : 'f32');
-  const shapes: LayerShape[] = chosen.map((t) => ({ name: t.name.slice(0, -'.weight'.length), shape: (fifo ? [t.shape[1], t.shape[0]] : [t.shape[0], t.shape[1]]) as [number, number] }));
+  const shapes: LayerShape[] = chosen.map((t) => ({ name: t.name.slice(0, -'.weight'.length), shape: outIn(model, t.name, t.shape) }));
   const shared = method.prepare === undefined ? NO_SHARED : await method.prepare(shapes, initOpts, dtypeOf(chosen[0].name));
 
   // Each layer's init runs once, when the residual writer (or, without one, the loop) asks for it.
@@ -114,7 +114,7 @@ async function run(model: Model, method: AdapterMethod, opts: InitAdapterOptions
   const initOf = async (name: string): Promise<{ init: LayerInit; stored: Tensor<FloatDType> }> => {
     const stored = await decodeAs(await model.read(name), dtypeOf(name));
     const index = order.get(name) ?? 0;
-    const init = await method.init(fifo ? transpose(stored) : stored, { ...initOpts, layer: { name: shapes[index].name, index } }, shared).catch((e: unknown) => {
+    const init = await method.init(asOutIn(model, name, stored), { ...initOpts, layer: { name: shapes[index].name, index } }, shared).catch((e: unknown) => {
       if (e instanceof LowrankError) throw new LowrankError(e.code, e.message, { file: opts.model, tensor: name });
       throw e;
     });
@@ -127,7 +127,7 @@ async function run(model: Model, method: AdapterMethod, opts: InitAdapterOptions
       if (!names.has(t.name)) return undefined;
       const { init, stored } = await initOf(t.name);
       if (init.removed === undefined) throw new LowrankError('E_INTERNAL', `method ${method.name} changes the base but removed nothing from it`, { tensor: t.name });
-      return residualAs(stored, init.removed, t.dtype as 'f32' | 'f64' | 'bf16' | 'f16', { transposed: fifo });
+      return residualAs(stored, init.removed, t.dtype as 'f32' | 'f64' | 'bf16' | 'f16', { transposed: storedInOut(model, t.name) });
     }, { overwrite: opts.overwrite, onTensor: opts.onTensor });
   } else {
     for (const [i, t] of chosen.entries()) {
@@ -141,7 +141,7 @@ async function run(model: Model, method: AdapterMethod, opts: InitAdapterOptions
   for (const t of chosen) {
     const init = inits.get(t.name) as LayerInit;
     const name = t.name.slice(0, -'.weight'.length);
-    const [o, i] = fifo ? [t.shape[1], t.shape[0]] : [t.shape[0], t.shape[1]];
+    const [o, i] = outIn(model, t.name, t.shape);
     const rank = init.rank ?? opts.rank;
     layers.push({ name, shape: [o, i], rank, trainable: method.trainableParams(o, i, rank, initOpts) });
     perModule.push({ name, init });

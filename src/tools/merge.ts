@@ -44,7 +44,7 @@ import { matmul } from '../linalg/matmul.js';
 import { svd } from '../linalg/decompositions.js';
 import { rng } from '../core/rng.js';
 import { loraSvd } from './resize.js';
-import { isConv1dModel, linearShapes } from './targets.js';
+import { linearShapes, storedInOut } from '../io/layout.js';
 import { leading, sqrtSplit, tailError, toDense } from '../linalg/lowrank.js';
 import { applyDoraMagnitude } from '../methods/dora.js';
 import { isMethodFolder, readMethodFolder, type MethodAdapterData } from '../methods/adapterFile.js';
@@ -227,7 +227,7 @@ async function mergeTensor(base: Model, name: string, dtype: DType, ups: readonl
   const [rows, cols] = w.shape;
   for (const u of ups) {
     if ('method' in u) {
-      await addMethodDelta(w, u, isConv1dModel(base.config));
+      await addMethodDelta(w, u, storedInOut(base, name));
       continue;
     }
     const m = u.module;

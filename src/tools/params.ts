@@ -8,7 +8,8 @@
 import { openModel } from '../io/hf.js';
 import { LowrankError } from '../core/errors.js';
 import { getMethod, methodNames } from '../methods/registry.js';
-import { isConv1dModel, selectLayers, type LayerTargets } from './targets.js';
+import { selectLayers, type LayerTargets } from './targets.js';
+import { outIn } from '../io/layout.js';
 import type { InitOptions, LayerShape } from '../methods/types.js';
 import type { OptionValues } from '../methods/options.js';
 
@@ -28,9 +29,8 @@ export async function adapterParams(opts: { model: string; rank: number; methods
   const methods = (opts.methods ?? methodNames()).map(getMethod);
   const model = await openModel(opts.model);
   try {
-    const fifo = isConv1dModel(model.config);
     const chosen = selectLayers(model.tensors, opts.targets ?? 'all-linear');
-    const layers = chosen.map((t) => (fifo ? [t.shape[1], t.shape[0]] : [t.shape[0], t.shape[1]]) as [number, number]);
+    const layers = chosen.map((t) => outIn(model, t.name, t.shape));
     const shapes: LayerShape[] = chosen.map((t, i) => ({ name: t.name.slice(0, -'.weight'.length), shape: layers[i] }));
     if (layers.length === 0) throw new LowrankError('E_USAGE', 'no 2-D weight of the model matches the targets', { file: opts.model });
     const count = (f: (o: number, i: number, r: number) => number): number => layers.reduce((s, [o, i]) => s + f(o, i, Math.min(opts.rank, o, i)), 0);

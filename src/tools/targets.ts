@@ -29,14 +29,6 @@ export function targetRegex(targets: RegExp | string): RegExp {
   }
 }
 
-/** Model types whose linear layers are GPT-2 Conv1D, stored [in, out]. */
-const CONV1D_MODELS = new Set(['gpt2', 'openai-gpt']);
-
-/** True when config.json's model_type stores linear weights [in, out] (PEFT's fan_in_fan_out). */
-export function isConv1dModel(config: Readonly<Record<string, unknown>> | undefined): boolean {
-  return typeof config?.model_type === 'string' && CONV1D_MODELS.has(config.model_type);
-}
-
 /**
  * Which layers an adapter goes on: module-name suffixes (PEFT's target_modules list, e.g.
  * ['q_proj', 'v_proj']), 'all-linear' (every 2-D weight but embeddings and the output head), or a
@@ -61,15 +53,4 @@ export function parseLayerTargets(text: string): LayerTargets {
   if (text === 'all-linear') return 'all-linear';
   if (/^[\w.,-]+$/.test(text)) return text.split(',').filter((s) => s !== '');
   return targetRegex(text);
-}
-
-/**
- * Every 2-D weight of a model as its module's [out, in] (module name without `.weight`): GPT-2's
- * Conv1D weights, stored [in, out], are swapped.
- */
-export function linearShapes(model: { readonly config?: Readonly<Record<string, unknown>>; readonly tensors: readonly { readonly name: string; readonly shape: readonly number[] }[] }): Map<string, readonly [number, number]> {
-  const fifo = isConv1dModel(model.config);
-  const out = new Map<string, readonly [number, number]>();
-  for (const t of model.tensors) if (t.shape.length === 2 && t.name.endsWith('.weight')) out.set(t.name.slice(0, -'.weight'.length), fifo ? [t.shape[1], t.shape[0]] : [t.shape[0], t.shape[1]]);
-  return out;
 }
