@@ -38,7 +38,7 @@ import type { DType } from '../core/dtype.js';
 import { encodeFloat, tensor, toFloat, type Tensor } from '../core/tensor.js';
 import { openModel, type Model } from '../io/hf.js';
 import { rewriteModel } from '../io/rewrite.js';
-import { loraConfig, loraScaling, openAdapter, writeAdapter, KEY_PREFIX, type Adapter, type LoraConfig, type LoraModule, type LoraModuleTensors } from '../io/peft.js';
+import { openAdapter, perModuleRanks, writeAdapter, KEY_PREFIX, type Adapter, type LoraConfig, type LoraModule, type LoraModuleTensors } from '../io/peft.js';
 import type { TensorSource } from '../io/safetensors/writer.js';
 import { matmul } from '../linalg/matmul.js';
 import { svd } from '../linalg/decompositions.js';
@@ -431,22 +431,10 @@ function factorDType(ups: readonly LoraUpdate[]): 'f64' | 'f32' | 'f16' | 'bf16'
  * in rank_pattern and alpha_pattern (its full name), use_rslora false: every scaling is 1.
  */
 function combinedConfig(adapters: readonly Adapter[], modules: readonly { name: string; rank: number }[]): Partial<LoraConfig> {
-  const r = Math.max(...modules.map((m) => m.rank));
   const save = [...new Set(adapters.flatMap((a) => a.config.modules_to_save ?? []))];
   const { target_modules: _t, rank_pattern: _r, alpha_pattern: _a, ...rest } = adapters[0].config;
   void _t;
   void _r;
   void _a;
-  for (const all of [false, true]) {
-    const chosen = modules.filter((m) => all || m.rank !== r);
-    if (all) chosen.sort((x, y) => y.name.length - x.name.length);
-    const pattern = Object.fromEntries(chosen.map((m) => [m.name.replace(/[\\^$*+?()[\]{}|]/g, '\\$&'), m.rank]));
-    const config: Partial<LoraConfig> = { ...rest, r, lora_alpha: r, use_rslora: false, use_dora: false, modules_to_save: save.length > 0 ? save : null, rank_pattern: pattern, alpha_pattern: { ...pattern } };
-    const full = loraConfig(config);
-    if (modules.every((m) => {
-      const s = loraScaling(full, m.name);
-      return s.r === m.rank && s.scaling === 1;
-    })) return config;
-  }
-  throw new LowrankError('E_INTERNAL', 'could not write rank_pattern keys that give every module its own rank');
+  return perModuleRanks(modules, { ...rest, use_dora: false, modules_to_save: save.length > 0 ? save : null });
 }
