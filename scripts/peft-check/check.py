@@ -1,6 +1,7 @@
 """Loads every adapter that make.sh wrote in real PEFT and checks: the adapter file has exactly the
 keys, shapes and values PEFT's get_peft_model_state_dict gives after loading it; PEFT's
-merge_and_unload equals lowrank's merge; logits of base + adapter equal lowrank's merged model.
+merge_and_unload equals lowrank's merge; logits of base + adapter equal lowrank's merged model; for the
+methods saved in a PEFT tuner's format, also the logits of lowrank's convert-to-lora LoRA.
 Writes peft-check.json to $OUT (or here)."""
 import json, os, sys, torch, warnings
 import peft, transformers

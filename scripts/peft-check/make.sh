@@ -2,9 +2,12 @@
 # Builds the folders that check.py loads in real PEFT: tiny Llama and GPT-2 checkpoints, tuned
 # copies with planted low-rank updates, and every adapter lowrank writes from them (extract, dynamic
 # ranks with modules_to_save, resize, combine svd/cat/ties, GPT-2 fan_in_fan_out) plus lowrank's
-# merges, and lowrank init's adapters with their residual models. Run from the repository root after `npm run build`:
+# merges, lowrank init's adapters with their residual models, and the methods lowrank saves in a PEFT
+# tuner's format (VeRA, RandLoRA, Uni-LoRA, VB-LoRA, TinyLoRA) trained, merged and converted to LoRA.
+# Run from the repository root after `npm run build`:
 #   bash scripts/peft-check/make.sh && (cd scripts/peft-check/work && python3 ../check.py)
-# check.py needs torch, transformers and peft (the device machine has them).
+# check.py needs torch, transformers and peft (the device machine has them; so does a venv with
+# peft 0.21.0 and torch CPU: result-peft-0.21.0-cpu.json).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 rm -rf "$here/work" && mkdir -p "$here/work" && cd "$here/work"
