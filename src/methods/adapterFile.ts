@@ -61,7 +61,7 @@ export async function writeMethodFolder(dir: string, a: MethodAdapterData, opts:
     ...peftFields(a.method.options ?? {}, values),
     ...fmt.fields?.(a.opts, a.layers),
     peft_type: fmt.peftType,
-    ...(fmt.peftType === LOWRANK_TYPE ? { lowrank_method: a.method.name, lowrank_keys: fmt.moduleKeys, lowrank_shared_keys: fmt.sharedKeys, seed: a.opts.seed ?? 0, ...(a.opts.alpha === undefined ? {} : { lora_alpha: a.opts.alpha }) } : {}),
+    ...(fmt.peftType === LOWRANK_TYPE ? { lowrank_method: a.method.name, lowrank_keys: fmt.moduleKeys, lowrank_shared_keys: fmt.sharedKeys, seed: a.opts.seed ?? 0, use_rslora: a.opts.useRslora === true, ...(a.opts.alpha === undefined ? {} : { lora_alpha: a.opts.alpha }) } : {}),
   };
   const sorted = Object.fromEntries(Object.entries(config).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)));
   const sources: TensorSource[] = [];
@@ -148,6 +148,7 @@ export async function readMethodFolder<F extends FloatDType>(dir: string, dtype:
       rank: rank as number,
       seed,
       ...(typeof config.lora_alpha === 'number' ? { alpha: config.lora_alpha } : {}),
+      ...(typeof config.use_rslora === 'boolean' ? { useRslora: config.use_rslora } : {}),
       ...fmt.readOptions?.(config),
       options: fromPeftFields(method.options ?? {}, config),
     };

@@ -129,8 +129,5 @@ export const method: AdapterMethod = {
     peftType: LOWRANK_TYPE,
     moduleKeys: KEYS,
     sharedKeys: {},
-    // s depends on rsLoRA too, which the LOWRANK config does not carry by itself.
-    fields: (opts) => ({ use_rslora: opts.useRslora === true }),
-    readOptions: (config) => ({ useRslora: config.use_rslora === true }),
   },
 };

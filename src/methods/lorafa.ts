@@ -27,7 +27,7 @@ export const method: AdapterMethod = {
   trainTerm<F extends FloatDType>(w: Tensor<F>, init: LayerInit, opts: InitOptions) {
     const { A, B } = init.tensors as Readonly<Record<'A' | 'B', Tensor<F>>>;
     const dB = tensor(w.dtype, B.shape);
-    return composedTerm<F>({ params: { B }, grads: { B: dB }, scaling: scalingOf(opts), factors: () => ({ A, B }), pullback: (_dA, g) => g.data.forEach((v, i) => (dB.data[i] += v)) });
+    return composedTerm<F>({ params: { B }, grads: { B: dB }, scaling: scalingOf(opts), factors: () => ({ A, B }), frozen: 'A', pullback: (g) => g.data.forEach((v, i) => (dB.data[i] += v)) });
   },
   delta: async (t, _shared, opts) => pairDelta({ A: t.A, B: t.B }, scalingOf(opts)),
   format: { peftType: LOWRANK_TYPE, moduleKeys: { A: 'lorafa_A', B: 'lorafa_B' }, sharedKeys: {} },

@@ -15,8 +15,7 @@
  * PEFT's TINYLORA. TinyLoRA's ΔW = B·(Σ_i v_i·P_i)·A with saved frozen A, B and P can hold a LoRA-XS
  * ΔW exactly — u = r², P_{r·j+k} = E_jk, one v per layer (weight_tying 0) holding s·vec(R) — but:
  * that v is saved at model level as base_model.tinylora_v.<position of the module among the
- * targets>, one key per layer, which a static AdapterFormat.sharedKeys cannot name (and init does
- * not know its layer's position); the identity-like P costs r⁴ frozen numbers per layer to carry
+ * targets>, one key per layer, which a static AdapterFormat.sharedKeys cannot name; the identity-like P costs r⁴ frozen numbers per layer to carry
  * r² trained ones; the other exact encoding (u = 1, P = s·R, one tied v = 1) freezes R into P, so
  * PEFT would train one scalar, not R; and a TINYLORA folder reads back as the tinylora method, the
  * one method that peft_type names, not as loraxs.
@@ -54,7 +53,8 @@ export const method: AdapterMethod = {
       grads,
       scaling: scalingOf(opts),
       factors: async () => ({ A: t.A, B: await matmul(t.B, t.R) }),
-      async pullback(_dA, dB) {
+      frozen: 'A',
+      async pullback(dB) {
         const dR = await matmul(t.B, dB, { transA: true });
         for (let i = 0; i < dR.data.length; i++) grads.R.data[i] += dR.data[i];
       },

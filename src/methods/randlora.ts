@@ -193,30 +193,25 @@ export const method: AdapterMethod = {
     const mg = a.shape[2];
     const rn = r * n;
     const grads = { lambda: tensor(w.dtype, t.lambda.shape), gamma: tensor(w.dtype, t.gamma.shape) };
-    return composedTerm<F>({
-      params: { lambda: t.lambda, gamma: t.gamma },
-      grads,
-      scaling: config(opts).randlora_alpha / r,
-      factors: () => pair(t, sh, r, [out, inF]),
-      pullback(dA, dB) {
-        // dÂ[row, j] is dA'[row, j] (in ≤ out) or dB'[j, row] (in > out)
-        const dHat = wide ? dB.data : dA.data;
-        const [rs, cs] = wide ? [1, rn] : [m, 1];
-        for (let k = 0; k < r; k++) {
-          for (let b = 0; b < n; b++) {
-            const row = k * n + b;
-            const l = t.lambda.data[row];
-            let dl = 0;
-            for (let j = 0; j < m; j++) {
-              const g = dHat[row * rs + j * cs] * a.data[k * mg + j];
-              dl += g * t.gamma.data[b * m + j];
-              grads.gamma.data[b * m + j] += g * l;
-            }
-            grads.lambda.data[row] += dl;
+    // dÂ[row, j] is dA'[row, j] (in ≤ out: A' = Â, B' the frozen bases) or dB'[j, row] (in > out: B' = Âᵀ).
+    const [rs, cs] = wide ? [1, rn] : [m, 1];
+    const pullHat = (dHat: ArrayLike<number>): void => {
+      for (let k = 0; k < r; k++) {
+        for (let b = 0; b < n; b++) {
+          const row = k * n + b;
+          const l = t.lambda.data[row];
+          let dl = 0;
+          for (let j = 0; j < m; j++) {
+            const g = dHat[row * rs + j * cs] * a.data[k * mg + j];
+            dl += g * t.gamma.data[b * m + j];
+            grads.gamma.data[b * m + j] += g * l;
           }
+          grads.lambda.data[row] += dl;
         }
-      },
-    });
+      }
+    };
+    const common = { params: { lambda: t.lambda, gamma: t.gamma }, grads, scaling: config(opts).randlora_alpha / r, factors: () => pair(t, sh, r, [out, inF]) };
+    return composedTerm<F>(wide ? { ...common, frozen: 'A', pullback: (dB) => pullHat(dB.data) } : { ...common, frozen: 'B', pullback: (dA) => pullHat(dA.data) });
   },
   async delta(tensors, shared, opts, shape) {
     return pairDelta(pair(tensors, shared, opts.rank, shape), config(opts).randlora_alpha / opts.rank);

@@ -16,8 +16,8 @@
  *    seed; training gives layer i seed + i, PEFT's projection_seed + layer_idx scheme (`lowrank init`
  *    gives every layer one seed, so one P, as PEFT 0.19.1 did; either way P is saved, so ΔW is exact).
  *  - weight_tying defaults to 1 (PEFT: 0, one v per layer), and only values that tie every layer
- *    into one group are served: a method's init does not know its layer's position, and the format
- *    has no way to name one key per group (base_model.tinylora_v.<g>). Full tying is the paper's
+ *    into one group are served: AdapterFormat.sharedKeys is a fixed map, with no way to name one key
+ *    per group (base_model.tinylora_v.<g>). Full tying is the paper's
  *    13-parameter setting.
  *  - A rank above min(out, in) is an error; PEFT lowers it to min(out, in) for that layer.
  */
@@ -94,7 +94,8 @@ export const method: AdapterMethod = {
       grads: {},
       scaling: 1,
       factors: async () => ({ A: t.A, B: await matmul(t.B, await core(v, t.P)) }),
-      async pullback(_dA, dB) {
+      frozen: 'A',
+      async pullback(dB) {
         const dR = await matmul(t.B, dB, { transA: true });
         const d = await matmul(tensor(dR.dtype, [u, r * r], t.P.data), tensor(dR.dtype, [r * r, 1], dR.data));
         for (let i = 0; i < u; i++) dv.data[i] += d.data[i];

@@ -84,7 +84,8 @@ export const method: AdapterMethod = {
       grads,
       scaling: 1,
       factors: () => pair(s, lb, ld),
-      pullback(_dA, dB) {
+      frozen: 'A',
+      pullback(dB) {
         // B' = diag(λ_b)·B_s·diag(λ_d): dλ_b_i = Σ_j dB'_ij·B_s_ij·λ_d_j, dλ_d_j = Σ_i dB'_ij·λ_b_i·B_s_ij.
         for (let i = 0; i < out; i++) {
           for (let j = 0; j < r; j++) {

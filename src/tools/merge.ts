@@ -48,6 +48,7 @@ import { linearShapes, storedInOut } from '../io/layout.js';
 import { leading, sqrtSplit, tailError, toDense } from '../linalg/lowrank.js';
 import { applyDoraMagnitude } from '../methods/dora.js';
 import { isMethodFolder, readMethodFolder, type MethodAdapterData } from '../methods/adapterFile.js';
+import type { LayerShape } from '../methods/types.js';
 import { checkDensity, mergeTasks, TASK_MERGES, type MajoritySign, type TaskMerge } from './taskArithmetic.js';
 
 /** One adapter to merge or combine, and its weight. */
@@ -151,7 +152,12 @@ interface LoraUpdate {
   module: LoraModule;
   weight: number;
 }
-type Update = LoraUpdate | { method: MethodAdapterData<'f64'>; module: string; weight: number };
+type Update = LoraUpdate | MethodUpdate;
+interface MethodUpdate {
+  method: MethodAdapterData<'f64'>;
+  layer: LayerShape;
+  weight: number;
+}
 
 async function mergeOpen(base: Model, adapters: (Adapter | MethodAdapterData<'f64'>)[], opts: MergeOptions): Promise<MergeResult> {
   const weights = opts.adapters.map((a) => a.weight ?? 1);
@@ -167,7 +173,7 @@ async function mergeOpen(base: Model, adapters: (Adapter | MethodAdapterData<'f6
       for (const l of adapter.layers) {
         const target = `${l.name}.weight`;
         if (!base.has(target)) throw new LowrankError('E_NOT_FOUND', `the base model has no tensor ${target} for this ${adapter.method.name} module`, { file: opts.adapters[k].dir, tensor: l.name });
-        add(target, { method: adapter, module: l.name, weight: weights[k] });
+        add(target, { method: adapter, layer: l, weight: weights[k] });
       }
       return;
     }
@@ -256,17 +262,17 @@ async function mergeTensor(base: Model, name: string, dtype: DType, ups: readonl
   return encodeFloat(w, storage(dtype, base.path, name));
 }
 
-/** W += weight·ΔW of a method adapter's module ([out, in], transposed into a Conv1D base). */
-async function addMethodDelta(w: Tensor<'f64'>, u: { method: MethodAdapterData<'f64'>; module: string; weight: number }, fifo: boolean): Promise<void> {
+/** W += weight·ΔW of a method adapter's module ([out, in], transposed into a base stored [in, out]). */
+async function addMethodDelta(w: Tensor<'f64'>, u: MethodUpdate, inOut: boolean): Promise<void> {
   const a = u.method;
-  const shape = a.layers.find((l) => l.name === u.module)?.shape;
-  const tensors = a.modules.get(u.module);
-  if (shape === undefined || tensors === undefined || a.method.delta === undefined) throw new LowrankError('E_INTERNAL', `no ΔW for ${u.module}`);
+  const { name, shape } = u.layer;
+  const tensors = a.modules.get(name);
+  if (tensors === undefined || a.method.delta === undefined) throw new LowrankError('E_INTERNAL', `no ΔW for ${name}`);
   const d = await toDense(await a.method.delta(tensors, a.shared, a.opts, shape));
   const [out, inF] = shape;
   const cols = w.shape[1];
-  if (w.data.length !== out * inF) throw new LowrankError('E_SHAPE', `the ${a.method.name} update is [${out}, ${inF}] but the base weight is [${w.shape.join(', ')}]`, { tensor: u.module });
-  for (let i = 0; i < out; i++) for (let j = 0; j < inF; j++) w.data[fifo ? j * cols + i : i * cols + j] += u.weight * d.data[i * inF + j];
+  if (w.data.length !== out * inF) throw new LowrankError('E_SHAPE', `the ${a.method.name} update is [${out}, ${inF}] but the base weight is [${w.shape.join(', ')}]`, { tensor: name });
+  for (let i = 0; i < out; i++) for (let j = 0; j < inF; j++) w.data[inOut ? j * cols + i : i * cols + j] += u.weight * d.data[i * inF + j];
 }
 
 function storage(dtype: DType, file: string, name: string): 'f64' | 'f32' | 'f16' | 'bf16' {

@@ -153,7 +153,8 @@ async function trainStep<F extends FloatDType>(m: CausalLm<F>, adapter: TrainedA
   if (opts.clip !== undefined) clipGradNorm(adapter.params.map((p) => p.grad), opts.clip);
   const lr = cosineWithWarmup(step, opts.lr, opts.warmup ?? 0, opts.steps);
   adapter.optimizer.step(lr);
-  getMethod(adapter.method).onStep?.({ step: step + 1, totalSteps: opts.steps, terms: new Map([...adapter.modules].map(([n, { term }]) => [n, term])), shared: adapter.shared });
+  const { onStep } = getMethod(adapter.method);
+  if (onStep !== undefined) onStep({ step: step + 1, totalSteps: opts.steps, terms: new Map([...adapter.modules].map(([n, { term }]) => [n, term])), shared: adapter.shared });
   losses.push(loss);
   opts.onStep?.({ step: step + 1, loss, lr, tokens: (step + 1) * accumulate * opts.batch * t });
 }
