@@ -17,54 +17,8 @@ import type { LayerTargets } from '../tools/targets.js';
 import { pack, readJsonl, type Sequence } from './data.js';
 import { loadTokenizer } from './tokenizer.js';
 import { attachAdapter, evaluate, train, trainableCount, trainableMethods } from './loop.js';
-import { BUILTIN_TRAINING, builtinTask } from './mainJob.js';
-
-/**
- * Peak learning rates of AdamW by method. LoRA's and PiSSA's are the main job's; the others are
- * the best final train loss of a sweep over 3e-3, 1e-2, 3e-2 and 1e-1 (SVFit, VeRA, Uni-LoRA and
- * TinyLoRA also 0.3 and 1) on the built-in task (60 steps, rank 8). The methods that train a few numbers over frozen factors
- * or random bases (SVFit's singular values, LoLDU's diagonal, NOLA's coefficients) want larger
- * rates than those that train LoRA's factors. A method missing here gets {@link FALLBACK_LR};
- * `lr` in the options overrides every one.
- */
-export const DEFAULT_LR: Readonly<Record<string, number>> = {
-  lora: 1e-2,
-  dora: 1e-2,
-  pissa: 2e-3,
-  milora: 1e-2,
-  olora: 3e-3,
-  soma: 1e-2,
-  svfit: 3e-1,
-  loldu: 3e-2,
-  nola: 3e-2,
-  vera: 1e-1,
-  randlora: 3e-3,
-  unilora: 1,
-  vblora: 3e-2,
-  loraxs: 3e-2,
-  tinylora: 3e-2,
-  mos: 1e-2,
-  blocklora: 1e-2,
-};
-
-/**
- * Options the built-in task needs where a method's defaults are sized for large models: VB-LoRA's
- * sub-vectors of 256 do not divide the built-in model's 128 and 344 (8 divides every size), and
- * MoS's equivalent rank 2 gives 4 layers too small a shard pool for rank 8 (4 fits: half of LoRA's
- * parameters). Options given for the method replace these.
- */
-export const BUILTIN_OPTIONS: Readonly<Record<string, OptionValues>> = {
-  vblora: { vector_length: 8 },
-  mos: { valid_param_lora_r: 4 },
-};
-
-/** The learning rate of a method without one in {@link DEFAULT_LR}: LoRA's. */
-export const FALLBACK_LR = 1e-2;
-
-/** The default learning rate of a method. */
-export function defaultLr(method: string): number {
-  return Object.hasOwn(DEFAULT_LR, method) ? DEFAULT_LR[method] : FALLBACK_LR;
-}
+import { BUILTIN_OPTIONS, BUILTIN_TRAINING, builtinTask, defaultLr } from './mainJob.js';
+export { DEFAULT_LR, FALLBACK_LR, defaultLr } from './mainJob.js';
 
 /** What the methods train on: a model folder, its training and held-out sequences, the target layers. */
 export interface CompareTask {

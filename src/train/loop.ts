@@ -80,7 +80,7 @@ export async function attachAdapter<F extends FloatDType>(m: CausalLm<F>, opts: 
   const layers = selectLayers(specs, opts.targets ?? 'all-linear').filter((t) => t.name !== 'lm_head.weight');
   if (layers.length === 0) throw new LowrankError('E_USAGE', 'no layer of the model matches the targets');
   const initOpts: InitOptions = { rank: opts.rank, alpha: opts.alpha, useRslora: opts.useRslora, niter: opts.niter, seed: opts.seed, energy: opts.energy, options: opts.options };
-  const dtype = (m.weights.get(layers[0].name) as Tensor<F>).dtype;
+  const dtype = m.dtype;
   // The model's weights are [out, in] whatever the stored layout (GPT-2's Conv1D is transposed at load).
   const shapes: LayerShape[] = layers.map((l) => ({ name: moduleOf(l.name), shape: [l.shape[0], l.shape[1]] }));
   const shared = method.prepare === undefined ? NO_SHARED : await method.prepare(shapes, initOpts, dtype);
@@ -218,7 +218,7 @@ async function saveOwnFormat<F extends FloatDType>(method: AdapterMethod, adapte
  * adapter of a method with its own format (its terms rebuilt from the saved tensors and shared state).
  */
 export async function loadAdapterInto<F extends FloatDType>(m: CausalLm<F>, dir: string): Promise<void> {
-  const dtype = ([...m.weights.values()][0] as Tensor<F>).dtype;
+  const dtype = m.dtype;
   const missing = (name: string): never => {
     throw new LowrankError('E_SHAPE', `the adapter has module ${name}, which the model does not`, { file: dir });
   };

@@ -15,6 +15,7 @@ import { loadTokenizer } from './tokenizer.js';
 import { pack, shuffled, type Example, type Sequence } from './data.js';
 import { attachAdapter, evaluate, saveTrainedAdapter, train, trainableCount, type TrainOptions } from './loop.js';
 import { IGNORE } from '../nn/loss.js';
+import type { OptionValues } from '../methods/options.js';
 
 /** The built-in model folder (shipped in the package). */
 export const BUILTIN_MODEL = fileURLToPath(new URL('../../../assets/builtin/model', import.meta.url));
@@ -45,6 +46,53 @@ export function additionTask(): { train: { prompt: string; completion: string }[
   const mixed = shuffled(all, 2026);
   const cut = Math.floor(0.8 * mixed.length);
   return { train: mixed.slice(0, cut), eval: mixed.slice(cut) };
+}
+
+/**
+ * Peak learning rates of AdamW by method. LoRA's and PiSSA's are the main job's; the others are
+ * the best final train loss of a sweep over 3e-3, 1e-2, 3e-2 and 1e-1 (SVFit, VeRA, Uni-LoRA and
+ * TinyLoRA also 0.3 and 1) on the built-in task (60 steps, rank 8). The methods that train a few numbers over frozen factors
+ * or random bases (SVFit's singular values, LoLDU's diagonal, NOLA's coefficients) want larger
+ * rates than those that train LoRA's factors. A method missing here gets {@link FALLBACK_LR};
+ * `lr` in the options overrides every one.
+ */
+export const DEFAULT_LR: Readonly<Record<string, number>> = {
+  lora: 1e-2,
+  dora: 1e-2,
+  pissa: 2e-3,
+  milora: 1e-2,
+  olora: 3e-3,
+  soma: 1e-2,
+  svfit: 3e-1,
+  loldu: 3e-2,
+  nola: 3e-2,
+  vera: 1e-1,
+  randlora: 3e-3,
+  unilora: 1,
+  vblora: 3e-2,
+  loraxs: 3e-2,
+  tinylora: 3e-2,
+  mos: 1e-2,
+  blocklora: 1e-2,
+};
+
+/**
+ * Options the built-in task needs where a method's defaults are sized for large models: VB-LoRA's
+ * sub-vectors of 256 do not divide the built-in model's 128 and 344 (8 divides every size), and
+ * MoS's equivalent rank 2 gives 4 layers too small a shard pool for rank 8 (4 fits: half of LoRA's
+ * parameters). Options given for the method replace these.
+ */
+export const BUILTIN_OPTIONS: Readonly<Record<string, OptionValues>> = {
+  vblora: { vector_length: 8 },
+  mos: { valid_param_lora_r: 4 },
+};
+
+/** The learning rate of a method without one in {@link DEFAULT_LR}: LoRA's. */
+export const FALLBACK_LR = 1e-2;
+
+/** The default learning rate of a method. */
+export function defaultLr(method: string): number {
+  return Object.hasOwn(DEFAULT_LR, method) ? DEFAULT_LR[method] : FALLBACK_LR;
 }
 
 /** The built-in task's training settings (the main job's): rank 8, alpha 16, every linear layer, batches of 16, warmup 5, clip 1, seed 0. */
@@ -83,7 +131,7 @@ export async function runMainJob(opts: MainJobOptions): Promise<MainJobRow[]> {
   for (const method of opts.methods ?? ['lora', 'pissa']) {
     const folder = await openModel(BUILTIN_MODEL);
     const model = await loadCausalLm(folder, 'f32').finally(() => folder.close());
-    const topts: TrainOptions = { method, ...BUILTIN_TRAINING, steps, lr: method === 'pissa' ? 2e-3 : 1e-2, onStep: ({ step, loss }) => opts.onStep?.(method, step, steps, loss) };
+    const topts: TrainOptions = { method, ...BUILTIN_TRAINING, steps, lr: defaultLr(method), onStep: ({ step, loss }) => opts.onStep?.(method, step, steps, loss) };
     const t0 = performance.now();
     const adapter = await attachAdapter(model, topts);
     const before = await evaluate(model, evalSeqs, 16);
