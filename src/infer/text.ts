@@ -71,3 +71,10 @@ export async function generateText<F extends FloatDType>(m: CausalLm<F>, tok: Te
   }
   return answers;
 }
+
+/** Exact match: greedy answers (up to the stop tokens) that equal the expected completion. */
+export async function exactMatch<F extends FloatDType>(m: CausalLm<F>, tok: TextTokenizer, pairs: readonly { prompt: string; completion: string }[], opts: TextOptions = {}): Promise<{ correct: number; total: number; answers: string[] }> {
+  const longest = Math.max(0, ...pairs.map((p) => tok.encode(p.completion).length));
+  const answers = (await generateText(m, tok, pairs.map((p) => p.prompt), { maxNewTokens: longest + 2, batch: 64, ...opts })).map((a) => a.text);
+  return { correct: answers.filter((a, i) => a === pairs[i].completion).length, total: pairs.length, answers };
+}
