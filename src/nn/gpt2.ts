@@ -19,7 +19,7 @@ import { kvWrite, lastRows, newTokens, positions, type KvCache } from './kvcache
 import { geluBackward, geluForward } from './activations.js';
 import { embeddingBackward, embeddingForward } from './embedding.js';
 import { linearBackward, linearForward, type LinearAdapter } from './linear.js';
-import { addInto, linearOf, sum, weight } from './weights.js';
+import { addInto, finiteWeight, linearOf, sum, weight } from './weights.js';
 import { layerNormBackward, layerNormForward, type LayerNormCache } from './norm.js';
 
 export interface Gpt2Config {
@@ -57,7 +57,7 @@ export async function loadGpt2<F extends FloatDType>(model: Model, dtype: F): Pr
   const weights = new Map<string, Tensor<F>>();
   for (const t of model.tensors) {
     const name = t.name.startsWith('transformer.') || t.name.startsWith('lm_head.') ? t.name : `transformer.${t.name}`;
-    const x = await model.readAs(t.name, dtype);
+    const x = finiteWeight(model, t.name, await model.readAs(t.name, dtype));
     weights.set(name, asOutIn(model, name, x)); // Conv1D's [in, out] as [out, in]
   }
   for (const n of ['transformer.wte.weight', 'transformer.wpe.weight', 'transformer.ln_f.weight']) if (!weights.has(n)) throw new LowrankError('E_NOT_FOUND', `missing tensor ${n}`, { file: model.path });

@@ -18,7 +18,7 @@ import { kvWrite, lastRows, newTokens, positions, type KvCache } from './kvcache
 import { swigluBackward, swigluForward } from './activations.js';
 import { embeddingBackward, embeddingForward } from './embedding.js';
 import { linearBackward, linearForward, type LinearAdapter } from './linear.js';
-import { addInto, linearOf, sum, weight } from './weights.js';
+import { addInto, finiteWeight, linearOf, sum, weight } from './weights.js';
 import { rmsNormBackward, rmsNormForward, type RmsNormCache } from './norm.js';
 import { ropeApply, ropeTables, ropeTablesAt } from './rope.js';
 
@@ -84,7 +84,7 @@ export async function loadLlama<F extends FloatDType>(model: Model, dtype: F): P
   if (model.config === undefined) throw new LowrankError('E_FORMAT', 'the model folder has no config.json', { file: model.path });
   const config = llamaConfigOf(model.config, model.path);
   const weights = new Map<string, Tensor<F>>();
-  for (const t of model.tensors) weights.set(t.name, await model.readAs(t.name, dtype));
+  for (const t of model.tensors) weights.set(t.name, finiteWeight(model, t.name, await model.readAs(t.name, dtype)));
   const need = ['model.embed_tokens.weight', 'model.norm.weight', ...(config.tieEmbeddings ? [] : ['lm_head.weight'])];
   for (const n of need) if (!weights.has(n)) throw new LowrankError('E_NOT_FOUND', `missing tensor ${n}`, { file: model.path });
   return { config, dtype, weights, adapters: new Map() };

@@ -2,12 +2,23 @@
 import { LowrankError } from '../core/errors.js';
 import { tensor, type Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
+import { backend } from '../backend/index.js';
 import type { LinearAdapter, LinearParams } from './linear.js';
 
 /** A model's parameters: weights by name, and the adapter of each linear module that has one. */
 export interface ModelWeights<F extends FloatDType> {
   readonly weights: ReadonlyMap<string, Tensor<F>>;
   readonly adapters: Map<string, LinearAdapter<F>>;
+}
+
+/**
+ * A weight as loaded, checked finite once (E_NONFINITE naming the tensor and the folder): the
+ * layers do not check their weights at every product.
+ */
+export function finiteWeight<T extends Tensor<FloatDType>>(model: { readonly path: string }, name: string, t: T): T {
+  if (backend().allFinite(t.data)) return t;
+  const i = t.data.findIndex((v) => !Number.isFinite(v));
+  throw new LowrankError('E_NONFINITE', `tensor ${name} holds ${t.data[i]} at element ${i}`, { file: model.path });
 }
 
 /** The weight of this name; E_NOT_FOUND when the model has none. */

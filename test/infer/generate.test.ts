@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import * as linalg from '../../src/linalg/index.js';
 import { isLowrankError } from '../../src/core/errors.js';
 import { rng } from '../../src/core/rng.js';
-import { openModel } from '../../src/io/hf.js';
+import { openModel, writeModel } from '../../src/io/hf.js';
+import { gpt2Config, gpt2Tensors, llamaConfig, llamaTensors, randomWeights } from '../../src/io/synthetic.js';
 import { loadCausalLm, type CausalLm } from '../../src/nn/causalLm.js';
 import type { FloatDType } from '../../src/core/dtype.js';
 import { generate } from '../../src/infer/generate.js';
@@ -51,6 +52,7 @@ async function lastLogits<F extends FloatDType>(m: CausalLm<F>, ids: Int32Array)
 }
 
 const PROMPT = Int32Array.of(5, 17, 301, 42, 9);
+const GPT2 = { n_embd: 16, n_layer: 1, n_head: 2, n_positions: 16, vocab_size: 50 };
 
 for (const be of BACKENDS) {
   for (const [family, write] of Object.entries(FAMILIES)) {
@@ -181,4 +183,22 @@ test('edges: an empty prompt starts from the BOS token or is an error; a prompt 
   const ac = new AbortController();
   const aborted = await generate(m, [PROMPT, Int32Array.of(1, 2)], { maxNewTokens: 10, onToken: (b) => { if (b === 1) ac.abort(); }, signal: ac.signal });
   assert.deepEqual(aborted.outputs.map((o) => [o.finish, o.generatedIds.length]), [['aborted', 1], ['aborted', 1]]);
+});
+
+test('a weight holding NaN or Inf: loading the model fails with E_NONFINITE naming the tensor and the folder (weights are checked once, not at every product)', async (t) => {
+  const root = await tempDir(t);
+  for (const [family, tensors, config, bad] of [
+    ['llama', llamaTensors(SHAPE), llamaConfig(SHAPE, 'float32'), 'model.layers.1.mlp.up_proj.weight'],
+    ['gpt2', gpt2Tensors(GPT2), gpt2Config(GPT2), 'transformer.h.0.attn.c_attn.weight'],
+  ] as const) {
+    const sources = randomWeights(tensors, { seed: 2, dtype: 'f32', std: 0.2 }).map((s) => {
+      if (s.name !== bad) return s;
+      const data = new Float32Array(s.shape.reduce((a, b) => a * b, 1)).fill(0.1);
+      data[7] = family === 'llama' ? NaN : Infinity;
+      return { ...s, data };
+    });
+    const dir = join(root, family);
+    await writeModel(dir, sources, { config });
+    await assert.rejects(loadAs(dir, 'f32'), (e: unknown) => isLowrankError(e) && e.code === 'E_NONFINITE' && e.message.includes(bad) && e.context.file === dir);
+  }
 });
