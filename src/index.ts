@@ -5,8 +5,8 @@
  * files), `linalg` (dense linear algebra on the fastest available backend), `tensor` (Tucker,
  * CP, tensor-train decompositions and entanglement spectra), `tools` (LoRA extraction, resizing,
  * merging, compression and adapter initialization over model and adapter folders), `methods` (the
- * weight-derived adapter initializers: PiSSA, MiLoRA, OLoRA, SVFit, ...) and `analysis` (spectral
- * metrics of checkpoints).
+ * weight-derived adapter initializers: PiSSA, MiLoRA, OLoRA, SVFit, ...), `analysis` (spectral
+ * metrics of checkpoints) and `infer` (text generation with a KV cache, adapters applied unmerged).
  */
 export * as io from './io/index.js';
 export * as core from './core/index.js';
@@ -15,6 +15,7 @@ export * as tensor from './tensor/index.js';
 export * as tools from './tools/index.js';
 export * as analysis from './analysis/index.js';
 export * as methods from './methods/index.js';
+export * as infer from './infer/index.js';
 export { LowrankError, FormatError, isLowrankError, type ErrorCode } from './core/errors.js';
 export type { Tensor, TensorSpec } from './core/tensor.js';
 export type { DType, FloatDType, Storage } from './core/dtype.js';
