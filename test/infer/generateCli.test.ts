@@ -65,6 +65,13 @@ test('lowrank generate --data: every prompt in batches (an empty one from BOS), 
   assert.equal((JSON.parse(stopped.stdout) as Record).text, text.slice(0, text.indexOf(cut)));
   const plain = cli(['generate', '--model', model, '--data', prompts, '--max-new-tokens', '6']);
   assert.deepEqual(plain.stdout.trim().split('\n'), recs.map((r) => `${r.prompt}${r.text}`));
+  // Records with completions: one right (the model's own answer), one wrong; exact match counted.
+  const graded = join(root, 'graded.jsonl');
+  await writeFile(graded, [{ prompt: 'the cat', completion: recs[0].text }, { prompt: 'my friend', completion: `${recs[3].text}!` }].map((r) => JSON.stringify(r)).join('\n'));
+  const g = cli(['generate', '--model', model, '--data', graded, '--max-new-tokens', '6']);
+  assert.match(g.stdout, /^exact match: 1\/2 \(50\.0 %\) of the records with a completion$/m);
+  const gj = cli(['generate', '--model', model, '--data', graded, '--max-new-tokens', '6', '--json']);
+  assert.deepEqual(gj.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { exact: boolean }).exact), [true, false]);
 });
 
 test('lowrank generate --adapter a --adapter b: each adapter\'s answer, side by side, over one base', async (t) => {

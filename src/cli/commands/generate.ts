@@ -42,7 +42,7 @@ export function register(program: Command): void {
     .requiredOption('--model <dir>', 'model folder with config.json, weights and tokenizer.json')
     .option('--adapter <dir>', 'an adapter folder (PEFT LoRA/DoRA or any method lowrank trains); repeat to compare adapters side by side', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--prompt <text>', 'one prompt (its answer streams as it comes)')
-    .option('--data <file>', 'JSONL of {"prompt": ...} records, generated in batches')
+    .option('--data <file>', 'JSONL of {"prompt": ...} records, generated in batches (with a "completion": exact match is counted)')
     .option('--max-new-tokens <n>', 'new tokens per prompt at most', '64')
     .option('--temperature <t>', '0: greedy; above 0: sampling', '0')
     .option('--top-k <k>', 'sample from the k most likely tokens (0: all)', '0')
@@ -91,9 +91,18 @@ export function register(program: Command): void {
         for (const { adapter, answers } of results) {
           const { text, generation: g } = answers[i];
           if (f.json === true) {
-            const record = { prompt: p.prompt, ...(f.adapter.length > 0 ? { adapter: adapter?.dir } : {}), prompt_ids: [...g.promptIds], generated_ids: [...g.generatedIds], text, finish: g.finish, tokens_per_second: g.seconds > 0 ? g.generatedIds.length / g.seconds : 0 };
+            const expected = p.completion === undefined ? {} : { completion: p.completion, exact: text === p.completion };
+            const record = { prompt: p.prompt, ...(f.adapter.length > 0 ? { adapter: adapter?.dir } : {}), prompt_ids: [...g.promptIds], generated_ids: [...g.generatedIds], text, finish: g.finish, tokens_per_second: g.seconds > 0 ? g.generatedIds.length / g.seconds : 0, ...expected };
             process.stdout.write(JSON.stringify(record) + '\n');
           } else process.stdout.write(`${results.length > 1 ? `[${label(adapter).padEnd(width)}] ` : ''}${p.prompt}${text}\n`);
+        }
+      }
+      // Records with a "completion": how many answers equal it exactly.
+      const graded = prompts.filter((p) => p.completion !== undefined).length;
+      if (graded > 0 && f.json !== true) {
+        for (const { adapter, answers } of results) {
+          const right = answers.filter((a, i) => prompts[i].completion !== undefined && a.text === prompts[i].completion).length;
+          process.stdout.write(`${results.length > 1 ? `[${label(adapter).padEnd(width)}] ` : ''}exact match: ${right}/${graded} (${((100 * right) / graded).toFixed(1)} %) of the records with a completion\n`);
         }
       }
     });
