@@ -73,7 +73,7 @@ int openblas_get_parallel(void);
 /* Jobs                                                                                        */
 
 typedef enum { OP_GEMM, OP_QR, OP_SVD, OP_EIGH, OP_LU, OP_CHOL, OP_TRSM, OP_ENCODE, OP_DECODE, OP_GEMM_HALF,
-  OP_ATTENTION, OP_ATTENTION_BACKWARD, OP_RMSNORM, OP_RMSNORM_BACKWARD, OP_SWIGLU, OP_SWIGLU_BACKWARD, OP_CROSS_ENTROPY } op_kind;
+  OP_ATTENTION, OP_ATTENTION_BACKWARD, OP_ATTENTION_CACHED, OP_RMSNORM, OP_RMSNORM_BACKWARD, OP_SWIGLU, OP_SWIGLU_BACKWARD, OP_CROSS_ENTROPY } op_kind;
 
 #define MAX_OUT 3
 #define MAX_IN 6
@@ -92,7 +92,7 @@ typedef struct {
   char job;                   /* svd: 'S' 'A' 'N'; eigh: 'V' 'N' */
   void *in[MAX_IN];           /* private copies of the inputs (malloc), or borrowed (see below) */
   napi_ref in_ref[MAX_IN];    /* when set, in[i] points into this JS typed array: read only */
-  int dims[5];                /* nn kernels: batch, t, heads, kv heads, head dim / rows, cols */
+  int dims[7];                /* nn kernels: batch, t, heads, kv heads, head dim (, past, capacity) / rows, cols */
   int nout;                   /* number of result slots */
   int has_out[MAX_OUT];       /* slot present (else null in the result) */
   napi_ref out_ref[MAX_OUT];  /* the output ArrayBuffers, kept alive while the work runs */
@@ -522,6 +522,7 @@ static void run_nn_kernel(job_t *j) {
       if (!nn_attention_backward(o[0], o[1], o[2], in[4], in[0], in[1], in[2], in[3], d[0], d[1], d[2], d[3], d[4]))
         job_fail(j, "E_INTERNAL", "%s: out of memory for the scratch (T = %d)", "attentionBackward", d[1]);
       break;
+    case OP_ATTENTION_CACHED: nn_attention_cached(o[0], in[0], in[1], in[2], in[3], d[0], d[1], d[2], d[3], d[4], d[5], d[6]); break;
     case OP_RMSNORM: nn_rmsnorm_forward(o[0], o[1], in[0], in[1], d[0], d[1], j->alpha); break;
     case OP_RMSNORM_BACKWARD: nn_rmsnorm_backward(o[0], o[1], in[0], in[1], in[2], in[3], d[0], d[1]); break;
     case OP_SWIGLU: nn_swiglu_forward(o[0], in[0], in[1], j->count); break;
@@ -549,6 +550,7 @@ static void execute(napi_env env, void *data) {
     case OP_GEMM_HALF: run_gemm_half(j); break;
     case OP_ATTENTION:
     case OP_ATTENTION_BACKWARD:
+    case OP_ATTENTION_CACHED:
     case OP_RMSNORM:
     case OP_RMSNORM_BACKWARD:
     case OP_SWIGLU:
@@ -1162,6 +1164,7 @@ static const struct {
   int n_in, n_dims;
 } NN_KINDS[] = {
     {"attention", OP_ATTENTION, 3, 5},         {"attentionBackward", OP_ATTENTION_BACKWARD, 5, 5},
+    {"attentionCached", OP_ATTENTION_CACHED, 4, 7},
     {"rmsNorm", OP_RMSNORM, 2, 2},             {"rmsNormBackward", OP_RMSNORM_BACKWARD, 4, 2},
     {"swiglu", OP_SWIGLU, 2, 1},               {"swigluBackward", OP_SWIGLU_BACKWARD, 3, 1},
     {"crossEntropy", OP_CROSS_ENTROPY, 2, 2},
@@ -1174,6 +1177,7 @@ static const struct {
  * nn(kind, inputs, dims, scalar) -> Promise<outputs>: one training kernel of nn.c on float32 rows.
  *   attention          [q, k, v], [B, T, H, KV, D]          -> [o, p]
  *   attentionBackward  [q, k, v, p, dout], [B, T, H, KV, D] -> [dq, dk, dv]
+ *   attentionCached    [q, kCache, vCache, start (Int32Array)], [B, T, H, KV, D, past, capacity] -> o
  *   rmsNorm            [x, g], [N, C], eps                  -> [y, rstd]
  *   rmsNormBackward    [dy, x, g, rstd], [N, C]             -> [dx, dg]
  *   swiglu             [gate, up], [n]                      -> h
@@ -1228,6 +1232,15 @@ static napi_value js_nn(napi_env env, napi_callback_info info) {
       else out[0] = qn, out[1] = kn, out[2] = kn, zeroed[1] = zeroed[2] = 1, j->nout = 3;
       break;
     }
+    case OP_ATTENTION_CACHED: {
+      if (d[3] == 0 || d[2] % d[3] != 0 || d[5] + d[1] > d[6]) {
+        napi_throw_range_error(env, "E_INTERNAL", "lowrank_native: attentionCached needs heads a multiple of kv heads and past + t within the capacity");
+        goto fail;
+      }
+      const size_t qn = N * d[2] * d[4], cn = n * d[6] * d[3] * d[4];
+      want[0] = qn, want[1] = cn, want[2] = cn, want[3] = n, out[0] = qn, j->nout = 1;
+      break;
+    }
     case OP_RMSNORM: want[0] = N, want[1] = d[1], out[0] = N, out[1] = d[0], j->nout = 2; break;
     case OP_RMSNORM_BACKWARD:
       want[0] = want[1] = N, want[2] = d[1], want[3] = d[0];
@@ -1251,7 +1264,7 @@ static napi_value js_nn(napi_env env, napi_callback_info info) {
     napi_typedarray_type type;
     size_t len;
     void *data;
-    const napi_typedarray_type expect = j->op == OP_CROSS_ENTROPY && i == 1 ? napi_int32_array : napi_float32_array;
+    const napi_typedarray_type expect = (j->op == OP_CROSS_ENTROPY && i == 1) || (j->op == OP_ATTENTION_CACHED && i == 3) ? napi_int32_array : napi_float32_array;
     if (napi_get_element(env, argv[1], (uint32_t)i, &v) != napi_ok ||
         napi_get_typedarray_info(env, v, &type, &len, &data, NULL, NULL) != napi_ok || type != expect || len != want[i]) {
       char msg[160];

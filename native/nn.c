@@ -183,6 +183,61 @@ int nn_attention_backward(float *dq, float *dk, float *dv, const float *dout, co
   return 1;
 }
 
+/*
+ * Inference attention over a KV cache [B, cap, KV·D]: query i of sequence b is cache row past + i
+ * and reads rows start[b] .. past + i (earlier rows are left padding; an empty range gives zeros).
+ * Decoding has one query per sequence, so this is dot products and axpys over the cache rows, not
+ * products of blocks; split by (sequence, head) when there is enough of it.
+ */
+typedef struct {
+  float *o;
+  const float *q, *kc, *vc;
+  const int32_t *start;
+  int B, T, H, KV, D, past, cap;
+} cached_args;
+
+NN_LANES static void attention_cached_part(void *ctx, int part, int parts) {
+  const cached_args *a = ctx;
+  const int T = a->T, D = a->D, H = a->H, KV = a->KV, qw = H * D, kw = KV * D, group = H / KV, len = a->past + T;
+  const float scale = 1.0f / sqrtf((float)D);
+  float *s = malloc((size_t)len * sizeof(float) + 1), *acc = malloc((size_t)D * sizeof(float) + 1);
+  if (s == NULL || acc == NULL) { free(s); free(acc); return; }
+  for (int unit = part; unit < a->B * H; unit += parts) {
+    const int b = unit / H, h = unit % H, from = a->start[b] < 0 ? 0 : a->start[b];
+    const float *kb = a->kc + (size_t)b * a->cap * kw + (size_t)(h / group) * D, *vb = a->vc + (size_t)b * a->cap * kw + (size_t)(h / group) * D;
+    for (int i = 0; i < T; i++) {
+      const int last = a->past + i;
+      const float *qi = a->q + ((size_t)b * T + i) * qw + (size_t)h * D;
+      float *oi = a->o + ((size_t)b * T + i) * qw + (size_t)h * D;
+      for (int d = 0; d < D; d++) acc[d] = 0.0f;
+      float max = -INFINITY;
+      for (int j = from; j <= last; j++) {
+        const float *kj = kb + (size_t)j * kw;
+        float dot = 0.0f;
+        for (int d = 0; d < D; d++) dot += qi[d] * kj[d];
+        s[j] = dot * scale;
+        max = s[j] > max ? s[j] : max;
+      }
+      double sum = 0;
+      for (int j = from; j <= last; j++) sum += s[j] = nn_expf(s[j] - max);
+      for (int j = from; j <= last; j++) {
+        const float pj = (float)(s[j] / sum), *vj = vb + (size_t)j * kw;
+        for (int d = 0; d < D; d++) acc[d] += pj * vj[d];
+      }
+      for (int d = 0; d < D; d++) oi[d] = acc[d];
+    }
+  }
+  free(s);
+  free(acc);
+}
+
+void nn_attention_cached(float *o, const float *q, const float *kc, const float *vc, const int32_t *start, int B, int T, int H, int KV, int D, int past, int cap) {
+  cached_args a = {.o = o, .q = q, .kc = kc, .vc = vc, .start = start, .B = B, .T = T, .H = H, .KV = KV, .D = D, .past = past, .cap = cap};
+  /* threads cost ~20 µs to start: worth it only over some 2^18 multiply-adds */
+  const size_t work = (size_t)B * H * T * (size_t)(past + T) * D;
+  parallel(attention_cached_part, &a, work < ((size_t)1 << 18) ? 1 : parts_for(B * H), 0);
+}
+
 /* The share [lo, hi) of n items that part `part` of `parts` takes. */
 static void share(size_t n, int part, int parts, size_t *lo, size_t *hi) {
   *lo = n * (size_t)part / (size_t)parts;

@@ -42,6 +42,23 @@ export interface AttentionShape {
   readonly headDim: number;
 }
 
+/**
+ * Attention of new tokens over a KV cache: `t` query rows per sequence [batch·t, heads·headDim],
+ * keys and values [batch, capacity, kvHeads·headDim] with `past + t` rows filled per sequence.
+ */
+export interface CachedAttentionShape {
+  readonly batch: number;
+  /** New tokens (queries) per sequence. */
+  readonly t: number;
+  /** Tokens already in the cache before them. */
+  readonly past: number;
+  /** Rows the cache holds per sequence. */
+  readonly capacity: number;
+  readonly heads: number;
+  readonly kvHeads: number;
+  readonly headDim: number;
+}
+
 /** The result of an SVD: A = U · diag(s) · Vt, s descending and non-negative. */
 export interface SvdResult<A extends FloatArray> {
   /** m×k (thin, k = min(m, n)) or m×m (full); absent for 'values'. */
@@ -80,6 +97,12 @@ export interface Backend {
   attention<A extends FloatArray>(q: A, k: A, v: A, shape: AttentionShape): Promise<{ o: A; p: A }>;
   /** The gradients of q, k and v from P (the forward pass's) and dO. */
   attentionBackward<A extends FloatArray>(q: A, k: A, v: A, p: A, dout: A, shape: AttentionShape): Promise<{ dq: A; dk: A; dv: A }>;
+  /**
+   * Inference attention over a KV cache: query i of sequence b (cache row past + i) reads cache
+   * rows start[b] .. past + i (rows before start[b] are left padding); O [batch·t, heads·headDim],
+   * zeros where that range is empty.
+   */
+  attentionCached<A extends FloatArray>(q: A, kCache: A, vCache: A, start: Int32Array, shape: CachedAttentionShape): Promise<A>;
   /** RMSNorm of the rows of x: y = x·rstd·g, rstd = 1/√(mean(x²) + ε) per row. */
   rmsNorm<A extends FloatArray>(x: Matrix<A>, g: A, eps: number): Promise<{ y: A; rstd: A }>;
   /** dx of RMSNorm, and dg summed over the rows. */

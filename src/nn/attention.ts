@@ -10,6 +10,7 @@ import { tensor, type Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
 import { backend } from '../backend/index.js';
 import type { AttentionShape } from '../backend/types.js';
+import type { KvCache } from './kvcache.js';
 
 export type { AttentionShape } from '../backend/types.js';
 
@@ -34,4 +35,16 @@ export async function attentionBackward<F extends FloatDType>(q: Tensor<F>, k: T
   check(q, k, v, s);
   const { dq, dk, dv } = await backend().attentionBackward(q.data, k.data, v.data, cache.p, dout.data, s);
   return { dq: tensor(q.dtype, q.shape, dq), dk: tensor(k.dtype, k.shape, dk), dv: tensor(v.dtype, v.shape, dv) };
+}
+
+/**
+ * Inference attention of t new queries per sequence, q [batch·t, heads·headDim], over layer
+ * `layer` of the cache (the new keys and values already written): causal, padding masked.
+ */
+export async function attentionCachedForward<F extends FloatDType>(q: Tensor<F>, cache: KvCache<F>, layer: number, t: number, heads: number): Promise<Tensor<F>> {
+  const headDim = q.shape[1] / heads;
+  const kvHeads = cache.width / headDim;
+  if (!Number.isInteger(kvHeads) || heads % kvHeads !== 0 || q.shape[0] !== cache.batch * t) throw new LowrankError('E_SHAPE', `attention: q [${q.shape}] does not fit ${cache.batch}×${t} tokens, ${heads} heads over kv rows of ${cache.width}`);
+  const shape = { batch: cache.batch, t, past: cache.length, capacity: cache.capacity, heads, kvHeads, headDim };
+  return tensor(q.dtype, q.shape, await backend().attentionCached(q.data, cache.k[layer].data, cache.v[layer].data, cache.start, shape));
 }

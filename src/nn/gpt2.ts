@@ -14,7 +14,8 @@ import { LowrankError } from '../core/errors.js';
 import { tensor, type Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
 import type { Model } from '../io/hf.js';
-import { attentionBackward, attentionForward, type AttentionCache, type AttentionShape } from './attention.js';
+import { attentionBackward, attentionCachedForward, attentionForward, type AttentionCache, type AttentionShape } from './attention.js';
+import { kvWrite, lastRows, newTokens, positions, type KvCache } from './kvcache.js';
 import { geluBackward, geluForward } from './activations.js';
 import { embeddingBackward, embeddingForward } from './embedding.js';
 import { linearBackward, linearForward, type LinearAdapter } from './linear.js';
@@ -123,6 +124,36 @@ export async function gpt2Forward<F extends FloatDType>(m: Gpt2Model<F>, ids: In
   const { y: nFinal, cache: lnFinal } = layerNormForward(x, weight(m, 'transformer.ln_f.weight'), weight(m, 'transformer.ln_f.bias'), c.eps);
   const logits = await linearForward({ weight: weight(m, 'transformer.wte.weight') }, nFinal);
   return { logits, cache: { ids, shape, layers, xFinal: x, nFinal, lnFinal } };
+}
+
+/**
+ * Inference: appends t tokens per sequence, ids [B·t], to the cache and returns the logits of each
+ * sequence's last new token [B, vocab] (gpt2Forward's arithmetic, positions from the cache).
+ */
+export async function gpt2Step<F extends FloatDType>(m: Gpt2Model<F>, cache: KvCache<F>, ids: Int32Array): Promise<Tensor<F>> {
+  const c = m.config;
+  const C = c.hidden;
+  const t = newTokens(cache, ids);
+  const pos = positions(cache, t);
+  let x = embeddingForward(weight(m, 'transformer.wte.weight'), ids);
+  const wpe = weight(m, 'transformer.wpe.weight');
+  for (const [i, p] of pos.entries()) {
+    if (p >= c.positions) throw new LowrankError('E_SHAPE', `position ${p} exceeds n_positions ${c.positions}`);
+    for (let j = 0; j < C; j++) x.data[i * C + j] += wpe.data[p * C + j];
+  }
+  for (let l = 0; l < c.layers; l++) {
+    const p = `transformer.h.${l}`;
+    const { y: n1 } = layerNormForward(x, weight(m, `${p}.ln_1.weight`), weight(m, `${p}.ln_1.bias`), c.eps);
+    const qkv = await linearForward(linearOf(m, `${p}.attn.c_attn`), n1);
+    kvWrite(cache, l, cols(qkv, C, C), cols(qkv, 2 * C, C), t);
+    const o = await attentionCachedForward(cols(qkv, 0, C), cache, l, t, c.heads);
+    const a = sum(x, await linearForward(linearOf(m, `${p}.attn.c_proj`), o));
+    const { y: n2 } = layerNormForward(a, weight(m, `${p}.ln_2.weight`), weight(m, `${p}.ln_2.bias`), c.eps);
+    x = sum(a, await linearForward(linearOf(m, `${p}.mlp.c_proj`), geluForward(await linearForward(linearOf(m, `${p}.mlp.c_fc`), n2))));
+  }
+  cache.length += t;
+  const { y: nFinal } = layerNormForward(lastRows(x, cache.batch, t), weight(m, 'transformer.ln_f.weight'), weight(m, 'transformer.ln_f.bias'), c.eps);
+  return linearForward({ weight: weight(m, 'transformer.wte.weight') }, nFinal);
 }
 
 export async function gpt2Backward<F extends FloatDType>(m: Gpt2Model<F>, cache: Gpt2Cache<F>, dlogits: Tensor<F>, grads: ReadonlyMap<string, Tensor<F>> = new Map()): Promise<void> {

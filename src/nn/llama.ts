@@ -13,13 +13,14 @@ import { LowrankError } from '../core/errors.js';
 import type { Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
 import type { Model } from '../io/hf.js';
-import { attentionBackward, attentionForward, type AttentionCache, type AttentionShape } from './attention.js';
+import { attentionBackward, attentionCachedForward, attentionForward, type AttentionCache, type AttentionShape } from './attention.js';
+import { kvWrite, lastRows, newTokens, positions, type KvCache } from './kvcache.js';
 import { swigluBackward, swigluForward } from './activations.js';
 import { embeddingBackward, embeddingForward } from './embedding.js';
 import { linearBackward, linearForward, type LinearAdapter } from './linear.js';
 import { addInto, linearOf, sum, weight } from './weights.js';
 import { rmsNormBackward, rmsNormForward, type RmsNormCache } from './norm.js';
-import { ropeApply, ropeTables } from './rope.js';
+import { ropeApply, ropeTables, ropeTablesAt } from './rope.js';
 
 /** The config.json fields the architecture needs. */
 export interface LlamaConfig {
@@ -33,6 +34,8 @@ export interface LlamaConfig {
   readonly rmsEps: number;
   readonly ropeTheta: number;
   readonly tieEmbeddings: boolean;
+  /** max_position_embeddings: the longest sequence the model was trained for. */
+  readonly context: number;
   /** Qwen2 has biases on q, k and v. */
   readonly qkvBias: boolean;
 }
@@ -62,6 +65,7 @@ export function llamaConfigOf(c: Readonly<Record<string, unknown>>, file?: strin
     rmsEps: num('rms_norm_eps', 1e-6),
     ropeTheta: typeof (c.rope_parameters as { rope_theta?: unknown } | undefined)?.rope_theta === 'number' ? ((c.rope_parameters as { rope_theta: number }).rope_theta) : num('rope_theta', 10000),
     tieEmbeddings: c.tie_word_embeddings === true,
+    context: num('max_position_embeddings', 2048),
     qkvBias: c.model_type === 'qwen2',
   };
 }
@@ -142,6 +146,38 @@ export async function llamaForward<F extends FloatDType>(m: LlamaModel<F>, ids: 
   const { y: nFinal, cache: rmsFinal } = await rmsNormForward(x, weight(m, 'model.norm.weight'), c.rmsEps);
   const logits = await linearForward({ weight: weight(m, c.tieEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight'), adapter: m.adapters.get('lm_head') }, nFinal);
   return { logits, cache: { ids, shape, layers, xFinal: x, nFinal, rmsFinal } };
+}
+
+/**
+ * Inference: appends t tokens per sequence, ids [B·t], to the cache (their keys and values, after
+ * RoPE at their positions) and returns the logits of each sequence's last new token [B, vocab].
+ * The same arithmetic as llamaForward, without what only the backward pass needs.
+ */
+export async function llamaStep<F extends FloatDType>(m: LlamaModel<F>, cache: KvCache<F>, ids: Int32Array): Promise<Tensor<F>> {
+  const c = m.config;
+  const t = newTokens(cache, ids);
+  const tables = ropeTablesAt(positions(cache, t), c.headDim, c.ropeTheta);
+  const n = ids.length;
+  let x = embeddingForward(weight(m, 'model.embed_tokens.weight'), ids);
+  for (let l = 0; l < c.layers; l++) {
+    const p = `model.layers.${l}`;
+    const { y: n1 } = await rmsNormForward(x, weight(m, `${p}.input_layernorm.weight`), c.rmsEps);
+    const q = await linearForward(linearOf(m, `${p}.self_attn.q_proj`, c.qkvBias), n1);
+    const k = await linearForward(linearOf(m, `${p}.self_attn.k_proj`, c.qkvBias), n1);
+    const v = await linearForward(linearOf(m, `${p}.self_attn.v_proj`, c.qkvBias), n1);
+    ropeApply(q, n, c.headDim, tables);
+    ropeApply(k, n, c.headDim, tables);
+    kvWrite(cache, l, k, v, t);
+    const a = await attentionCachedForward(q, cache, l, t, c.heads);
+    const h = sum(x, await linearForward(linearOf(m, `${p}.self_attn.o_proj`, false), a));
+    const { y: n2 } = await rmsNormForward(h, weight(m, `${p}.post_attention_layernorm.weight`), c.rmsEps);
+    const gate = await linearForward(linearOf(m, `${p}.mlp.gate_proj`, false), n2);
+    const up = await linearForward(linearOf(m, `${p}.mlp.up_proj`, false), n2);
+    x = sum(h, await linearForward(linearOf(m, `${p}.mlp.down_proj`, false), await swigluForward(gate, up)));
+  }
+  cache.length += t;
+  const { y: nFinal } = await rmsNormForward(lastRows(x, cache.batch, t), weight(m, 'model.norm.weight'), c.rmsEps);
+  return linearForward({ weight: weight(m, c.tieEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight'), adapter: m.adapters.get('lm_head') }, nFinal);
 }
 
 /**

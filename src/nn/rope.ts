@@ -7,16 +7,21 @@
 import type { Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
 
-/** cos and sin tables [T, D/2]. */
+/** cos and sin tables [T, D/2] for positions offset .. offset + T − 1. */
 export function ropeTables(t: number, headDim: number, theta: number, offset = 0): { cos: Float64Array; sin: Float64Array } {
+  return ropeTablesAt(Int32Array.from({ length: t }, (_, p) => p + offset), headDim, theta);
+}
+
+/** cos and sin tables [N, D/2], row r for position positions[r] (inference: each row its own). */
+export function ropeTablesAt(positions: Int32Array, headDim: number, theta: number): { cos: Float64Array; sin: Float64Array } {
   const half = headDim / 2;
-  const cos = new Float64Array(t * half);
-  const sin = new Float64Array(t * half);
-  for (let p = 0; p < t; p++) {
+  const cos = new Float64Array(positions.length * half);
+  const sin = new Float64Array(positions.length * half);
+  for (const [r, p] of positions.entries()) {
     for (let i = 0; i < half; i++) {
-      const angle = (p + offset) * theta ** ((-2 * i) / headDim);
-      cos[p * half + i] = Math.cos(angle);
-      sin[p * half + i] = Math.sin(angle);
+      const angle = p * theta ** ((-2 * i) / headDim);
+      cos[r * half + i] = Math.cos(angle);
+      sin[r * half + i] = Math.sin(angle);
     }
   }
   return { cos, sin };

@@ -6,16 +6,15 @@
  */
 import { LowrankError } from '../core/errors.js';
 import { encodeFloat, tensor, type Tensor } from '../core/tensor.js';
-import { openAdapter, writeAdapter, type LoraModuleTensors } from '../io/peft.js';
+import { writeAdapter, type LoraModuleTensors } from '../io/peft.js';
 import type { FloatDType } from '../core/dtype.js';
 import { getMethod, methodNames } from '../methods/registry.js';
 import { residual } from '../methods/split.js';
 import { NO_SHARED } from '../methods/shared.js';
 import { type AdapterMethod, type InitOptions, type LayerInit, type LayerShape, type Shared, type TrainTerm } from '../methods/types.js';
 import type { OptionValues } from '../methods/options.js';
-import { isMethodFolder, readMethodFolder, writeMethodFolder } from '../methods/adapterFile.js';
-import { loraTerm } from '../methods/lora.js';
-import { doraTerm } from '../methods/dora.js';
+import { writeMethodFolder } from '../methods/adapterFile.js';
+import { loadAdapter } from '../infer/adapters.js';
 import { backend } from '../backend/index.js';
 import type { CausalLm } from '../nn/causalLm.js';
 import { crossEntropy, IGNORE } from '../nn/loss.js';
@@ -214,32 +213,9 @@ async function saveOwnFormat<F extends FloatDType>(method: AdapterMethod, adapte
 }
 
 /**
- * Puts a saved adapter on the model's layers (for evaluation): a PEFT LoRA or DoRA folder, or an
- * adapter of a method with its own format (its terms rebuilt from the saved tensors and shared state).
+ * Puts a saved adapter on the model's layers (for evaluation), next to any already there: a PEFT
+ * LoRA or DoRA folder, or an adapter of a method with its own format (infer/adapters.ts reads it).
  */
 export async function loadAdapterInto<F extends FloatDType>(m: CausalLm<F>, dir: string): Promise<void> {
-  const dtype = m.dtype;
-  const missing = (name: string): never => {
-    throw new LowrankError('E_SHAPE', `the adapter has module ${name}, which the model does not`, { file: dir });
-  };
-  if (await isMethodFolder(dir)) {
-    const shapes = new Map([...m.weights].filter(([n, t]) => t.shape.length === 2 && n.endsWith('.weight')).map(([n, t]) => [moduleOf(n), [t.shape[0], t.shape[1]] as const]));
-    const a = await readMethodFolder(dir, dtype, { shapes });
-    if (a.method.trainTerm === undefined || a.method.changesBase) throw new LowrankError('E_UNSUPPORTED', `evaluating a ${a.method.name} adapter is not supported`, { file: dir });
-    for (const [index, l] of a.layers.entries()) {
-      const w = m.weights.get(`${l.name}.weight`) ?? missing(l.name);
-      m.adapters.set(l.name, a.method.trainTerm(w, { tensors: a.modules.get(l.name) ?? {} }, { ...a.opts, layer: { name: l.name, index } }, a.shared));
-    }
-    return;
-  }
-  const a = await openAdapter(dir);
-  try {
-    for (const mod of a.modules) {
-      const [A, B] = [await a.readAs(mod.A.name, dtype), await a.readAs(mod.B.name, dtype)];
-      const w = m.weights.get(`${mod.name}.weight`) ?? missing(mod.name);
-      m.adapters.set(mod.name, mod.magnitude === undefined ? loraTerm(A, B, mod.scaling) : doraTerm(w, A, B, await a.readAs(mod.magnitude.name, dtype), mod.scaling));
-    }
-  } finally {
-    await a.close();
-  }
+  for (const [module, term] of (await loadAdapter(m, dir)).terms) m.adapters.set(module, term);
 }

@@ -3,7 +3,7 @@
  * are checked against, and what the js and wasm backends run. Sums and products are taken in
  * float64 (Number) and rounded once to the input's element type. Rows are [N, width], N = batch·T.
  */
-import type { AttentionShape, Backend, FloatArray, Matrix } from '../types.js';
+import type { AttentionShape, Backend, CachedAttentionShape, FloatArray, Matrix } from '../types.js';
 
 /** A zeroed array of the same element type as x. */
 function like<A extends FloatArray>(x: A, n: number): A {
@@ -49,6 +49,45 @@ export function attention<A extends FloatArray>(q: A, k: A, v: A, s: AttentionSh
     }
   }
   return { o, p };
+}
+
+/**
+ * Attention of t new queries per sequence over a KV cache [batch, capacity, kvHeads·D]: query i of
+ * sequence b sits at cache row past + i and reads rows start[b] .. past + i (earlier rows are left
+ * padding); an empty range gives zeros.
+ */
+export function attentionCached<A extends FloatArray>(q: A, kc: A, vc: A, start: Int32Array, s: CachedAttentionShape): A {
+  const { batch, t, past, capacity, heads, kvHeads, headDim: D } = s;
+  const [qw, kw, group, scale] = [heads * D, kvHeads * D, heads / kvHeads, 1 / Math.sqrt(D)];
+  const o = like(q, q.length);
+  const row = new Float64Array(past + t);
+  const acc = new Float64Array(D);
+  for (let b = 0; b < batch; b++) {
+    const base = b * capacity * kw;
+    for (let h = 0; h < heads; h++) {
+      const [qh, kg] = [h * D, Math.floor(h / group) * D];
+      for (let i = 0; i < t; i++) {
+        const [qi, last] = [(b * t + i) * qw + qh, past + i];
+        let max = -Infinity;
+        for (let j = start[b]; j <= last; j++) {
+          const kj = base + j * kw + kg;
+          let dot = 0;
+          for (let d = 0; d < D; d++) dot += q[qi + d] * kc[kj + d];
+          row[j] = dot * scale;
+          if (row[j] > max) max = row[j];
+        }
+        let sum = 0;
+        for (let j = start[b]; j <= last; j++) sum += row[j] = Math.exp(row[j] - max);
+        acc.fill(0);
+        for (let j = start[b]; j <= last; j++) {
+          const vj = base + j * kw + kg;
+          for (let d = 0; d < D; d++) acc[d] += (row[j] / sum) * vc[vj + d];
+        }
+        for (let d = 0; d < D; d++) o[qi + d] = acc[d];
+      }
+    }
+  }
+  return o;
 }
 
 /** dV += Pᵀ·dO, dP = dO·Vᵀ, dS = P ⊙ (dP − rowsum(dP ⊙ P))/√D, dQ = dS·K, dK += dSᵀ·Q. */
@@ -177,9 +216,10 @@ export function crossEntropy<A extends FloatArray>(logits: Matrix<A>, targets: I
 }
 
 /** The training kernels of the Backend interface, as the js backend (and wasm, which shares them) runs them. */
-export const nnKernels: Pick<Backend, 'attention' | 'attentionBackward' | 'rmsNorm' | 'rmsNormBackward' | 'swiglu' | 'swigluBackward' | 'crossEntropy' | 'retainFreedMemory'> = {
+export const nnKernels: Pick<Backend, 'attention' | 'attentionBackward' | 'attentionCached' | 'rmsNorm' | 'rmsNormBackward' | 'swiglu' | 'swigluBackward' | 'crossEntropy' | 'retainFreedMemory'> = {
   attention: async (q, k, v, shape) => attention(q, k, v, shape),
   attentionBackward: async (q, k, v, p, dout, shape) => attentionBackward(q, k, v, p, dout, shape),
+  attentionCached: async (q, kc, vc, start, shape) => attentionCached(q, kc, vc, start, shape),
   rmsNorm: async (x, g, eps) => rmsNorm(x, g, eps),
   rmsNormBackward: async (dy, x, g, rstd) => rmsNormBackward(dy, x, g, rstd),
   swiglu: async (gate, up) => swiglu(gate, up),

@@ -20,7 +20,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LowrankError } from '../../core/errors.js';
 import { nnKernels } from '../js/nn.js';
-import type { AttentionShape, Backend, FloatArray, Matrix, SvdJob, SvdResult } from '../types.js';
+import type { AttentionShape, Backend, CachedAttentionShape, FloatArray, Matrix, SvdJob, SvdResult } from '../types.js';
 
 /** Where the addon is, relative to the package root. */
 const ADDON = join('native', 'build', 'Release', 'lowrank_native.node');
@@ -181,6 +181,11 @@ function makeBackend(addon: Addon): Backend {
       const f = [q, k, v, p, dout] as Float32Array[];
       const [dq, dk, dv] = (await call('attentionBackward', [q.length, k.length], () => addon.nn('attentionBackward', f, dims(s), 0))) as A[];
       return { dq, dk, dv };
+    },
+    async attentionCached<A extends FloatArray>(q: A, kc: A, vc: A, start: Int32Array, s: CachedAttentionShape): Promise<A> {
+      if (!(q instanceof Float32Array)) return nnKernels.attentionCached(q, kc, vc, start, s);
+      const d = [s.batch, s.t, s.heads, s.kvHeads, s.headDim, s.past, s.capacity];
+      return (await call('attentionCached', [q.length, kc.length], () => addon.nn('attentionCached', [q, kc as Float32Array, vc as Float32Array, start], d, 0))) as A;
     },
     async rmsNorm<A extends FloatArray>(x: Matrix<A>, g: A, eps: number): Promise<{ y: A; rstd: A }> {
       if (!(x.data instanceof Float32Array)) return nnKernels.rmsNorm(x, g, eps);
