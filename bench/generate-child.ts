@@ -12,7 +12,7 @@ import { openModel } from '../src/io/hf.js';
 import { loadCausalLm } from '../src/nn/causalLm.js';
 import { generate } from '../src/infer/generate.js';
 import { activate, loadAdapter, mergeAdapters } from '../src/infer/adapters.js';
-import { maxRssBytes } from './util.js';
+import { peakRssBytes } from './util.js';
 
 async function main(): Promise<void> {
   const [dir, idsFile, batchS, promptS, newS, warmupS, repsS, mode = 'none', ...adapterDirs] = process.argv.slice(2);
@@ -45,7 +45,7 @@ async function main(): Promise<void> {
       prefillTokens: last.prefillTokens,
       decodeTokens: last.decodeTokens,
       tokens: last.outputs.map((o) => Array.from(o.generatedIds)),
-      maxRssBytes: maxRssBytes(),
+      maxRssBytes: peakRssBytes(),
     }),
   );
 }

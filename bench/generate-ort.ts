@@ -12,7 +12,7 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { maxRssBytes, now } from './util.js';
+import { now, peakRssBytes } from './util.js';
 
 /** The part of onnxruntime-node's API this script uses (its types are not installed with lowrank). */
 interface OrtTensor {
@@ -80,7 +80,7 @@ async function main(): Promise<void> {
     tokens = r.tokens;
   }
   await session.release();
-  console.log(JSON.stringify({ prefillSeconds, decodeSeconds, tokens, version: ort.env.versions.node ?? ort.env.versions.common, maxRssBytes: maxRssBytes() }));
+  console.log(JSON.stringify({ prefillSeconds, decodeSeconds, tokens, version: ort.env.versions.node ?? ort.env.versions.common, maxRssBytes: peakRssBytes() }));
 }
 
 main().catch((e: unknown) => {

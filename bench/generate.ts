@@ -48,7 +48,7 @@ import { openModel, writeModel } from '../src/io/hf.js';
 import { writeAdapter, type LoraModuleTensors } from '../src/io/peft.js';
 import { tensor } from '../src/core/tensor.js';
 import { rng } from '../src/core/rng.js';
-import { findTorch, fmtMiB, fmtRatio, median, now, printTable, requireNumpy, runNodeJson, runPythonJson, withTempDir, type SuiteOptions } from './util.js';
+import { findTorch, fmtMiB, fmtRatio, median, now, printTable, PY_PEAK_RSS, requireNumpy, runNodeJson, runPythonJson, withTempDir, type SuiteOptions } from './util.js';
 import { NUMPY_READER } from './checkpoint.js';
 
 export const description = 'greedy generation, prefill and decode tokens/s at batch 1 and 8: lowrank vs PyTorch CPU vs onnxruntime-node; unmerged adapters vs merged';
@@ -233,7 +233,7 @@ export async function run(opts: SuiteOptions): Promise<unknown> {
       workloads.push({ name: 'built-in (0.84M)', dir: BUILTIN, batches: [1, 8], prompt: 32, newTokens: 64, warmup: 1, reps: 5 });
       await writeModel(join(dir, 'm100'), randomWeights(llamaTensors(M100), { seed: 1, dtype: 'bf16', std: 0.02 }), { config: llamaConfig(M100) });
       const { params } = await decodeBytes(join(dir, 'm100'));
-      workloads.push({ name: `random Llama (${(params / 1e6).toFixed(0)}M)`, dir: join(dir, 'm100'), batches: [1, 8], prompt: 32, newTokens: 32, warmup: 1, reps: 3 });
+      workloads.push({ name: `random Llama (${(params / 1e6).toFixed(0)}M)`, dir: join(dir, 'm100'), batches: [1, 8], prompt: 32, newTokens: 32, warmup: 1, reps: 5 });
     }
     const results: Record<string, unknown>[] = [];
     const prefillRows: string[][] = [];
@@ -337,7 +337,7 @@ async function adapterRows(w: Workload, dir: string, env: NodeJS.ProcessEnv, ks:
 }
 
 /** The Llama forward in torch with the KV cache as explicit inputs and outputs (what is exported to ONNX, and what PyTorch runs). */
-const PY_MODEL = `
+const PY_MODEL = `${PY_PEAK_RSS}
 import json, os, struct, sys
 import torch
 import torch.nn.functional as F
@@ -430,7 +430,7 @@ pre, dec = [], []
 for i in range(warmup + reps):
     p, d, tokens = generate()
     if i >= warmup: pre.append(p); dec.append(d)
-print(json.dumps({'prefillSeconds': pre, 'decodeSeconds': dec, 'tokens': tokens, 'maxRssBytes': _max_rss_bytes()}))
+print(json.dumps({'prefillSeconds': pre, 'decodeSeconds': dec, 'tokens': tokens, 'maxRssBytes': _peak_rss_bytes()}))
 `;
 
 /** torch.onnx.export of that module: caches as inputs past_k/v_<l> and outputs present_k/v_<l>, batch and positions dynamic. */

@@ -63,6 +63,18 @@ def _max_rss_bytes():
     return r if sys.platform == 'darwin' else r * 1024
 `;
 
+/** Lines defining `_peak_rss_bytes()`: VmHWM where /proc/self/status has it (see {@link peakRssBytes}), else `_max_rss_bytes()`. */
+export const PY_PEAK_RSS = `
+def _peak_rss_bytes():
+    try:
+        for line in open('/proc/self/status'):
+            if line.startswith('VmHWM:'):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return _max_rss_bytes()
+`;
+
 /** The numpy version, checking once that python3 and numpy are there (throws a clear error otherwise). */
 export function requireNumpy(): string {
   if (numpyVersion !== undefined) return numpyVersion;
@@ -127,6 +139,22 @@ export function runNodeJson<T>(script: string, args: readonly string[], nodeFlag
 /** This process's peak resident set size in bytes. */
 export function maxRssBytes(): number {
   return process.resourceUsage().maxRSS * 1024;
+}
+
+/**
+ * This process's own peak resident set size in bytes: VmHWM of /proc/self/status on Linux (the
+ * peak of this program's memory alone), else {@link maxRssBytes}. A spawned child's `ru_maxrss`
+ * starts at its parent's RSS at the fork (Linux keeps the pre-exec high-water mark), so a parent
+ * that holds a large model or buffer inflates every child's maxRSS; VmHWM does not.
+ */
+export function peakRssBytes(): number {
+  try {
+    const m = /^VmHWM:\s*(\d+)\s*kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m !== null) return Number(m[1]) * 1024;
+  } catch {
+    // not Linux
+  }
+  return maxRssBytes();
 }
 
 /** Bytes this process has read through system calls so far (Linux `/proc/self/io` rchar), or undefined elsewhere. */
