@@ -13,6 +13,7 @@ import { register as convert } from './commands/convert.js';
 import { register as convertToLora } from './commands/convert-to-lora.js';
 import { register as doctor } from './commands/doctor.js';
 import { register as extract } from './commands/extract.js';
+import { register as generate } from './commands/generate.js';
 import { register as init } from './commands/init.js';
 import { register as inspect } from './commands/inspect.js';
 import { register as merge } from './commands/merge.js';
@@ -22,7 +23,7 @@ import { register as start } from './commands/start.js';
 import { register as tour } from './commands/tour.js';
 import { register as train } from './commands/train.js';
 
-const COMMANDS = [inspect, convert, analyze, compress, extract, merge, resize, init, convertToLora, params, train, compare, start, doctor, tour];
+const COMMANDS = [inspect, convert, analyze, compress, extract, merge, resize, init, convertToLora, params, train, generate, compare, start, doctor, tour];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };

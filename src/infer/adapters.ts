@@ -49,7 +49,7 @@ export async function loadAdapter<F extends FloatDType>(m: CausalLm<F>, dir: str
       const [A, B] = [await a.readAs(mod.A.name, dtype), await a.readAs(mod.B.name, dtype)];
       const [out, inF] = w.shape;
       if (A.shape[1] !== inF || B.shape[0] !== out || A.shape[0] !== B.shape[1]) {
-        throw new LowrankError('E_SHAPE', `module ${mod.name}: lora_A [${A.shape}] and lora_B [${B.shape}] do not fit the model's [${out}, ${inF}] weight`, { file: dir });
+        throw new LowrankError('E_SHAPE', `module ${mod.name}: lora_A [${A.shape.join(', ')}] and lora_B [${B.shape.join(', ')}] do not fit the model's [${out}, ${inF}] weight`, { file: dir });
       }
       terms.set(mod.name, mod.magnitude === undefined ? loraTerm(A, B, mod.scaling) : doraTerm(w, A, B, await a.readAs(mod.magnitude.name, dtype), mod.scaling));
     }

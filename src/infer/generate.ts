@@ -25,6 +25,12 @@ export interface GenerateOptions extends SamplingOptions {
   readonly signal?: AbortSignal;
 }
 
+/**
+ * Lets the event loop run (signals, timers, I/O) between steps: small kernels settle their promises
+ * at once, so a loop of them would otherwise run as one chain of microtasks that Ctrl-C cannot stop.
+ */
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
+
 /** Why a sequence ended. */
 export type Finish = 'stop' | 'length' | 'aborted';
 
@@ -105,6 +111,7 @@ export async function generate<F extends FloatDType>(m: CausalLm<F>, prompts: In
       if (finish[b] !== undefined) ended[b] = seconds();
     }
     if (finish.every((f) => f !== undefined)) break;
+    await yieldToEventLoop();
     if (opts.signal?.aborted === true) {
       for (let b = 0; b < batch; b++) if (finish[b] === undefined) [finish[b], ended[b]] = ['aborted', seconds()];
       break;

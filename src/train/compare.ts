@@ -15,6 +15,7 @@ import { getMethod } from '../methods/registry.js';
 import type { OptionValues } from '../methods/options.js';
 import type { LayerTargets } from '../tools/targets.js';
 import { pack, readJsonl, type Sequence } from './data.js';
+import { lossChart } from './lossChart.js';
 import { loadTokenizer } from './tokenizer.js';
 import { attachAdapter, evaluate, train, trainableCount, trainableMethods } from './loop.js';
 import { BUILTIN_OPTIONS, BUILTIN_TRAINING, builtinTask, defaultLr } from './mainJob.js';
@@ -212,27 +213,12 @@ export function compareTable(rows: readonly CompareRow[], count: (n: number) => 
 
 /**
  * One self-contained HTML page (no scripts, no external resources): the loss curves of every
- * method on one chart (Vega-Lite rendered to SVG, as the analysis report does) and the table.
+ * method on one chart and the table.
  */
 export async function compareHtml(rows: readonly CompareRow[], opts: { title?: string; note?: string } = {}): Promise<string> {
-  // Loaded here: the plotting code is the largest module of the CLI to start up.
-  const { esc, FONT, STYLE, svgOf, tableHtml } = await import('../analysis/report.js');
+  const { esc, STYLE, tableHtml } = await import('../analysis/report.js');
   const title = opts.title ?? `lowrank compare: ${rows.map((r) => r.method).join(', ')}`;
-  const methods = rows.map((r) => r.method);
-  const values = rows.flatMap((r) => r.losses.map((loss, i) => ({ method: r.method, step: i + 1, loss: +loss.toPrecision(5) })));
-  const chart = await svgOf({
-    ...FONT,
-    title: 'Training loss per step',
-    data: { values },
-    width: 640,
-    height: 320,
-    mark: { type: 'line', strokeWidth: 1.5 },
-    encoding: {
-      x: { field: 'step', type: 'quantitative', title: 'step' },
-      y: { field: 'loss', type: 'quantitative', title: 'train loss', scale: { zero: false } },
-      color: { field: 'method', type: 'nominal', sort: methods, title: 'method' },
-    },
-  });
+  const chart = await lossChart(rows);
   const { header, cells } = compareTable(rows);
   return `<!doctype html>
 <html lang="en">

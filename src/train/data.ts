@@ -21,13 +21,12 @@ export interface Sequence {
   readonly targets: Int32Array;
 }
 
-/** Reads and tokenizes a JSONL file (E_FORMAT naming the line of a bad record). */
-export async function readJsonl(path: string, tok: TextTokenizer): Promise<Example[]> {
+/** The records of a JSONL file, each with its line number (E_FORMAT naming the line of a bad one). */
+async function jsonlRecords(path: string): Promise<{ rec: Record<string, unknown>; bad: (why: string) => never }[]> {
   const text = await readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => {
     throw new LowrankError(e.code === 'ENOENT' ? 'E_NOT_FOUND' : 'E_IO', `cannot read the data file: ${e.message}`, { file: path });
   });
-  const examples: Example[] = [];
-  const eos = tok.eosId === undefined ? [] : [tok.eosId];
+  const out: { rec: Record<string, unknown>; bad: (why: string) => never }[] = [];
   text.split('\n').forEach((line, i) => {
     if (line.trim() === '') return;
     const bad = (why: string): never => {
@@ -39,12 +38,22 @@ export async function readJsonl(path: string, tok: TextTokenizer): Promise<Examp
     } catch {
       bad('not valid JSON');
     }
-    if (typeof rec !== 'object' || rec === null) bad('not a JSON object');
-    const r = rec as Record<string, unknown>;
+    if (typeof rec !== 'object' || rec === null || Array.isArray(rec)) bad('not a JSON object');
+    out.push({ rec: rec as Record<string, unknown>, bad });
+  });
+  if (out.length === 0) throw new LowrankError('E_FORMAT', 'the data file has no records', { file: path });
+  return out;
+}
+
+/** Reads and tokenizes a JSONL file (E_FORMAT naming the line of a bad record). */
+export async function readJsonl(path: string, tok: TextTokenizer): Promise<Example[]> {
+  const eos = tok.eosId === undefined ? [] : [tok.eosId];
+  return (await jsonlRecords(path)).map(({ rec: r, bad }) => {
     if (typeof r.text === 'string') {
       const ids = Int32Array.from([...tok.encode(r.text), ...eos]);
-      examples.push({ ids, labels: ids.slice() });
-    } else if (typeof r.prompt === 'string' && typeof r.completion === 'string') {
+      return { ids, labels: ids.slice() };
+    }
+    if (typeof r.prompt === 'string' && typeof r.completion === 'string') {
       const p = tok.encode(r.prompt);
       const c = Int32Array.from([...tok.encode(r.completion), ...eos]);
       const ids = new Int32Array(p.length + c.length);
@@ -52,11 +61,20 @@ export async function readJsonl(path: string, tok: TextTokenizer): Promise<Examp
       ids.set(c, p.length);
       const labels = ids.slice();
       labels.fill(IGNORE, 0, p.length);
-      examples.push({ ids, labels });
-    } else bad('expected {"text": string} or {"prompt": string, "completion": string}');
+      return { ids, labels };
+    }
+    return bad('expected {"text": string} or {"prompt": string, "completion": string}');
   });
-  if (examples.length === 0) throw new LowrankError('E_FORMAT', 'the data file has no examples', { file: path });
-  return examples;
+}
+
+/** Prompts to generate from: a JSONL file of {"prompt": string} records (a "completion" is kept as the reference answer). */
+export async function readPrompts(path: string): Promise<{ prompt: string; completion?: string }[]> {
+  return (await jsonlRecords(path)).map(({ rec: r, bad }) => {
+    const { prompt, completion } = r;
+    if (typeof prompt !== 'string') return bad('expected {"prompt": string}');
+    if (completion !== undefined && typeof completion !== 'string') return bad('"completion" must be a string');
+    return { prompt, ...(completion !== undefined ? { completion } : {}) };
+  });
 }
 
 /**

@@ -5,11 +5,13 @@
  * with LoRA and with PiSSA side by side; each adapter is evaluated on held-out sums, written as a
  * PEFT adapter folder, and analyzed (what the fine-tune changed) into an HTML report.
  */
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '../io/atomic.js';
 import { openModel } from '../io/hf.js';
-import { loadCausalLm } from '../nn/causalLm.js';
+import { loadCausalLm, type CausalLm } from '../nn/causalLm.js';
+import { exactMatch } from '../infer/text.js';
+import { mainJobHtml } from './mainJobPage.js';
 import { analyzeModel } from '../analysis/model.js';
 import { loadTokenizer } from './tokenizer.js';
 import { pack, shuffled, type Example, type Sequence } from './data.js';
@@ -20,16 +22,40 @@ import type { OptionValues } from '../methods/options.js';
 /** The built-in model folder (shipped in the package). */
 export const BUILTIN_MODEL = fileURLToPath(new URL('../../../assets/builtin/model', import.meta.url));
 
+/** Exact matches of greedy answers on the held-out sums. */
+export interface Accuracy {
+  readonly correct: number;
+  readonly total: number;
+}
+
 /** One method's result. */
 export interface MainJobRow {
   readonly method: string;
+  /** The loss of every step. */
+  readonly losses: readonly number[];
   readonly trainLoss: number;
   readonly evalBefore: number;
   readonly evalAfter: number;
+  /** Before training (the adapter attached at its init) and after. */
+  readonly accuracyBefore: Accuracy;
+  readonly accuracyAfter: Accuracy;
+  /** The fine-tuned model's answer to each held-out sum. */
+  readonly answers: readonly string[];
   readonly trainable: number;
   readonly seconds: number;
   readonly adapter: string;
   readonly report: string;
+}
+
+/** What the main job found, and where it wrote it. */
+export interface MainJobResult {
+  readonly rows: MainJobRow[];
+  /** The held-out sums, and the base model's answers to them. */
+  readonly heldOut: readonly { readonly prompt: string; readonly completion: string }[];
+  readonly baseAnswers: readonly string[];
+  readonly baseAccuracy: Accuracy;
+  /** The comparison page (HTML). */
+  readonly page: string;
 }
 
 export interface MainJobOptions {
@@ -124,19 +150,30 @@ export async function builtinTask(): Promise<BuiltinTask> {
   return { model: BUILTIN_MODEL, train: pack(toExamples(task.train), 32), eval: pack(toExamples(task.eval), 32) };
 }
 
-export async function runMainJob(opts: MainJobOptions): Promise<MainJobRow[]> {
+async function loadBuiltin(): Promise<CausalLm<'f32'>> {
+  const folder = await openModel(BUILTIN_MODEL);
+  return loadCausalLm(folder, 'f32').finally(() => folder.close());
+}
+
+export async function runMainJob(opts: MainJobOptions): Promise<MainJobResult> {
   const { train: trainSeqs, eval: evalSeqs } = await builtinTask();
+  const tok = await loadTokenizer(BUILTIN_MODEL);
+  const heldOut = additionTask().eval;
+  const greedy = { stopIds: tok.eosId === undefined ? [] : [tok.eosId] };
+  const accuracy = async (m: CausalLm<'f32'>): Promise<Accuracy & { answers: string[] }> => exactMatch(m, tok, heldOut, greedy);
+  const base = await accuracy(await loadBuiltin());
   const steps = opts.steps ?? 60;
   const rows: MainJobRow[] = [];
   for (const method of opts.methods ?? ['lora', 'pissa']) {
-    const folder = await openModel(BUILTIN_MODEL);
-    const model = await loadCausalLm(folder, 'f32').finally(() => folder.close());
+    const model = await loadBuiltin();
     const topts: TrainOptions = { method, ...BUILTIN_TRAINING, steps, lr: defaultLr(method), onStep: ({ step, loss }) => opts.onStep?.(method, step, steps, loss) };
     const t0 = performance.now();
     const adapter = await attachAdapter(model, topts);
     const before = await evaluate(model, evalSeqs, 16);
+    const accuracyBefore = await accuracy(model);
     const losses = await train(model, adapter, trainSeqs, topts);
     const after = await evaluate(model, evalSeqs, 16);
+    const accuracyAfter = await accuracy(model);
     const seconds = (performance.now() - t0) / 1000;
     const dir = join(opts.out, method);
     await saveTrainedAdapter(adapter, dir, { baseModel: BUILTIN_MODEL, overwrite: true });
@@ -147,7 +184,24 @@ export async function runMainJob(opts: MainJobOptions): Promise<MainJobRow[]> {
     const html = await renderReport(analysis, { title: `what ${method} changed in the built-in model` });
     await writeFileAtomic(report, (fh) => fh.writeFile(html, 'utf8'), { overwrite: true });
     const trainable = trainableCount(adapter);
-    rows.push({ method, trainLoss: losses[losses.length - 1], evalBefore: before.loss, evalAfter: after.loss, trainable, seconds, adapter: dir, report });
+    rows.push({
+      method,
+      losses,
+      trainLoss: losses[losses.length - 1],
+      evalBefore: before.loss,
+      evalAfter: after.loss,
+      accuracyBefore: { correct: accuracyBefore.correct, total: accuracyBefore.total },
+      accuracyAfter: { correct: accuracyAfter.correct, total: accuracyAfter.total },
+      answers: accuracyAfter.answers,
+      trainable,
+      seconds,
+      adapter: dir,
+      report,
+    });
   }
-  return rows;
+  const result = { rows, heldOut, baseAnswers: base.answers, baseAccuracy: { correct: base.correct, total: base.total } };
+  const page = join(opts.out, 'compare.html');
+  const html = await mainJobHtml(result, { reports: (r) => relative(opts.out, r.report), adapters: (r) => relative(opts.out, r.adapter) });
+  await writeFileAtomic(page, (fh) => fh.writeFile(html, 'utf8'), { overwrite: true });
+  return { ...result, page };
 }

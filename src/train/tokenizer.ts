@@ -47,7 +47,7 @@ export async function loadTokenizer(dir: string): Promise<TextTokenizer> {
   const vocabSize = Math.max(Object.keys(vocab).length, ...added.map((a) => a.id + 1), ...Object.values(vocab).map((v) => v + 1));
   return {
     encode: (text) => Int32Array.from(tok.encode(text, { add_special_tokens: false }).ids),
-    decode: (ids) => tok.decode(Array.from(ids), { skip_special_tokens: false }),
+    decode: (ids) => (ids.length === 0 ? '' : tok.decode(Array.from(ids), { skip_special_tokens: false })),
     eosId: idOf(config.eos_token),
     vocabSize,
   };

@@ -14,6 +14,7 @@ import { gpt2Config, gpt2Tensors, randomWeights } from '../../src/io/synthetic.j
 import { gpt2Backward, gpt2Forward, loadGpt2 } from '../../src/nn/gpt2.js';
 import { crossEntropy, IGNORE } from '../../src/nn/loss.js';
 import { pythonJson } from '../helpers/python.js';
+import { NUMPY_GPT2 } from '../helpers/numpyModels.js';
 import { tempDir } from '../helpers/tmp.js';
 import { checkGradient, someEntries } from '../helpers/gradcheck.js';
 
@@ -31,31 +32,9 @@ async function writeTiny(dir: string): Promise<void> {
   await writeModel(dir, sources, { config: gpt2Config(SHAPE) });
 }
 
-const NUMPY_GPT2 = `
-import json, sys
+const NUMPY_FORWARD = `${NUMPY_GPT2}
 q = json.load(sys.stdin)
-W = {k: np.array(v["d"], dtype=np.float64).reshape(v["s"]) for k, v in q["w"].items()}
-ids = np.array(q["ids"]); B = q["batch"]; T = len(ids) // B; H = q["heads"]; L = q["layers"]
-C = W["transformer.wte.weight"].shape[1]; D = C // H
-def ln(x, g, b): m = x.mean(-1, keepdims=True); v = ((x - m) ** 2).mean(-1, keepdims=True); return (x - m) / np.sqrt(v + 1e-5) * g + b
-def gelu(x): return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
-x = W["transformer.wte.weight"][ids] + W["transformer.wpe.weight"][np.arange(len(ids)) % T]
-for l in range(L):
-    p = f"transformer.h.{l}."
-    qkv = ln(x, W[p + "ln_1.weight"], W[p + "ln_1.bias"]) @ W[p + "attn.c_attn.weight"] + W[p + "attn.c_attn.bias"]
-    qq, kk, vv = qkv[:, :C], qkv[:, C:2 * C], qkv[:, 2 * C:]
-    o = np.zeros_like(qq)
-    for b in range(B):
-        r = slice(b * T, (b + 1) * T)
-        for h in range(H):
-            c = slice(h * D, (h + 1) * D)
-            S = qq[r, c] @ kk[r, c].T / np.sqrt(D) + np.triu(np.full((T, T), -np.inf), 1)
-            P = np.exp(S - S.max(-1, keepdims=True)); P /= P.sum(-1, keepdims=True)
-            o[r, c] = P @ vv[r, c]
-    a = x + o @ W[p + "attn.c_proj.weight"] + W[p + "attn.c_proj.bias"]
-    f = gelu(ln(a, W[p + "ln_2.weight"], W[p + "ln_2.bias"]) @ W[p + "mlp.c_fc.weight"] + W[p + "mlp.c_fc.bias"])
-    x = a + f @ W[p + "mlp.c_proj.weight"] + W[p + "mlp.c_proj.bias"]
-print(json.dumps((ln(x, W["transformer.ln_f.weight"], W["transformer.ln_f.bias"]) @ W["transformer.wte.weight"].T).ravel().tolist()))
+print(json.dumps(gpt2_logits(read_weights(q), q["ids"], q["batch"], q["heads"], q["layers"]).ravel().tolist()))
 `;
 
 test('tiny GPT-2 forward equals a numpy implementation of the architecture (float64; Conv1D weights as stored, [in, out])', async (t) => {
@@ -67,7 +46,7 @@ test('tiny GPT-2 forward equals a numpy implementation of the architecture (floa
     const { logits } = await gpt2Forward(m, IDS, 2);
     const stored: Record<string, { d: number[]; s: readonly number[] }> = {};
     for (const e of model.tensors) stored[e.name] = { d: [...(await model.readAs(e.name, 'f64')).data], s: e.shape };
-    const ref = pythonJson<number[]>(NUMPY_GPT2, [], JSON.stringify({ w: stored, ids: [...IDS], batch: 2, heads: 2, layers: 2 }));
+    const ref = pythonJson<number[]>(NUMPY_FORWARD, [], JSON.stringify({ w: stored, ids: [...IDS], batch: 2, heads: 2, layers: 2 }));
     const scale = Math.max(...ref.map(Math.abs));
     const diff = Math.max(...ref.map((r, i) => Math.abs(r - logits.data[i])));
     assert.ok(diff <= FORWARD_TOL * scale, `max |ours − numpy| = ${diff}`);

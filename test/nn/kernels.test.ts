@@ -77,6 +77,35 @@ for (const be of BACKENDS) {
       }
     });
 
+    test(`${be} ${dtype}: cached attention equals the float64 reference, which equals training attention on the rows it recomputes; left padding is masked`, async () => {
+      linalg.useBackend(be);
+      const cases = [
+        { batch: 3, t: 5, past: 0, capacity: 9, heads: 6, kvHeads: 2, headDim: 8, start: [0, 2, 4] },
+        { batch: 2, t: 1, past: 7, capacity: 12, heads: 4, kvHeads: 4, headDim: 16, start: [0, 3] },
+        { batch: 1, t: 1, past: 300, capacity: 301, heads: 12, kvHeads: 4, headDim: 64, start: [0] }, // enough work for threads
+      ];
+      for (const [i, c] of cases.entries()) {
+        const width = c.kvHeads * c.headDim;
+        const start = Int32Array.from(c.start);
+        const [q, kc, vc] = [normals(50 + i, c.batch * c.t * c.heads * c.headDim), normals(60 + i, c.batch * c.capacity * width), normals(70 + i, c.batch * c.capacity * width)];
+        const want = ref.attentionCached(q, kc, vc, start, c);
+        close(`o ${i}`, await backend().attentionCached(as(dtype, q), as(dtype, kc), as(dtype, vc), start, c), want, tol);
+        // Sequence b alone, its padding dropped and its rows start[b] .. past + t − 1 recomputed by
+        // training attention: the query rows that are not padding are the cached answer; padding rows are zero.
+        const qw = c.heads * c.headDim;
+        for (let b = 0; b < c.batch; b++) {
+          const n = c.past + c.t - c.start[b];
+          const real = Math.min(c.t, n);
+          const rows = (x: Float64Array, from: number) => x.slice(from * width, (from + n) * width);
+          const qFull = new Float64Array(n * qw);
+          qFull.set(q.subarray((b * c.t + c.t - real) * qw, (b + 1) * c.t * qw), (n - real) * qw);
+          const full = ref.attention(qFull, rows(kc, b * c.capacity + c.start[b]), rows(vc, b * c.capacity + c.start[b]), { batch: 1, t: n, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim });
+          close(`o ${i} sequence ${b}`, want.subarray((b * c.t + c.t - real) * qw, (b + 1) * c.t * qw), full.o.subarray((n - real) * qw), 1e-12);
+          assert.equal(maxAbs(want.subarray(b * c.t * qw, (b * c.t + c.t - real) * qw)), 0, `padding rows of sequence ${b}`);
+        }
+      }
+    });
+
     test(`${be} ${dtype}: RMSNorm forward and backward equal the float64 reference`, async () => {
       linalg.useBackend(be);
       for (const [rows, cols] of [[5, 7], [300, 257]] as const) {

@@ -15,6 +15,7 @@ import { loadLlama, llamaBackward, llamaForward, type LlamaModel } from '../../s
 import { crossEntropy, IGNORE } from '../../src/nn/loss.js';
 import { loraTerm } from '../../src/methods/lora.js';
 import { pythonJson } from '../helpers/python.js';
+import { NUMPY_LLAMA } from '../helpers/numpyModels.js';
 import { tempDir } from '../helpers/tmp.js';
 import { checkGradient, someEntries } from '../helpers/gradcheck.js';
 
@@ -37,41 +38,9 @@ async function tinyLlama(dir: string, tie = false): Promise<LlamaModel<'f64'>> {
   }
 }
 
-const NUMPY_LLAMA = `
-import json, sys
+const NUMPY_FORWARD = `${NUMPY_LLAMA}
 q = json.load(sys.stdin)
-W = {k: np.array(v["d"], dtype=np.float64).reshape(v["s"]) for k, v in q["w"].items()}
-ids = np.array(q["ids"]); B = q["batch"]; T = len(ids) // B
-H, KV, L, eps, theta = q["heads"], q["kv"], q["layers"], q["eps"], q["theta"]
-C = W["model.embed_tokens.weight"].shape[1]; D = C // H
-def rms(x, g): return x / np.sqrt((x * x).mean(-1, keepdims=True) + eps) * g
-def rope(x, heads):
-    inv = theta ** (-np.arange(0, D, 2) / D)
-    ang = (np.arange(len(x)) % T)[:, None] * inv[None, :]
-    cos = np.concatenate([np.cos(ang)] * 2, -1)[:, None, :]; sin = np.concatenate([np.sin(ang)] * 2, -1)[:, None, :]
-    xs = x.reshape(len(x), heads, D)
-    rot = np.concatenate([-xs[..., D // 2:], xs[..., :D // 2]], -1)
-    return (xs * cos + rot * sin).reshape(len(x), heads * D)
-x = W["model.embed_tokens.weight"][ids]
-for l in range(L):
-    p = f"model.layers.{l}."
-    n1 = rms(x, W[p + "input_layernorm.weight"])
-    qq = rope(n1 @ W[p + "self_attn.q_proj.weight"].T, H); kk = rope(n1 @ W[p + "self_attn.k_proj.weight"].T, KV); vv = n1 @ W[p + "self_attn.v_proj.weight"].T
-    o = np.zeros_like(qq)
-    for b in range(B):
-        r = slice(b * T, (b + 1) * T)
-        for h in range(H):
-            g = h // (H // KV)
-            Q = qq[r, h * D:(h + 1) * D]; K = kk[r, g * D:(g + 1) * D]; V = vv[r, g * D:(g + 1) * D]
-            S = Q @ K.T / np.sqrt(D) + np.triu(np.full((T, T), -np.inf), 1)
-            P = np.exp(S - S.max(-1, keepdims=True)); P /= P.sum(-1, keepdims=True)
-            o[r, h * D:(h + 1) * D] = P @ V
-    h_ = x + o @ W[p + "self_attn.o_proj.weight"].T
-    n2 = rms(h_, W[p + "post_attention_layernorm.weight"])
-    a = n2 @ W[p + "mlp.gate_proj.weight"].T
-    x = h_ + ((a / (1 + np.exp(-a))) * (n2 @ W[p + "mlp.up_proj.weight"].T)) @ W[p + "mlp.down_proj.weight"].T
-head = W["lm_head.weight"] if "lm_head.weight" in W else W["model.embed_tokens.weight"]
-print(json.dumps((rms(x, W["model.norm.weight"]) @ head.T).ravel().tolist()))
+print(json.dumps(llama_logits(read_weights(q), q["ids"], q["batch"], q["heads"], q["kv"], q["layers"], q["eps"], q["theta"]).ravel().tolist()))
 `;
 
 const IDS = Int32Array.of(3, 1, 4, 1, 5, 9, 2, 6, 5, 3);
@@ -81,7 +50,7 @@ for (const tie of [false, true]) {
     const m = await tinyLlama(join(await tempDir(t), 'llama'), tie);
     const { logits } = await llamaForward(m, IDS, 2);
     const w = Object.fromEntries([...m.weights].map(([k, v]) => [k, { d: [...v.data], s: v.shape }]));
-    const ref = pythonJson<number[]>(NUMPY_LLAMA, [], JSON.stringify({ w, ids: [...IDS], batch: 2, heads: 4, kv: 2, layers: 2, eps: 1e-5, theta: 10000 }));
+    const ref = pythonJson<number[]>(NUMPY_FORWARD, [], JSON.stringify({ w, ids: [...IDS], batch: 2, heads: 4, kv: 2, layers: 2, eps: 1e-5, theta: 10000 }));
     const scale = Math.max(...ref.map(Math.abs));
     const diff = Math.max(...ref.map((r, i) => Math.abs(r - logits.data[i])));
     assert.ok(diff <= FORWARD_TOL * scale, `max |ours − numpy| = ${diff} (scale ${scale})`);

@@ -8,7 +8,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LowrankError } from '../../core/errors.js';
-import { runMainJob } from '../../train/mainJob.js';
+import { runMainJob, type Accuracy } from '../../train/mainJob.js';
 import { table } from '../format.js';
 import { progress, type Progress } from '../progress.js';
 
@@ -24,7 +24,7 @@ export function register(program: Command): void {
       const out = opts.out ?? (await mkdtemp(join(tmpdir(), 'lowrank-start-')));
       process.stdout.write(`built-in model (Llama, 0.84M parameters, trained on generated sentences) → a new task: "12 plus 7 is" → " 19."\n`);
       const bars = new Map<string, Progress>();
-      const rows = await runMainJob({
+      const { rows, heldOut, baseAnswers, baseAccuracy, page } = await runMainJob({
         out,
         steps,
         onStep: (method, step, total, loss) => {
@@ -38,8 +38,12 @@ export function register(program: Command): void {
           else if (process.stderr.isTTY !== true && step % 20 === 0) process.stdout.write(`${method} step ${step}/${total}: loss ${loss.toFixed(3)}\n`);
         },
       });
-      const body = rows.map((r) => [r.method, r.trainLoss.toFixed(3), `${r.evalBefore.toFixed(3)} → ${r.evalAfter.toFixed(3)}`, String(r.trainable), `${r.seconds.toFixed(1)} s`]);
-      process.stdout.write(`\n${table(['method', 'final train loss', 'eval loss', 'trainable', 'time'], body, [1, 3, 4])}\n\n`);
+      const pct = (a: Accuracy): string => `${((100 * a.correct) / a.total).toFixed(0)} %`;
+      const body = rows.map((r) => [r.method, r.trainLoss.toFixed(3), `${r.evalBefore.toFixed(3)} → ${r.evalAfter.toFixed(3)}`, `${pct(r.accuracyBefore)} → ${pct(r.accuracyAfter)}`, String(r.trainable), `${r.seconds.toFixed(1)} s`]);
+      process.stdout.write(`\n${table(['method', 'final train loss', 'held-out loss', `exact match (${baseAccuracy.total} held-out sums)`, 'trainable', 'time'], body, [1, 3, 4, 5])}\n\n`);
+      const examples = heldOut.slice(0, 4).map((e, i) => [`${e.prompt} …`, JSON.stringify(e.completion), JSON.stringify(baseAnswers[i]), ...rows.map((r) => JSON.stringify(r.answers[i]))]);
+      process.stdout.write(`${table(['held-out prompt', 'expected', 'base', ...rows.map((r) => r.method)], examples, [])}\n\n`);
       for (const r of rows) process.stdout.write(`${r.method}: adapter ${r.adapter} (PEFT), report ${r.report}\n`);
+      process.stdout.write(`comparison page (loss curves, accuracy, examples): ${page}\n`);
     });
 }
