@@ -7,7 +7,8 @@
  *     disk): 32 prompt tokens, 32 new tokens.
  * Everything computes in float32. Prompts are seeded random token ids, every sequence of a batch
  * the same length (no padding); greedy, no stop token. Prefill tokens/s = batch·prompt / the time
- * of the first forward (the prompt, up to and including choosing the first new token); decode
+ * of the forward over the prompts (the peers also count choosing the first new token there,
+ * lowrank's generate() in its decode time: one argmax over the vocabulary per sequence); decode
  * tokens/s = batch·(new − 1) / the time of every later step. Medians over the timed runs after a
  * warmup run; peak RSS of each process.
  *
@@ -435,7 +436,6 @@ print(json.dumps({'prefillSeconds': pre, 'decodeSeconds': dec, 'tokens': tokens,
 
 /** torch.onnx.export of that module: caches as inputs past_k/v_<l> and outputs present_k/v_<l>, batch and positions dynamic. */
 const PY_EXPORT = `
-import warnings
 path, out, max_pos = sys.argv[1], sys.argv[2], int(sys.argv[3])
 m = Llama(path, max_pos).eval()
 B, T, P = 2, 3, 4
@@ -446,8 +446,7 @@ present_names = [f'present_{kv}_{l}' for l in range(m.L) for kv in 'kv']
 axes = {'input_ids': {0: 'batch', 1: 'seq'}, 'logits': {0: 'batch'}}
 axes.update({n: {0: 'batch', 2: 'past'} for n in past_names})
 axes.update({n: {0: 'batch', 2: 'total'} for n in present_names})
-with torch.no_grad(), warnings.catch_warnings():
-    warnings.simplefilter('ignore')
+with torch.no_grad():
     torch.onnx.export(m, (ids, *past), out, input_names=['input_ids', *past_names], output_names=['logits', *present_names], dynamic_axes=axes, opset_version=17, do_constant_folding=True)
 print(json.dumps({'bytes': os.path.getsize(out)}))
 `;
