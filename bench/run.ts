@@ -16,6 +16,7 @@ const SUITES: Record<string, () => Promise<Suite>> = {
   tools: () => import('./tools.js'),
   init: () => import('./init.js'),
   train: () => import('./train.js'),
+  generate: () => import('./generate.js'),
 };
 
 /** bench/out/ of the repository (this file runs from dist/bench/). */

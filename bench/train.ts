@@ -14,14 +14,13 @@
  * tokens/s, step time relative to LoRA's in the same run (target, issue 14: within 1.5x) and the
  * bytes of the saved adapter. `-- quick`: a smoke run on a tiny model.
  */
-import { spawnSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { llamaConfig, llamaTensors, randomWeights, type LlamaShape } from '../src/io/synthetic.js';
 import { writeModel } from '../src/io/hf.js';
 import { rng } from '../src/core/rng.js';
-import { fmtMiB, fmtRatio, printTable, requireNumpy, runNodeJson, runPythonJson, withTempDir, type SuiteOptions } from './util.js';
+import { findTorch, fmtMiB, fmtRatio, printTable, requireNumpy, runNodeJson, runPythonJson, withTempDir, type SuiteOptions } from './util.js';
 import { NUMPY_READER } from './checkpoint.js';
 
 export const description = 'LoRA training steps on the built-in model and a ~100M Llama: lowrank vs numpy vs PyTorch CPU (tokens/s, peak RSS)';
@@ -137,23 +136,6 @@ async function methodRows(w: Workload, dir: string): Promise<unknown[]> {
   console.log(`\nadapter methods on ${w.name}, ${w.batch}×${w.seq}, rank ${RANK} on ${TARGETS} (each method's defaults):`);
   printTable(['method', 'tok/s', 'step time / LoRA', 'within 1.5x', 'peak RSS', 'adapter on disk'], rows);
   return out.map(({ method, run: r }) => ({ method, tokensPerSecond: r.tokensPerSecond, secondsPerStep: r.secondsPerStep, stepTimeVsLora: r.secondsPerStep / lora.secondsPerStep, maxRssBytes: r.maxRssBytes, adapterBytes: r.adapterBytes }));
-}
-
-/** A python3 that imports torch (installing Debian's python3-torch when none does), or why not. */
-function findTorch(): { python?: string; version?: string; note?: string } {
-  const probe = (py: string): string | undefined => {
-    const r = spawnSync(py, ['-c', 'import torch, numpy; print(torch.__version__)'], { encoding: 'utf8' });
-    return r.status === 0 ? r.stdout.trim() : undefined;
-  };
-  for (const py of ['python3', '/usr/bin/python3']) {
-    const v = probe(py);
-    if (v !== undefined) return { python: py, version: v };
-  }
-  const install = spawnSync('apt-get', ['install', '-y', 'python3-torch'], { encoding: 'utf8', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-  const v = probe('/usr/bin/python3');
-  if (v !== undefined) return { python: '/usr/bin/python3', version: v, note: 'installed Debian\'s python3-torch for the PyTorch column (apt-get install -y python3-torch)' };
-  const why = install.error?.message ?? (install.stderr ?? '').trim().split('\n').slice(-2).join(' ');
-  return { note: `PyTorch is not installed and \`apt-get install -y python3-torch\` failed (${why}); the PyTorch column is missing` };
 }
 
 /** What the numpy and PyTorch steps share: reading the model, its hyperparameters, RoPE tables, the data. */

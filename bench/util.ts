@@ -63,6 +63,18 @@ def _max_rss_bytes():
     return r if sys.platform == 'darwin' else r * 1024
 `;
 
+/** Lines defining `_peak_rss_bytes()`: VmHWM where /proc/self/status has it (see {@link peakRssBytes}), else `_max_rss_bytes()`. */
+export const PY_PEAK_RSS = `
+def _peak_rss_bytes():
+    try:
+        for line in open('/proc/self/status'):
+            if line.startswith('VmHWM:'):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return _max_rss_bytes()
+`;
+
 /** The numpy version, checking once that python3 and numpy are there (throws a clear error otherwise). */
 export function requireNumpy(): string {
   if (numpyVersion !== undefined) return numpyVersion;
@@ -79,26 +91,46 @@ export function requireNumpy(): string {
 
 /**
  * Runs a python3 script (numpy imported as np, and `_max_rss_bytes()` defined) with the given
- * arguments and parses the JSON it prints on stdout (its last non-empty line).
+ * arguments (and environment, this process's by default) and parses the JSON it prints on stdout
+ * (its last non-empty line).
  */
-export function runPythonJson<T>(script: string, args: readonly string[] = [], python = 'python3'): T {
+export function runPythonJson<T>(script: string, args: readonly string[] = [], python = 'python3', env?: NodeJS.ProcessEnv): T {
   requireNumpy();
   // T0: the clock at the script's start, before numpy loads, for jobs timed like a whole process.
-  const r = spawnSync(python, ['-c', `import time as _time\nT0 = _time.perf_counter()\nimport numpy as np\n${PY_MAX_RSS}\n${script}`, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const r = spawnSync(python, ['-c', `import time as _time\nT0 = _time.perf_counter()\nimport numpy as np\n${PY_MAX_RSS}\n${script}`, ...args], { encoding: 'utf8', maxBuffer: 1 << 26, env });
   if (r.error !== undefined) throw new Error(`${python} could not be started: ${r.error.message}`);
   if (r.status !== 0) throw new Error(`${python} script failed (exit ${r.status ?? r.signal}):\n${r.stderr.trim()}`);
   return parseLastJsonLine<T>(r.stdout, python);
+}
+
+// ---- PyTorch -------------------------------------------------------------------------------------
+
+/** A python3 that imports torch (installing Debian's python3-torch when none does), or why not. */
+export function findTorch(): { python?: string; version?: string; note?: string } {
+  const probe = (py: string): string | undefined => {
+    const r = spawnSync(py, ['-c', 'import torch, numpy; print(torch.__version__)'], { encoding: 'utf8' });
+    return r.status === 0 ? r.stdout.trim() : undefined;
+  };
+  for (const py of ['python3', '/usr/bin/python3']) {
+    const v = probe(py);
+    if (v !== undefined) return { python: py, version: v };
+  }
+  const install = spawnSync('apt-get', ['install', '-y', 'python3-torch'], { encoding: 'utf8', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  const v = probe('/usr/bin/python3');
+  if (v !== undefined) return { python: '/usr/bin/python3', version: v, note: 'installed Debian\'s python3-torch for the PyTorch column (apt-get install -y python3-torch)' };
+  const why = install.error?.message ?? (install.stderr ?? '').trim().split('\n').slice(-2).join(' ');
+  return { note: `PyTorch is not installed and \`apt-get install -y python3-torch\` failed (${why}); the PyTorch column is missing` };
 }
 
 // ---- node children -------------------------------------------------------------------------------
 
 /**
  * Runs a compiled bench script (a path relative to dist/bench) in a fresh node process with the
- * given node flags and parses the JSON it prints last. Such scripts report their own peak memory
- * with {@link maxRssBytes}.
+ * given node flags (and environment, this process's by default) and parses the JSON it prints
+ * last. Such scripts report their own peak memory with {@link maxRssBytes}.
  */
-export function runNodeJson<T>(script: string, args: readonly string[], nodeFlags: readonly string[] = []): T {
-  const r = spawnSync(process.execPath, [...nodeFlags, fileURLToPath(new URL(script, import.meta.url)), ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
+export function runNodeJson<T>(script: string, args: readonly string[], nodeFlags: readonly string[] = [], env?: NodeJS.ProcessEnv): T {
+  const r = spawnSync(process.execPath, [...nodeFlags, fileURLToPath(new URL(script, import.meta.url)), ...args], { encoding: 'utf8', maxBuffer: 1 << 26, env });
   if (r.error !== undefined) throw new Error(`node child ${script} could not be started: ${r.error.message}`);
   if (r.status !== 0) throw new Error(`node child ${script} failed (exit ${r.status ?? r.signal}):\n${r.stderr.trim()}`);
   return parseLastJsonLine<T>(r.stdout, script);
@@ -107,6 +139,22 @@ export function runNodeJson<T>(script: string, args: readonly string[], nodeFlag
 /** This process's peak resident set size in bytes. */
 export function maxRssBytes(): number {
   return process.resourceUsage().maxRSS * 1024;
+}
+
+/**
+ * This process's own peak resident set size in bytes: VmHWM of /proc/self/status on Linux (the
+ * peak of this program's memory alone), else {@link maxRssBytes}. A spawned child's `ru_maxrss`
+ * starts at its parent's RSS at the fork (Linux keeps the pre-exec high-water mark), so a parent
+ * that holds a large model or buffer inflates every child's maxRSS; VmHWM does not.
+ */
+export function peakRssBytes(): number {
+  try {
+    const m = /^VmHWM:\s*(\d+)\s*kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m !== null) return Number(m[1]) * 1024;
+  } catch {
+    // not Linux
+  }
+  return maxRssBytes();
 }
 
 /** Bytes this process has read through system calls so far (Linux `/proc/self/io` rchar), or undefined elsewhere. */
