@@ -8,7 +8,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LowrankError } from '../../core/errors.js';
-import { runMainJob, type Accuracy } from '../../train/mainJob.js';
+import { MAIN_JOB, runMainJob, type Accuracy } from '../../train/mainJob.js';
 import { table } from '../format.js';
 import { progress, type Progress } from '../progress.js';
 
@@ -17,12 +17,12 @@ export function register(program: Command): void {
     .command('start')
     .description('the main job on the built-in model: fine-tune it with LoRA and PiSSA side by side on a new task, write both adapters and what each changed')
     .option('--out <dir>', 'output folder (default: a new temporary folder)')
-    .option('--steps <n>', 'optimizer steps per method', '60')
+    .option('--steps <n>', 'optimizer steps per method', String(MAIN_JOB.steps))
     .action(async (opts: { out?: string; steps: string }) => {
       const steps = Number(opts.steps);
       if (!Number.isInteger(steps) || steps < 1) throw new LowrankError('E_USAGE', `--steps must be a positive integer, got '${opts.steps}'`);
       const out = opts.out ?? (await mkdtemp(join(tmpdir(), 'lowrank-start-')));
-      process.stdout.write(`built-in model (Llama, 0.84M parameters, trained on generated sentences) → a new task: "12 plus 7 is" → " 19."\n`);
+      process.stdout.write(`built-in model (Llama, 0.84M parameters, trained on generated sentences and counting) → a new task: "12 plus 7 is" → " 19."\n`);
       const bars = new Map<string, Progress>();
       const { rows, heldOut, baseAnswers, baseAccuracy, page } = await runMainJob({
         out,
@@ -35,7 +35,7 @@ export function register(program: Command): void {
           }
           bar.tick(1, `loss ${loss.toFixed(3)}`);
           if (step === total) bar.stop();
-          else if (process.stderr.isTTY !== true && step % 20 === 0) process.stdout.write(`${method} step ${step}/${total}: loss ${loss.toFixed(3)}\n`);
+          else if (process.stderr.isTTY !== true && step % 100 === 0) process.stdout.write(`${method} step ${step}/${total}: loss ${loss.toFixed(3)}\n`);
         },
       });
       const pct = (a: Accuracy): string => `${((100 * a.correct) / a.total).toFixed(0)} %`;
