@@ -9,8 +9,11 @@
  * the same length (no padding); greedy, no stop token. Prefill tokens/s = batch·prompt / the time
  * of the forward over the prompts (the peers also count choosing the first new token there,
  * lowrank's generate() in its decode time: one argmax over the vocabulary per sequence); decode
- * tokens/s = batch·(new − 1) / the time of every later step. Medians over the timed runs after a
- * warmup run; peak RSS of each process.
+ * tokens/s = batch·(new − 1) / the time of every later step. Medians over the timed runs after
+ * untimed warmup runs, the same count for every peer: 8 on the built-in model, where a run is 64
+ * steps of well under a millisecond and V8 moves the step's code to its optimizing tier only after
+ * a few hundred of them (one warmup run measured lowrank at 1,180 tok/s, steady state is ~3,000);
+ * 1 on the 99M model; peak RSS of each process.
  *
  * PyTorch: Debian's python3-torch (installed with apt-get when no python3 imports torch, the column
  * missing if that fails), the Llama forward written here in torch (RMSNorm, RoPE rotate_half as
@@ -231,7 +234,7 @@ export async function run(opts: SuiteOptions): Promise<unknown> {
       await writeModel(join(dir, 'tiny'), randomWeights(llamaTensors(TINY), { seed: 1, dtype: 'bf16', std: 0.02 }), { config: llamaConfig(TINY) });
       workloads.push({ name: 'tiny Llama', dir: join(dir, 'tiny'), batches: [1, 2], prompt: 8, newTokens: 8, warmup: 1, reps: 2 });
     } else {
-      workloads.push({ name: 'built-in (0.84M)', dir: BUILTIN, batches: [1, 8], prompt: 32, newTokens: 64, warmup: 1, reps: 5 });
+      workloads.push({ name: 'built-in (0.84M)', dir: BUILTIN, batches: [1, 8], prompt: 32, newTokens: 64, warmup: 8, reps: 5 });
       await writeModel(join(dir, 'm100'), randomWeights(llamaTensors(M100), { seed: 1, dtype: 'bf16', std: 0.02 }), { config: llamaConfig(M100) });
       const { params } = await decodeBytes(join(dir, 'm100'));
       workloads.push({ name: `random Llama (${(params / 1e6).toFixed(0)}M)`, dir: join(dir, 'm100'), batches: [1, 8], prompt: 32, newTokens: 32, warmup: 1, reps: 5 });
