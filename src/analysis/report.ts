@@ -223,6 +223,23 @@ function layerRows(a: ModelAnalysis, compared: boolean): { header: string[]; row
 }
 
 /** The report pages' style sheet. */
+/** A self-contained page (no scripts, no external resources): the title as heading, then `body` (HTML). */
+export function htmlPage(title: string, body: string, style = ''): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>${esc(title)}</title>
+<style>${STYLE}${style}</style>
+</head>
+<body>
+<h1>${esc(title)}</h1>
+${body}
+</body>
+</html>
+`;
+}
+
 export const STYLE = `body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}
 h1{font-size:20px}h2{font-size:16px;margin-top:28px}
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}
@@ -283,24 +300,13 @@ export async function renderReport(result: ModelAnalysis, opts: ReportOptions = 
   if (result.skipped.length > 0) extra.push(`<h2>Skipped tensors</h2>`, tableHtml(['name', 'dtype', 'shape', 'reason'], result.skipped.map((s) => [s.name, s.dtype, s.shape.join('×'), s.reason])));
   if (result.unmatched.length > 0) extra.push(`<h2>Unmatched</h2>`, tableHtml(['name', 'reason'], result.unmatched.map((u) => [u.name, u.reason])));
 
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>${esc(title)}</title>
-<style>${STYLE}</style>
-</head>
-<body>
-<h1>${esc(title)}</h1>
-<h2>Summary</h2>
+  const body = `<h2>Summary</h2>
 ${tableHtml(['', ''], summaryRows(result))}
 <h2>Charts</h2>
 ${notes.map((n) => `<p class="note">${esc(n)}</p>`).join('\n')}
 ${figures.join('\n')}
 <h2>Per-layer numbers</h2>
 ${tableHtml(header, rows, 'layers')}
-${extra.join('\n')}
-</body>
-</html>
-`;
+${extra.join('\n')}`;
+  return htmlPage(title, body);
 }

@@ -216,23 +216,10 @@ export function compareTable(rows: readonly CompareRow[], count: (n: number) => 
  * method on one chart and the table.
  */
 export async function compareHtml(rows: readonly CompareRow[], opts: { title?: string; note?: string } = {}): Promise<string> {
-  const { esc, STYLE, tableHtml } = await import('../analysis/report.js');
+  const { esc, htmlPage, tableHtml } = await import('../analysis/report.js');
   const title = opts.title ?? `lowrank compare: ${rows.map((r) => r.method).join(', ')}`;
   const chart = await lossChart(rows);
   const { header, cells } = compareTable(rows);
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>${esc(title)}</title>
-<style>${STYLE}
-table.compare td:nth-child(n+2){text-align:right;font-variant-numeric:tabular-nums}</style>
-</head>
-<body>
-<h1>${esc(title)}</h1>
-${opts.note === undefined ? '' : `<p class="note">${esc(opts.note)}</p>\n`}<figure id="losses">${chart}</figure>
-${tableHtml(header, cells, 'compare')}
-</body>
-</html>
-`;
+  const note = opts.note === undefined ? '' : `<p class="note">${esc(opts.note)}</p>\n`;
+  return htmlPage(title, `${note}<figure id="losses">${chart}</figure>\n${tableHtml(header, cells, 'compare')}`, '\ntable.compare td:nth-child(n+2){text-align:right;font-variant-numeric:tabular-nums}');
 }

@@ -16,7 +16,7 @@ export async function mainJobHtml(
   r: { rows: readonly MainJobRow[]; heldOut: readonly { prompt: string; completion: string }[]; baseAnswers: readonly string[]; baseAccuracy: Accuracy },
   links: { reports: (row: MainJobRow) => string; adapters: (row: MainJobRow) => string },
 ): Promise<string> {
-  const { esc, STYLE, tableHtml } = await import('../analysis/report.js');
+  const { esc, htmlPage, tableHtml } = await import('../analysis/report.js');
   const title = 'lowrank start: what the fine-tunes learned';
   const chart = await lossChart(r.rows);
   const results = tableHtml(
@@ -31,17 +31,7 @@ export async function mainJobHtml(
     'examples',
   );
   const items = r.rows.map((x) => `<li>${esc(x.method)}: <a href="${esc(links.reports(x))}">what the fine-tune changed (analysis report)</a>, <a href="${esc(links.adapters(x))}/adapter_config.json">the PEFT adapter</a></li>`).join('\n');
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>${esc(title)}</title>
-<style>${STYLE}
-table.results td:nth-child(n+2){text-align:right;font-variant-numeric:tabular-nums}</style>
-</head>
-<body>
-<h1>${esc(title)}</h1>
-<p class="note">The built-in model (a small Llama trained on generated sentences) fine-tuned on a task it has never seen: two-number addition ("12 plus 7 is" → " 19."). Exact match: the greedy answer to a held-out sum, up to the end token, equals the expected one. The base model answers ${esc(pct(r.baseAccuracy))} of them.</p>
+  const body = `<p class="note">The built-in model (a small Llama pretrained on generated sentences and counting) fine-tuned on a task it has never seen: two-number addition ("12 plus 7 is" → " 19."). Exact match: the greedy answer to a held-out sum, up to the end token, equals the expected one. The base model answers ${esc(pct(r.baseAccuracy))} of them.</p>
 <figure id="losses">${chart}</figure>
 ${results}
 <h2>Held-out examples</h2>
@@ -49,8 +39,6 @@ ${examples}
 <h2>Reports</h2>
 <ul id="reports">
 ${items}
-</ul>
-</body>
-</html>
-`;
+</ul>`;
+  return htmlPage(title, body, '\ntable.results td:nth-child(n+2){text-align:right;font-variant-numeric:tabular-nums}');
 }
