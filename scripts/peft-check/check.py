@@ -1,7 +1,8 @@
 """Loads every adapter that make.sh wrote in real PEFT and checks: the adapter file has exactly the
 keys, shapes and values PEFT's get_peft_model_state_dict gives after loading it; PEFT's
 merge_and_unload equals lowrank's merge; logits of base + adapter equal lowrank's merged model; for the
-methods saved in a PEFT tuner's format, also the logits of lowrank's convert-to-lora LoRA.
+methods saved in a PEFT tuner's format, also the logits of lowrank's convert-to-lora LoRA; and
+`lowrank generate`'s greedy tokens with an adapter unmerged equal PEFT's over transformers' generate.
 Writes peft-check.json to $OUT (or here)."""
 import json, os, sys, torch, warnings
 import peft, transformers
@@ -104,6 +105,20 @@ for m in ["vera", "randlora", "unilora", "vblora", "tinylora"]:
              merged_weight_maxrel=maxrel, logits_peft_vs_our_merged=(peft_logits - ours_logits).abs().max().item() / scale,
              logits_peft_vs_our_lora=(peft_logits - as_lora).abs().max().item() / scale,
              logits_peft_vs_base=(peft_logits - base_logits).abs().max().item() / scale)
+    results.append(r)
+    print(json.dumps(r))
+# Generation: the built-in model (bf16 on disk, float32 here as in lowrank) with each adapter, greedy.
+builtin = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "assets", "builtin", "model")
+for a in ["lora", "pissa", "dora"]:
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(builtin, torch_dtype=torch.float32), f"gen-{a}").eval()
+    recs = [json.loads(l) for l in open(f"gen-{a}.jsonl")]
+    same = 0
+    for rec in recs:
+        ids = torch.tensor([rec["prompt_ids"]])
+        with torch.no_grad():
+            out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=4, do_sample=False, eos_token_id=0, pad_token_id=0)
+        same += out[0, ids.shape[1]:].tolist() == rec["generated_ids"]
+    r = dict(generate=a, prompts=len(recs), same_tokens_as_peft=same, exact_match_lowrank=sum(rec["exact"] for rec in recs))
     results.append(r)
     print(json.dumps(r))
 json.dump(results, open(os.path.join(os.environ.get("OUT", "."), "peft-check.json"), "w"), indent=1)

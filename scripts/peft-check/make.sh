@@ -40,4 +40,17 @@ for m in vera randlora unilora vblora tinylora; do
   q $L merge --base llama-tok --adapter tr-$m --out merged-tr-$m
   q $L convert-to-lora tr-$m --rank 64 --out lora-tr-$m   # 64 = min(in, out) here: exact for every method
 done
+# Generation: lowrank generate's greedy answers with an adapter applied unmerged (the LoRA and PiSSA
+# adapters `lowrank start` writes, and a DoRA trained on the same sums) on held-out sums, which
+# check.py decodes again with PEFT over transformers' generate.
+builtin="$here/../../assets/builtin/model"
+q $L start --steps 150 --out gen-start
+node --input-type=module -e "
+import { additionTask } from '$here/../../dist/src/train/mainJob.js';
+const t = additionTask();
+console.log(t.eval.slice(0, 40).map((e) => JSON.stringify({ prompt: e.prompt, completion: e.completion })).join('\\n'));
+console.error(t.train.map((e) => JSON.stringify(e)).join('\\n'));" > gen-prompts.jsonl 2> gen-train.jsonl
+q $L train --model "$builtin" --data gen-train.jsonl --method dora --rank 4 --targets all-linear --steps 150 --seq-len 32 --batch 16 --lr 3e-3 --out gen-dora
+cp -r gen-start/lora gen-lora && cp -r gen-start/pissa gen-pissa
+for a in lora pissa dora; do $L generate --model "$builtin" --adapter gen-$a --data gen-prompts.jsonl --max-new-tokens 4 --json > gen-$a.jsonl; done
 echo "wrote $here/work"
