@@ -8,6 +8,8 @@ import { LowrankError } from '../core/errors.js';
 import { rng as makeRng } from '../core/rng.js';
 import type { FloatDType } from '../core/dtype.js';
 import type { CausalLm } from '../nn/causalLm.js';
+import type { KvCache } from '../nn/kvcache.js';
+import { backend } from '../backend/index.js';
 import { checkSampling, sampleToken, type SamplingOptions } from './sample.js';
 
 export interface GenerateOptions extends SamplingOptions {
@@ -87,18 +89,30 @@ export async function generate<F extends FloatDType>(m: CausalLm<F>, prompts: In
     ids.fill(p[0], b * width, b * width + start[b]);
     ids.set(p, b * width + start[b]);
   }
-  const cache = m.kvCache(batch, width + steps, start);
+  // Every step allocates the same sizes again: keep freed memory for reuse (no page faults), as training does.
+  const release = backend().retainFreedMemory();
+  try {
+    const r = await run(m, m.kvCache(batch, width + steps, start), ids, steps, opts, seconds);
+    return { ...r, outputs: r.outputs.map((o, b) => ({ ...o, promptIds: given[b] })), prefillTokens: batch * width };
+  } finally {
+    release();
+  }
+}
+
+/** Prefill, then one step per new token until every sequence has finished. */
+async function run<F extends FloatDType>(m: CausalLm<F>, cache: KvCache<F>, ids: Int32Array, steps: number, opts: GenerateOptions, seconds: () => number): Promise<Omit<GenerateResult, 'prefillTokens'>> {
+  const batch = cache.batch;
   const stopIds = new Set(opts.stopIds ?? []);
-  const rngs = list.map((_, b) => makeRng((opts.seed ?? 0) + b));
-  const out = list.map(() => new Int32Array(steps));
+  const rngs = Array.from({ length: batch }, (_, b) => makeRng((opts.seed ?? 0) + b));
+  const out = Array.from({ length: batch }, () => new Int32Array(steps));
   const count = new Int32Array(batch);
-  const finish: (Finish | undefined)[] = list.map(() => undefined);
+  const finish: (Finish | undefined)[] = Array.from({ length: batch }, () => undefined);
   const ended = new Float64Array(batch);
   let logits = await m.step(cache, ids);
   const prefillSeconds = seconds();
   let decodeTokens = 0;
   const next = new Int32Array(batch);
-  for (let s = 0; ; s++) {
+  for (;;) {
     const vocab = logits.shape[1];
     for (let b = 0; b < batch; b++) {
       if (finish[b] !== undefined) continue;
@@ -119,6 +133,6 @@ export async function generate<F extends FloatDType>(m: CausalLm<F>, prompts: In
     logits = await m.step(cache, next);
     decodeTokens += batch;
   }
-  const outputs = list.map((_, b): Generation => ({ promptIds: given[b], generatedIds: out[b].slice(0, count[b]), finish: finish[b] ?? 'length', seconds: ended[b] }));
-  return { outputs, prefillSeconds, decodeSeconds: seconds() - prefillSeconds, prefillTokens: batch * width, decodeTokens };
+  const outputs = out.map((ids, b): Generation => ({ promptIds: new Int32Array(0), generatedIds: ids.slice(0, count[b]), finish: finish[b] ?? 'length', seconds: ended[b] }));
+  return { outputs, prefillSeconds, decodeSeconds: seconds() - prefillSeconds, decodeTokens };
 }
