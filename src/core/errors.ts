@@ -57,13 +57,28 @@ export class FormatError extends LowrankError {
   }
 }
 
+/** The most characters of a message, and of a name in its context, that an error keeps. */
+export const MESSAGE_LIMIT = 1000;
+const NAME_LIMIT = 200;
+
+/**
+ * One line of at most `limit` characters: messages quote their input (a JSON parser's excerpt of a
+ * pretty-printed file, a tensor name from a hostile header), and an error is one line on the CLI.
+ */
+export function oneLine(text: string, limit = MESSAGE_LIMIT): string {
+  // eslint-disable-next-line no-control-regex
+  const flat = text.replace(/\s*[\r\n]+\s*/g, ' ').replace(/[\u0000-\u001f\u007f]/g, ' ');
+  return flat.length <= limit ? flat : `${flat.slice(0, limit)}… (${flat.length - limit} more characters)`;
+}
+
 function withContext(message: string, ctx: ErrorContext): string {
   const where: string[] = [];
-  if (ctx.file !== undefined) where.push(ctx.file);
-  if (ctx.tensor !== undefined) where.push(`tensor '${ctx.tensor}'`);
+  if (ctx.file !== undefined) where.push(oneLine(ctx.file, NAME_LIMIT * 2));
+  if (ctx.tensor !== undefined) where.push(`tensor '${oneLine(ctx.tensor, NAME_LIMIT)}'`);
   if (ctx.offset !== undefined) where.push(`byte ${ctx.offset}`);
   if (ctx.shape !== undefined) where.push(`shape [${ctx.shape.join(', ')}]`);
-  return where.length > 0 ? `${where.join(', ')}: ${message}` : message;
+  const text = oneLine(message);
+  return where.length > 0 ? `${where.join(', ')}: ${text}` : text;
 }
 
 /** True for an error lowrank threw on purpose (as opposed to a bug). */

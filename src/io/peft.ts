@@ -95,20 +95,24 @@ export function loraConfig(fields: Partial<LoraConfig> = {}, file?: string): Lor
   if (tm !== null && typeof tm !== 'string' && !(Array.isArray(tm) && tm.every((t) => typeof t === 'string'))) {
     bad('target_modules must be a list of names, a regex string, or null');
   }
-  if (typeof tm === 'string' && tm !== 'all-linear') compilePattern(tm, `^(?:${tm})$`, file, code);
+  if (typeof tm === 'string' && tm !== 'all-linear') compilePattern(tm, namesSource(tm), file, code);
   for (const [field, pattern] of [['rank_pattern', c.rank_pattern], ['alpha_pattern', c.alpha_pattern]] as const) {
     if (typeof pattern !== 'object' || pattern === null || Array.isArray(pattern)) bad(`${field} must be an object`);
     for (const [k, v] of Object.entries(pattern)) {
       if (typeof v !== 'number' || !Number.isFinite(v) || (field === 'rank_pattern' && (!Number.isInteger(v) || v <= 0))) {
         bad(`${field}['${k}'] must be a ${field === 'rank_pattern' ? 'positive integer' : 'number'}`);
       }
-      compilePattern(k, `^(.*\\.)?(${k})$`, file, code);
+      compilePattern(k, keySource(k), file, code);
     }
   }
   const isNames = (v: unknown): boolean => typeof v === 'string' || (Array.isArray(v) && v.every((x) => typeof x === 'string'));
   if (c.modules_to_save !== null && !(Array.isArray(c.modules_to_save) && isNames(c.modules_to_save))) bad('modules_to_save must be a list of names or null');
   if (c.layers_pattern !== null && !isNames(c.layers_pattern)) bad('layers_pattern must be a name, a list of names, or null');
   if (c.exclude_modules !== undefined && c.exclude_modules !== null && !isNames(c.exclude_modules)) bad('exclude_modules must be a list of names, a regex string, or null');
+  // Every pattern matched later is compiled now: a bad one is a malformed file, named with its folder.
+  if (typeof c.exclude_modules === 'string') compilePattern(c.exclude_modules, namesSource(c.exclude_modules), file, code);
+  for (const m of c.modules_to_save ?? []) compilePattern(m, saveSource(m), file, code);
+  for (const p of layerPatterns(c)) compilePattern(p, layerSource(p), file, code);
   const ltt = c.layers_to_transform;
   if (ltt !== null && !Number.isInteger(ltt) && !(Array.isArray(ltt) && ltt.every((x) => Number.isInteger(x)))) bad('layers_to_transform must be an integer, a list of integers, or null');
   if (c.base_model_name_or_path !== null && typeof c.base_model_name_or_path !== 'string') bad('base_model_name_or_path must be a string or null');
@@ -119,6 +123,16 @@ export function loraConfig(fields: Partial<LoraConfig> = {}, file?: string): Lor
   if (typeof c.init_lora_weights !== 'boolean' && typeof c.init_lora_weights !== 'string') bad('init_lora_weights must be a boolean or a string');
   return c;
 }
+
+/** The regexes PEFT builds from a config's patterns, one function each (validation and matching use the same). */
+const namesSource = (names: string): string => `^(?:${names})$`;
+const keySource = (key: string): string => `^(.*\\.)?(${key})$`;
+const saveSource = (module: string): string => `^(?:|.*\\.)${module}(?:$|\\..*)`;
+const layerSource = (pattern: string): string => `^.*\\.${pattern}\\.(\\d+)\\.`;
+const layerPatterns = (c: LoraConfig): readonly string[] => {
+  const lp = c.layers_pattern;
+  return lp === null || lp.length === 0 ? ['[^.]*'] : typeof lp === 'string' ? [lp] : lp;
+};
 
 const patternCache = new Map<string, RegExp>();
 function compilePattern(key: string, source: string, file = ADAPTER_CONFIG, code: 'E_USAGE' | 'E_FORMAT' = 'E_USAGE'): RegExp {
@@ -136,7 +150,7 @@ function compilePattern(key: string, source: string, file = ADAPTER_CONFIG, code
 
 function patternValue(pattern: Readonly<Record<string, number>>, module: string): number | undefined {
   for (const [key, value] of Object.entries(pattern)) {
-    if (compilePattern(key, `^(.*\\.)?(${key})$`, ADAPTER_CONFIG).test(module)) return value;
+    if (compilePattern(key, keySource(key), ADAPTER_CONFIG).test(module)) return value;
   }
   return undefined;
 }
@@ -180,16 +194,14 @@ export function loraScaling(config: LoraConfig, module: string): { r: number; al
 
 /** A name list matches a module equal to an entry or ending in `.entry`; a string is a full-match regex. */
 function matchesNames(names: readonly string[] | string, module: string): boolean {
-  if (typeof names === 'string') return compilePattern(names, `^(?:${names})$`, ADAPTER_CONFIG).test(module);
+  if (typeof names === 'string') return compilePattern(names, namesSource(names), ADAPTER_CONFIG).test(module);
   return names.some((t) => module === t || module.endsWith(`.${t}`));
 }
 
 /** The layer index PEFT reads from a module name (`...<layers_pattern>.<i>.`), or undefined. */
 function layerIndex(config: LoraConfig, module: string): number | undefined {
-  const lp = config.layers_pattern;
-  const patterns = lp === null || lp.length === 0 ? ['[^.]*'] : typeof lp === 'string' ? [lp] : lp;
-  for (const p of patterns) {
-    const m = compilePattern(p, `^.*\\.${p}\\.(\\d+)\\.`, ADAPTER_CONFIG).exec(module);
+  for (const p of layerPatterns(config)) {
+    const m = compilePattern(p, layerSource(p), ADAPTER_CONFIG).exec(module);
     if (m !== null) return Number(m[1]);
   }
   return undefined;
@@ -206,7 +218,7 @@ export function isTargetModule(config: LoraConfig, module: string): boolean {
   const exclude = config.exclude_modules;
   if (exclude !== undefined && exclude !== null && exclude.length > 0 && matchesNames(exclude, module)) return false;
   const save = config.modules_to_save ?? [];
-  if (save.some((m) => compilePattern(m, `^(?:|.*\\.)${m}(?:$|\\..*)`, ADAPTER_CONFIG).test(module))) return false;
+  if (save.some((m) => compilePattern(m, saveSource(m), ADAPTER_CONFIG).test(module))) return false;
   const tm = config.target_modules;
   if (tm === null) return false;
   if (tm === 'all-linear') return true;

@@ -177,6 +177,12 @@ test('broken adapters give typed errors', async (t) => {
     ['no-peft-type', async (d) => writeFile(join(d, 'adapter_config.json'), '{"r": 2}'), 'E_FORMAT', /no peft_type/],
     ['bad-json', async (d) => writeFile(join(d, 'adapter_config.json'), '{"r": '), 'E_FORMAT', /not valid JSON/],
   ];
+  // Every pattern field is compiled when the adapter is opened: a bad regex is E_FORMAT naming the folder's config and the pattern.
+  const spoilConfig = (extra: Record<string, unknown>) => async (d: string): Promise<void> =>
+    writeFile(join(d, 'adapter_config.json'), JSON.stringify({ ...JSON.parse(await readFile(join(good, 'adapter_config.json'), 'utf8')), ...extra }));
+  for (const [field, value] of [['layers_pattern', 'layers('], ['modules_to_save', ['lm_head[']], ['exclude_modules', '(q_proj'], ['target_modules', '*q'], ['rank_pattern', { 'q(': 2 }], ['alpha_pattern', { '[': 2 }]] as const) {
+    cases.push([`bad-${field}`, spoilConfig({ [field]: value }), 'E_FORMAT', /bad-\w+\/adapter_config\.json: pattern '.+' is not a valid regular expression/]);
+  }
   for (const [name, spoil, code, msg] of cases) {
     const d = join(root, name);
     await mkdir(d);
