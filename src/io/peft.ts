@@ -7,6 +7,7 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { RE2JS } from 're2js';
 import { FormatError, LowrankError } from '../core/errors.js';
 import type { FloatDType, Storage } from '../core/dtype.js';
 import type { Tensor } from '../core/tensor.js';
@@ -134,23 +135,31 @@ const layerPatterns = (c: LoraConfig): readonly string[] => {
   return lp === null || lp.length === 0 ? ['[^.]*'] : typeof lp === 'string' ? [lp] : lp;
 };
 
-const patternCache = new Map<string, RegExp>();
-function compilePattern(key: string, source: string, file = ADAPTER_CONFIG, code: 'E_USAGE' | 'E_FORMAT' = 'E_USAGE'): RegExp {
+/**
+ * Patterns from a file run on RE2 (re2js: linear time in the name's length whatever the pattern, so
+ * a catastrophically backtracking key such as `(.*)*x` cannot hang a read). RE2 reads Python's
+ * regex syntax except lookarounds and backreferences, which PEFT's patterns do not need.
+ */
+const patternCache = new Map<string, RE2JS>();
+function compilePattern(key: string, source: string, file = ADAPTER_CONFIG, code: 'E_USAGE' | 'E_FORMAT' = 'E_USAGE'): RE2JS {
   let re = patternCache.get(source);
   if (re === undefined) {
     try {
-      re = new RegExp(source);
-    } catch {
-      throw new LowrankError(code, `pattern '${key.slice(0, 100)}' is not a valid regular expression`, { file });
+      re = RE2JS.compile(source);
+    } catch (e) {
+      const why = e instanceof Error ? e.message.replace(/^error parsing regexp: /, '') : String(e);
+      throw new LowrankError(code, `pattern '${key.slice(0, 100)}' is not a valid regular expression for a linear-time engine (RE2: ${why.slice(0, 100)})`, { file });
     }
     patternCache.set(source, re);
   }
   return re;
 }
 
+const matches = (re: RE2JS, name: string): boolean => re.matcher(name).find();
+
 function patternValue(pattern: Readonly<Record<string, number>>, module: string): number | undefined {
   for (const [key, value] of Object.entries(pattern)) {
-    if (compilePattern(key, keySource(key), ADAPTER_CONFIG).test(module)) return value;
+    if (matches(compilePattern(key, keySource(key), ADAPTER_CONFIG), module)) return value;
   }
   return undefined;
 }
@@ -194,15 +203,15 @@ export function loraScaling(config: LoraConfig, module: string): { r: number; al
 
 /** A name list matches a module equal to an entry or ending in `.entry`; a string is a full-match regex. */
 function matchesNames(names: readonly string[] | string, module: string): boolean {
-  if (typeof names === 'string') return compilePattern(names, namesSource(names), ADAPTER_CONFIG).test(module);
+  if (typeof names === 'string') return matches(compilePattern(names, namesSource(names), ADAPTER_CONFIG), module);
   return names.some((t) => module === t || module.endsWith(`.${t}`));
 }
 
 /** The layer index PEFT reads from a module name (`...<layers_pattern>.<i>.`), or undefined. */
 function layerIndex(config: LoraConfig, module: string): number | undefined {
   for (const p of layerPatterns(config)) {
-    const m = compilePattern(p, layerSource(p), ADAPTER_CONFIG).exec(module);
-    if (m !== null) return Number(m[1]);
+    const m = compilePattern(p, layerSource(p), ADAPTER_CONFIG).matcher(module);
+    if (m.find()) return Number(m.group(1));
   }
   return undefined;
 }
@@ -218,7 +227,7 @@ export function isTargetModule(config: LoraConfig, module: string): boolean {
   const exclude = config.exclude_modules;
   if (exclude !== undefined && exclude !== null && exclude.length > 0 && matchesNames(exclude, module)) return false;
   const save = config.modules_to_save ?? [];
-  if (save.some((m) => compilePattern(m, saveSource(m), ADAPTER_CONFIG).test(module))) return false;
+  if (save.some((m) => matches(compilePattern(m, saveSource(m), ADAPTER_CONFIG), module))) return false;
   const tm = config.target_modules;
   if (tm === null) return false;
   if (tm === 'all-linear') return true;

@@ -196,3 +196,19 @@ test('broken adapters give typed errors', async (t) => {
   await writeFile(join(pickle, 'adapter_model.bin'), 'PK');
   await assert.rejects(openAdapter(pickle), (e: unknown) => e instanceof LowrankError && e.code === 'E_UNSUPPORTED' && /pickle/.test(e.message));
 });
+
+test('patterns run in linear time: a catastrophically backtracking rank_pattern key over a long module name opens at once, with PEFT\'s result; lookarounds are E_FORMAT', { timeout: 30_000 }, async (t) => {
+  const root = await tempDir(t);
+  // 2^40 paths for a backtracking engine (the issue measured 76 s for 31 characters, doubling with each).
+  const name = `model.${'a'.repeat(40)}.q_proj`;
+  const dir = join(root, 'redos');
+  await writeAdapter(dir, { r: 2, lora_alpha: 2 }, [module(name, 2, 6, 5, 1)]);
+  const cfgFile = join(dir, 'adapter_config.json');
+  const cfg = JSON.parse(await readFile(cfgFile, 'utf8')) as Record<string, unknown>;
+  await writeFile(cfgFile, JSON.stringify({ ...cfg, rank_pattern: { '(a*)*b': 4, 'q_proj': 2 }, alpha_pattern: { '(.*)*x': 7 } }));
+  const a = await openAdapter(dir);
+  assert.deepEqual(a.modules.map((m) => [m.r, m.scaling]), [[2, 1]]); // neither hostile key matches; 'q_proj' gives r 2, alpha 2
+  await a.close();
+  await writeFile(cfgFile, JSON.stringify({ ...cfg, rank_pattern: { 'q(?=_proj)': 2 } }));
+  await assert.rejects(openAdapter(dir), (e: unknown) => e instanceof LowrankError && e.code === 'E_FORMAT' && /pattern 'q\(\?=_proj\)' is not a valid regular expression for a linear-time engine/.test(e.message));
+});
