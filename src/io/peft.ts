@@ -157,11 +157,53 @@ function compilePattern(key: string, source: string, file = ADAPTER_CONFIG, code
 
 const matches = (re: RE2JS, name: string): boolean => re.matcher(name).find();
 
-function patternValue(pattern: Readonly<Record<string, number>>, module: string): number | undefined {
-  for (const [key, value] of Object.entries(pattern)) {
-    if (matches(compilePattern(key, keySource(key), ADAPTER_CONFIG), module)) return value;
+/**
+ * A rank_pattern / alpha_pattern ready to match many modules: keys that are plain names (every
+ * regex character escaped, as patternKey writes them) by name in a map, the others as regexes; the
+ * first key in order that matches wins, as in PEFT.
+ */
+interface PatternIndex {
+  /** A plain key's name → its first position and value. */
+  readonly names: Map<string, { at: number; value: number }>;
+  /** The regex keys, in order. */
+  readonly regexes: { at: number; key: string; value: number }[];
+}
+
+const patternIndexes = new WeakMap<object, PatternIndex>();
+const PLAIN_KEY = /^(?:[^\\^$.|?*+()[\]{}]|\\[\\^$.|?*+()[\]{}\-/])*$/;
+
+function patternIndex(pattern: Readonly<Record<string, number>>): PatternIndex {
+  let index = patternIndexes.get(pattern);
+  if (index !== undefined) return index;
+  index = { names: new Map(), regexes: [] };
+  for (const [at, [key, value]] of Object.entries(pattern).entries()) {
+    if (!PLAIN_KEY.test(key)) index.regexes.push({ at, key, value });
+    else {
+      const name = key.replace(/\\(.)/g, '$1');
+      if (!index.names.has(name)) index.names.set(name, { at, value });
+    }
   }
-  return undefined;
+  patternIndexes.set(pattern, index);
+  return index;
+}
+
+/** The value of the first key matching `(.*\.)?(key)$` on the module name: plain keys by its dotted suffixes, regex keys before them in order by RE2. */
+function patternValue(pattern: Readonly<Record<string, number>>, module: string): number | undefined {
+  const { names, regexes } = patternIndex(pattern);
+  let best: { at: number; value: number } | undefined;
+  // The name and each suffix after a dot ("a.b.c", "b.c", "c"): where `(.*\.)?` lets a key start.
+  for (let from = 0; ; ) {
+    const hit = names.get(module.slice(from));
+    if (hit !== undefined && (best === undefined || hit.at < best.at)) best = hit;
+    const dot = module.indexOf('.', from);
+    if (dot < 0) break;
+    from = dot + 1;
+  }
+  for (const r of regexes) {
+    if (best !== undefined && r.at > best.at) break;
+    if (matches(compilePattern(r.key, keySource(r.key), ADAPTER_CONFIG), module)) return r.value;
+  }
+  return best?.value;
 }
 
 /** A module name as a rank_pattern / alpha_pattern key: PEFT reads keys as regexes, so every regex character is escaped. */

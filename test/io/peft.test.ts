@@ -212,3 +212,30 @@ test('patterns run in linear time: a catastrophically backtracking rank_pattern 
   await writeFile(cfgFile, JSON.stringify({ ...cfg, rank_pattern: { 'q(?=_proj)': 2 } }));
   await assert.rejects(openAdapter(dir), (e: unknown) => e instanceof LowrankError && e.code === 'E_FORMAT' && /pattern 'q\(\?=_proj\)' is not a valid regular expression for a linear-time engine/.test(e.message));
 });
+
+test('rank_pattern with plain-name keys looked up by name and regex keys in order gives what the first matching (.*\\.)?(key)$ gives; 5,000 keys over 3,000 modules at once', { timeout: 60_000 }, () => {
+  const g = rng(4);
+  const modules = Array.from({ length: 300 }, (_, i) => `model.layers.${i % 30}.${['self_attn.q_proj', 'self_attn.v_proj', 'mlp.up_proj', 'mlp.down_proj'][i % 4]}`);
+  const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const pick = <T>(xs: readonly T[]): T => xs[g.uint32() % xs.length];
+  for (let trial = 0; trial < 20; trial++) {
+    const keys = Array.from({ length: 12 }, () => pick([
+      () => escape(pick(modules)), // a whole name, as lowrank writes them
+      () => escape(pick(modules).split('.').slice(-2).join('.')), // a dotted suffix
+      () => pick(['q_proj', 'up_proj', 'v_proj']), // a last component
+      () => `layers\\.${g.uint32() % 30}\\..*`, // regexes
+      () => pick(['.*_proj', 'mlp\\.(up|down)_proj', 'layers.1.mlp.up_proj', 'self_attn']),
+    ])());
+    const pattern = Object.fromEntries(keys.map((k, i) => [k, i + 1]));
+    const c = loraConfig({ r: 100, lora_alpha: 100, rank_pattern: pattern });
+    for (const m of modules) {
+      const first = Object.keys(pattern).find((k) => new RegExp(`^(.*\\.)?(${k})$`).test(m));
+      assert.equal(loraScaling(c, m).r, first === undefined ? 100 : pattern[first], `${m} with ${JSON.stringify(Object.keys(pattern))}`);
+    }
+  }
+  const many = Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [escape(`model.layers.${i}.self_attn.q_proj`), 1 + (i % 7)]));
+  const c = loraConfig({ r: 8, lora_alpha: 8, rank_pattern: many, alpha_pattern: many });
+  let total = 0;
+  for (let i = 0; i < 3000; i++) total += loraScaling(c, `model.layers.${i}.self_attn.q_proj`).r;
+  assert.equal(total, Array.from({ length: 3000 }, (_, i) => 1 + (i % 7)).reduce((a, b) => a + b, 0));
+});
