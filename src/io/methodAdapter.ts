@@ -54,23 +54,36 @@ export async function readMethodAdapter(dir: string): Promise<MethodAdapter> {
   if (config.peft_type !== METHOD_ADAPTER_TYPE || typeof config.lowrank_method !== 'string') throw new FormatError(`is not a lowrank method adapter (peft_type ${String(config.peft_type)})`, { file: cfgPath });
   const keys = config.lowrank_keys;
   if (typeof keys !== 'object' || keys === null || Object.values(keys).some((k) => typeof k !== 'string')) throw new FormatError('has no lowrank_keys map', { file: cfgPath });
-  const roleOf = new Map(Object.entries(keys as Record<string, string>).map(([role, key]) => [key, role]));
+  // Key suffix → its role and place (a name could end in two keys: the first listed wins, as before).
+  const roleOf = new Map<string, { role: string; at: number }>();
+  for (const [at, [role, key]] of Object.entries(keys as Record<string, string>).entries()) if (!roleOf.has(key)) roleOf.set(key, { role, at });
+  /** The key a tensor name ends in (after a dot, past the prefix), by looking up each dotted suffix: no scan of every key. */
+  const keyOf = (name: string): { key: string; role: string } | undefined => {
+    if (!name.startsWith(KEY_PREFIX)) return undefined;
+    let best: { key: string; role: string; at: number } | undefined;
+    for (let dot = name.indexOf('.', KEY_PREFIX.length); dot >= 0; dot = name.indexOf('.', dot + 1)) {
+      const key = name.slice(dot + 1);
+      const hit = roleOf.get(key);
+      if (hit !== undefined && (best === undefined || hit.at < best.at)) best = { key, ...hit };
+    }
+    return best;
+  };
   const file = await openSafetensors(join(dir, ADAPTER_WEIGHTS));
   const modules = new Map<string, Record<string, Tensor>>();
   try {
     for (const e of file.entries) {
-      const key = [...roleOf.keys()].find((k) => e.name.startsWith(KEY_PREFIX) && e.name.endsWith(`.${k}`));
-      if (key === undefined) throw new FormatError('has a tensor that is none of lowrank_keys', { file: join(dir, ADAPTER_WEIGHTS), tensor: e.name });
-      const module = e.name.slice(KEY_PREFIX.length, -key.length - 1);
+      const hit = keyOf(e.name);
+      if (hit === undefined) throw new FormatError('has a tensor that is none of lowrank_keys', { file: join(dir, ADAPTER_WEIGHTS), tensor: e.name });
+      const module = e.name.slice(KEY_PREFIX.length, -hit.key.length - 1);
       const m = modules.get(module) ?? {};
-      m[roleOf.get(key) as string] = await file.read(e.name);
+      m[hit.role] = await file.read(e.name);
       modules.set(module, m);
     }
   } finally {
     await file.close();
   }
   for (const [module, m] of modules) {
-    for (const role of roleOf.values()) if (m[role] === undefined) throw new FormatError(`module ${module} has no ${role} tensor`, { file: join(dir, ADAPTER_WEIGHTS) });
+    for (const { role } of roleOf.values()) if (m[role] === undefined) throw new FormatError(`module ${module} has no ${role} tensor`, { file: join(dir, ADAPTER_WEIGHTS) });
   }
   return { dir, config, method: config.lowrank_method, modules };
 }

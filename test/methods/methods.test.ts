@@ -9,7 +9,7 @@ import type { Removed } from '../../src/methods/types.js';
 import { initAdapter } from '../../src/tools/init.js';
 import { adapterParams } from '../../src/tools/params.js';
 import { openSafetensors } from '../../src/io/safetensors/reader.js';
-import { readMethodAdapter } from '../../src/io/methodAdapter.js';
+import { readMethodAdapter, writeMethodAdapter } from '../../src/io/methodAdapter.js';
 import { openModel } from '../../src/io/hf.js';
 import { tensor, type Tensor } from '../../src/core/tensor.js';
 import type { FloatDType } from '../../src/core/dtype.js';
@@ -238,4 +238,20 @@ test('a non-LoRA method (SVFit) writes peft_type LOWRANK with its keys, per-laye
   const m = await openModel(`${out}-residual`);
   assert.equal(m.tensors.length, 12);
   await m.close();
+});
+
+test('a method adapter with 15,000 keys and 15,000 tensors reads at once: each tensor finds its key by its dotted suffixes, the first listed key winning', { timeout: 60_000 }, async (t) => {
+  const dir = join(await tempDir(t), 'many');
+  const keys = Object.fromEntries(Array.from({ length: 15_000 }, (_, i) => [`role${i}`, `k${i}.weight`]));
+  const tensors = Array.from({ length: 15_000 }, (_, i) => ({ module: 'model.layers.0.proj', key: `k${i}.weight`, tensor: tensor('f32', [1], Float32Array.of(i)) }));
+  await writeMethodAdapter(dir, { lowrank_method: 'svfit', lowrank_keys: { ...keys, short: 'weight' } }, tensors);
+  const back = await readMethodAdapter(dir).catch((e: unknown) => e);
+  // 'weight' (listed last) is a suffix of every name too, but each name's own key comes first: then every module lacks 'short'.
+  assert.ok(back instanceof LowrankError && /module model\.layers\.0\.proj has no short tensor/.test(back.message), String(back));
+  await writeMethodAdapter(dir, { lowrank_method: 'svfit', lowrank_keys: keys }, tensors, { overwrite: true });
+  const ok = await readMethodAdapter(dir);
+  assert.equal(ok.modules.size, 1);
+  const m = ok.modules.get('model.layers.0.proj') ?? {};
+  assert.equal(Object.keys(m).length, 15_000);
+  assert.equal(m.role14999?.data[0], 14_999);
 });
