@@ -8,7 +8,7 @@
  * Only little-endian, C-order arrays of plain numeric and bool dtypes are read or written; object
  * (pickled), structured, big-endian and Fortran-order arrays are refused with a typed error.
  */
-import { assertLittleEndian, dtypeBytes, makeStorage, type DType } from '../core/dtype.js';
+import { assertLittleEndian, dtypeBytes, makeStorage, viewStorage, type DType } from '../core/dtype.js';
 import { FormatError, LowrankError, type ErrorContext } from '../core/errors.js';
 import { numel, tensor, type Tensor } from '../core/tensor.js';
 import { writeAll, writeFileAtomic, type WriteOptions } from './atomic.js';
@@ -54,7 +54,8 @@ const MAX_HEADER = 1 << 20;
 export const NPY_HEADER_PROBE = 4096;
 
 /**
- * Parses the bytes of a .npy file into a tensor (the data is copied, so `bytes` may be reused).
+ * Parses the bytes of a .npy file into a tensor (the data is copied, so `bytes` may be reused,
+ * unless `view` says it will not be).
  * Reads format versions 1.0, 2.0 and 3.0. `file` (and `name`, an array's name in an .npz
  * archive) only label error messages; byte offsets in errors count from the start of `bytes`.
  *
@@ -62,8 +63,12 @@ export const NPY_HEADER_PROBE = 4096;
  *   than the shape needs; LowrankError `E_UNSUPPORTED` for object (pickled), structured,
  *   big-endian, Fortran-order or other dtypes lowrank does not have, and headers over 1 MiB.
  */
-export function parseNpy(bytes: Uint8Array, file: string, name?: string): Tensor {
+export function parseNpy(bytes: Uint8Array, file: string, name?: string, opts: { view?: boolean } = {}): Tensor {
   const { dtype, shape, dataStart } = headerOf(bytes, bytes.length, file, name);
+  const at = bytes.byteOffset + dataStart;
+  // With `view` (bytes owned by the caller and not reused: an inflated .npz member), aligned data is
+  // used in place, so reading an array holds it once, not twice.
+  if (opts.view === true && at % dtypeBytes(dtype) === 0) return tensor(dtype, shape, viewStorage(dtype, bytes.buffer, at, numel(shape)));
   const data = makeStorage(dtype, numel(shape));
   new Uint8Array(data.buffer, data.byteOffset, data.byteLength).set(bytes.subarray(dataStart));
   return tensor(dtype, shape, data);

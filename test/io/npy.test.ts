@@ -793,3 +793,23 @@ async function bounded<T>(f: () => Promise<T>, mib = 200): Promise<T> {
   assert.ok(grew < mib, `peak memory grew by ${grew.toFixed(0)} MiB`);
   return result;
 }
+
+test('.npz arrays: a deflated member\'s array is used where it was inflated (no second copy); a stored member\'s is copied, so the caller\'s bytes never change', async () => {
+  const { encodeNpz, parseNpz } = await import('../../src/io/npz.js');
+  const { tensor } = await import('../../src/core/tensor.js');
+  const a = tensor('f32', [300, 7], rng(3).fillNormal(new Float32Array(2100)));
+  const b = tensor('f64', [5], Float64Array.of(1, 2, 3, 4, 5));
+  for (const compress of [false, true]) {
+    const bytes = encodeNpz({ a, b }, { compress });
+    const before = bytes.slice();
+    const back = parseNpz(bytes, 'mem.npz');
+    assert.deepEqual(back.a.data, a.data);
+    assert.deepEqual(back.b.data, b.data);
+    for (const t of Object.values(back)) if (t.data instanceof Float32Array || t.data instanceof Float64Array) t.data.fill(0);
+    assert.deepEqual(bytes, before, `compress ${compress}: the input bytes are untouched`);
+    // Deflated: the array is a view into its member's inflated bytes (.npy header included), not a copy of them.
+    const { byteOffset, buffer } = back.a.data;
+    if (compress) assert.ok(byteOffset > 0 && buffer.byteLength === byteOffset + a.data.byteLength, `a view after the .npy header: offset ${byteOffset}, buffer ${buffer.byteLength}`);
+    else assert.equal(byteOffset, 0, 'a copy of its own');
+  }
+});
