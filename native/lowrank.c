@@ -534,7 +534,10 @@ static void run_nn_kernel(job_t *j) {
       if (!nn_attention_backward(o[0], o[1], o[2], in[4], in[0], in[1], in[2], in[3], d[0], d[1], d[2], d[3], d[4]))
         job_fail(j, "E_INTERNAL", "%s: out of memory for the scratch (T = %d)", "attentionBackward", d[1]);
       break;
-    case OP_ATTENTION_CACHED: nn_attention_cached(o[0], in[0], in[1], in[2], in[3], d[0], d[1], d[2], d[3], d[4], d[5], d[6]); break;
+    case OP_ATTENTION_CACHED:
+      if (!nn_attention_cached(o[0], in[0], in[1], in[2], in[3], d[0], d[1], d[2], d[3], d[4], d[5], d[6]))
+        job_fail(j, "E_INTERNAL", "%s: out of memory for the scratch (past + t = %d)", "attentionCached", d[5] + d[1]);
+      break;
     case OP_RMSNORM: nn_rmsnorm_forward(o[0], o[1], in[0], in[1], d[0], d[1], j->alpha); break;
     case OP_RMSNORM_BACKWARD: nn_rmsnorm_backward(o[0], o[1], in[0], in[1], in[2], in[3], d[0], d[1]); break;
     case OP_SWIGLU: nn_swiglu_forward(o[0], in[0], in[1], j->count); break;

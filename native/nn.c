@@ -190,7 +190,7 @@ int nn_attention_backward(float *dq, float *dk, float *dv, const float *dout, co
  * products of blocks; split by (sequence, head) when there is enough of it.
  */
 typedef struct {
-  float *o;
+  float *o, *scratch; /* scratch: past + T scores and D sums per part */
   const float *q, *kc, *vc;
   const int32_t *start;
   int B, T, H, KV, D, past, cap;
@@ -200,8 +200,7 @@ NN_LANES static void attention_cached_part(void *ctx, int part, int parts) {
   const cached_args *a = ctx;
   const int T = a->T, D = a->D, H = a->H, KV = a->KV, qw = H * D, kw = KV * D, group = H / KV, len = a->past + T;
   const float scale = 1.0f / sqrtf((float)D);
-  float *s = malloc((size_t)len * sizeof(float) + 1), *acc = malloc((size_t)D * sizeof(float) + 1);
-  if (s == NULL || acc == NULL) { free(s); free(acc); return; }
+  float *s = a->scratch + (size_t)part * (len + D), *acc = s + len;
   for (int unit = part; unit < a->B * H; unit += parts) {
     const int b = unit / H, h = unit % H, from = a->start[b] < 0 ? 0 : a->start[b];
     const float *kb = a->kc + (size_t)b * a->cap * kw + (size_t)(h / group) * D, *vb = a->vc + (size_t)b * a->cap * kw + (size_t)(h / group) * D;
@@ -227,15 +226,19 @@ NN_LANES static void attention_cached_part(void *ctx, int part, int parts) {
       for (int d = 0; d < D; d++) oi[d] = acc[d];
     }
   }
-  free(s);
-  free(acc);
 }
 
-void nn_attention_cached(float *o, const float *q, const float *kc, const float *vc, const int32_t *start, int B, int T, int H, int KV, int D, int past, int cap) {
-  cached_args a = {.o = o, .q = q, .kc = kc, .vc = vc, .start = start, .B = B, .T = T, .H = H, .KV = KV, .D = D, .past = past, .cap = cap};
+/* Returns 0 when there is no memory for the scratch. */
+int nn_attention_cached(float *o, const float *q, const float *kc, const float *vc, const int32_t *start, int B, int T, int H, int KV, int D, int past, int cap) {
   /* threads cost ~20 µs to start: worth it only over some 2^18 multiply-adds */
   const size_t work = (size_t)B * H * T * (size_t)(past + T) * D;
-  parallel(attention_cached_part, &a, work < ((size_t)1 << 18) ? 1 : parts_for(B * H), 0);
+  const int parts = work < ((size_t)1 << 18) ? 1 : parts_for(B * H);
+  float *scratch = malloc((size_t)parts * (past + T + D) * sizeof(float) + 1);
+  if (scratch == NULL) return 0;
+  cached_args a = {.o = o, .scratch = scratch, .q = q, .kc = kc, .vc = vc, .start = start, .B = B, .T = T, .H = H, .KV = KV, .D = D, .past = past, .cap = cap};
+  parallel(attention_cached_part, &a, parts, 0);
+  free(scratch);
+  return 1;
 }
 
 /* The share [lo, hi) of n items that part `part` of `parts` takes. */

@@ -7,7 +7,7 @@
 
 void nn_attention_forward(float *o, float *p, const float *q, const float *k, const float *v, int B, int T, int H, int KV, int D);
 int nn_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v, const float *p, int B, int T, int H, int KV, int D);
-void nn_attention_cached(float *o, const float *q, const float *kc, const float *vc, const int32_t *start, int B, int T, int H, int KV, int D, int past, int cap);
+int nn_attention_cached(float *o, const float *q, const float *kc, const float *vc, const int32_t *start, int B, int T, int H, int KV, int D, int past, int cap);
 void nn_rmsnorm_forward(float *y, float *rstd, const float *x, const float *g, int N, int C, double eps);
 void nn_rmsnorm_backward(float *dx, float *dg, const float *dy, const float *x, const float *g, const float *rstd, int N, int C);
 void nn_swiglu_forward(float *h, const float *gate, const float *up, size_t n);
