@@ -17,8 +17,8 @@ export interface GenerateOptions extends SamplingOptions {
   readonly maxNewTokens?: number;
   /** Token ids that end a sequence (kept as its last generated id, as Hugging Face does). */
   readonly stopIds?: readonly number[];
-  /** Ends a sequence when this holds of its generated ids so far (e.g. a stop text). */
-  readonly stop?: (generated: Int32Array) => boolean;
+  /** Ends sequence `sequence` when this holds of its generated ids so far (e.g. a stop text); called after `onToken`. */
+  readonly stop?: (sequence: number, generated: Int32Array) => boolean;
   /** What an empty prompt starts from (the model's BOS token); without it an empty prompt is an error. */
   readonly bosId?: number;
   /** Called with each new token as it is chosen (streaming). */
@@ -75,12 +75,11 @@ export async function generate<F extends FloatDType>(m: CausalLm<F>, prompts: In
   const batch = list.length;
   const t0 = performance.now();
   const seconds = (): number => (performance.now() - t0) / 1000;
-  const done = (finish: Finish) => (_: Int32Array, i: number): Generation => ({ promptIds: given[i], generatedIds: new Int32Array(0), finish, seconds: seconds() });
   if (batch === 0) return { outputs: [], prefillSeconds: 0, decodeSeconds: 0, prefillTokens: 0, decodeTokens: 0 };
   const width = Math.max(...list.map((p) => p.length));
   for (const [i, p] of list.entries()) if (p.length > m.context) throw new LowrankError('E_USAGE', `prompt ${i + 1} has ${p.length} tokens; the model takes at most ${m.context}`);
   const steps = Math.min(maxNew, m.context - width);
-  if (steps === 0) return { outputs: list.map(done('length')), prefillSeconds: 0, decodeSeconds: 0, prefillTokens: 0, decodeTokens: 0 };
+  if (steps === 0) return { outputs: given.map((promptIds) => ({ promptIds, generatedIds: new Int32Array(0), finish: 'length', seconds: 0 })), prefillSeconds: 0, decodeSeconds: 0, prefillTokens: 0, decodeTokens: 0 };
 
   // Left padding: every prompt ends at row width − 1; padding rows repeat the prompt's first token (masked anyway).
   const start = Int32Array.from(list, (p) => width - p.length);
@@ -92,15 +91,22 @@ export async function generate<F extends FloatDType>(m: CausalLm<F>, prompts: In
   // Every step allocates the same sizes again: keep freed memory for reuse (no page faults), as training does.
   const release = backend().retainFreedMemory();
   try {
-    const r = await run(m, m.kvCache(batch, width + steps, start), ids, steps, opts, seconds);
-    return { ...r, outputs: r.outputs.map((o, b) => ({ ...o, promptIds: given[b] })), prefillTokens: batch * width };
+    const { ended, ...times } = await run(m, m.kvCache(batch, width + steps, start), ids, steps, opts, seconds);
+    return { ...times, outputs: ended.map((e, b) => ({ promptIds: given[b], ...e })), prefillTokens: batch * width };
   } finally {
     release();
   }
 }
 
 /** Prefill, then one step per new token until every sequence has finished. */
-async function run<F extends FloatDType>(m: CausalLm<F>, cache: KvCache<F>, ids: Int32Array, steps: number, opts: GenerateOptions, seconds: () => number): Promise<Omit<GenerateResult, 'prefillTokens'>> {
+async function run<F extends FloatDType>(
+  m: CausalLm<F>,
+  cache: KvCache<F>,
+  ids: Int32Array,
+  steps: number,
+  opts: GenerateOptions,
+  seconds: () => number,
+): Promise<{ ended: Omit<Generation, 'promptIds'>[]; prefillSeconds: number; decodeSeconds: number; decodeTokens: number }> {
   const batch = cache.batch;
   const stopIds = new Set(opts.stopIds ?? []);
   const rngs = Array.from({ length: batch }, (_, b) => makeRng((opts.seed ?? 0) + b));
@@ -120,7 +126,7 @@ async function run<F extends FloatDType>(m: CausalLm<F>, cache: KvCache<F>, ids:
       out[b][count[b]++] = id;
       next[b] = id;
       opts.onToken?.(b, id);
-      if (stopIds.has(id) || opts.stop?.(out[b].subarray(0, count[b])) === true) finish[b] = 'stop';
+      if (stopIds.has(id) || opts.stop?.(b, out[b].subarray(0, count[b])) === true) finish[b] = 'stop';
       else if (count[b] === steps) finish[b] = 'length';
       if (finish[b] !== undefined) ended[b] = seconds();
     }
@@ -133,6 +139,10 @@ async function run<F extends FloatDType>(m: CausalLm<F>, cache: KvCache<F>, ids:
     logits = await m.step(cache, next);
     decodeTokens += batch;
   }
-  const outputs = out.map((ids, b): Generation => ({ promptIds: new Int32Array(0), generatedIds: ids.slice(0, count[b]), finish: finish[b] ?? 'length', seconds: ended[b] }));
-  return { outputs, prefillSeconds, decodeSeconds: seconds() - prefillSeconds, decodeTokens };
+  return {
+    ended: out.map((generated, b) => ({ generatedIds: generated.slice(0, count[b]), finish: finish[b] ?? 'length', seconds: ended[b] })),
+    prefillSeconds,
+    decodeSeconds: seconds() - prefillSeconds,
+    decodeTokens,
+  };
 }

@@ -41,14 +41,17 @@ export async function generateText<F extends FloatDType>(m: CausalLm<F>, tok: Te
   const answers: TextAnswer[] = [];
   for (let from = 0; from < prompts.length; from += batch) {
     const part = prompts.slice(from, from + batch);
-    const shown = part.map(() => 0);
     const ids = part.map(() => [] as number[]);
+    // Each answer's text so far, decoded once per token when something follows it (the stop text, the stream).
+    const latest = part.map(() => ({ text: '', stopped: false }));
+    const follow = opts.onText !== undefined || stopText !== undefined;
+    const shown = part.map(() => 0);
     // Text is streamed up to what can no longer change: a stop text may still complete at the end,
     // and a byte-level token may end inside a character (decoded as U+FFFD until the rest comes).
-    const hold = Math.max(0, (opts.stopText ?? '').length - 1);
+    const hold = Math.max(0, (stopText ?? '').length - 1);
     const stream = (b: number, final: boolean): void => {
       if (opts.onText === undefined) return;
-      const { text, stopped } = answerText(tok, Int32Array.from(ids[b]), stopIds, opts.stopText);
+      const { text, stopped } = latest[b];
       let upto = final || stopped ? text.length : Math.max(0, text.length - hold);
       if (!final && !stopped) while (upto > 0 && text[upto - 1] === '\uFFFD') upto--;
       if (upto > shown[b]) {
@@ -58,15 +61,18 @@ export async function generateText<F extends FloatDType>(m: CausalLm<F>, tok: Te
     };
     const r = await generate(m, part.map((p) => tok.encode(p)), {
       ...opts,
-      stop: stopText === undefined ? undefined : (g) => tok.decode(g).includes(stopText),
+      stop: stopText === undefined ? undefined : (b) => latest[b].stopped,
       onToken: (b, id) => {
         ids[b].push(id);
+        if (!follow) return;
+        latest[b] = answerText(tok, Int32Array.from(ids[b]), stopIds, stopText);
         stream(b, false);
       },
     });
     for (const [b, g] of r.outputs.entries()) {
+      latest[b] = answerText(tok, g.generatedIds, stopIds, stopText);
       stream(b, true);
-      answers.push({ prompt: part[b], text: answerText(tok, g.generatedIds, stopIds, opts.stopText).text, generation: g });
+      answers.push({ prompt: part[b], text: latest[b].text, generation: g });
     }
   }
   return answers;
