@@ -77,9 +77,14 @@ function sumOf<F extends FloatDType>(terms: readonly LinearAdapter<F>[]): Linear
  */
 export function activate<F extends FloatDType>(m: CausalLm<F>, adapters: readonly LoadedAdapter<F>[]): void {
   m.adapters.clear();
+  for (const [module, terms] of termsByModule(adapters)) m.adapters.set(module, sumOf(terms));
+}
+
+/** The adapters' terms grouped by the module they apply to. */
+function termsByModule<F extends FloatDType>(adapters: readonly LoadedAdapter<F>[]): Map<string, LinearAdapter<F>[]> {
   const modules = new Map<string, LinearAdapter<F>[]>();
   for (const a of adapters) for (const [module, term] of a.terms) modules.set(module, [...(modules.get(module) ?? []), term]);
-  for (const [module, terms] of modules) m.adapters.set(module, sumOf(terms));
+  return modules;
 }
 
 /** The rows of the identity taken at a time when an update is read out of a term. */
@@ -87,28 +92,27 @@ const CHUNK = 256;
 
 /**
  * Folds the adapters into the model's weights, W ← W + ΔW per module (several: their updates, each
- * on the weights as they were, summed), and leaves no adapter active. ΔW is read out of each term
- * by applying it to the identity (every term is linear in x), so it is exact for every method. The
- * base changes in place: adapters loaded before over these weights (DoRA's norms) are stale after.
+ * on the weights as they were, summed), and leaves no adapter active. ΔW is read out of each
+ * module's terms by applying them to the identity (every term is linear in x), so it is exact for
+ * every method; one module's ΔW is held at a time. The base changes in place: adapters loaded
+ * before over these weights (DoRA's norms) are stale after.
  */
 export async function mergeAdapters<F extends FloatDType>(m: CausalLm<F>, adapters: readonly LoadedAdapter<F>[]): Promise<void> {
-  const deltas: [Tensor<F>, Tensor<F>][] = [];
-  for (const a of adapters) {
-    for (const [module, term] of a.terms) {
-      const w = m.weights.get(`${module}.weight`);
-      if (w === undefined) throw new LowrankError('E_SHAPE', `adapter ${a.name} has module ${module}, which the model does not`, { file: a.dir });
-      const [out, inF] = w.shape;
-      const delta = tensor(w.dtype, [out, inF]);
-      for (let from = 0; from < inF; from += CHUNK) {
-        const rows = Math.min(CHUNK, inF - from);
-        const eye = tensor(w.dtype, [rows, inF]);
-        for (let i = 0; i < rows; i++) eye.data[i * inF + from + i] = 1;
-        const part = await term.forward(eye); // [rows, out] = columns from .. from + rows of ΔW, transposed
-        for (let i = 0; i < rows; i++) for (let o = 0; o < out; o++) delta.data[o * inF + from + i] = part.data[i * out + o];
-      }
-      deltas.push([w, delta]);
+  for (const [module, terms] of termsByModule(adapters)) {
+    const w = m.weights.get(`${module}.weight`);
+    if (w === undefined) throw new LowrankError('E_SHAPE', `an adapter has module ${module}, which the model does not`, { file: adapters.find((a) => a.terms.has(module))?.dir });
+    const term = sumOf(terms);
+    const [out, inF] = w.shape;
+    // Read whole before W changes: a term may read W (DoRA).
+    const delta = tensor(w.dtype, [out, inF]);
+    for (let from = 0; from < inF; from += CHUNK) {
+      const rows = Math.min(CHUNK, inF - from);
+      const eye = tensor(w.dtype, [rows, inF]);
+      for (let i = 0; i < rows; i++) eye.data[i * inF + from + i] = 1;
+      const part = await term.forward(eye); // [rows, out] = columns from .. from + rows of ΔW, transposed
+      for (let i = 0; i < rows; i++) for (let o = 0; o < out; o++) delta.data[o * inF + from + i] = part.data[i * out + o];
     }
+    addInto(w, delta);
   }
-  for (const [w, delta] of deltas) addInto(w, delta);
   m.adapters.clear();
 }
