@@ -1,5 +1,5 @@
 /** Argument checks shared by the linalg routines, and conversions between Tensor and Matrix. */
-import { LowrankError } from '../core/errors.js';
+import { LowrankError, type ErrorContext } from '../core/errors.js';
 import { tensor, type Tensor } from '../core/tensor.js';
 import type { FloatDType, Storage } from '../core/dtype.js';
 import { backend, type Matrix } from '../backend/index.js';
@@ -17,11 +17,11 @@ export function matrixArg<F extends FloatDType>(routine: string, name: string, t
   return { rows: t.shape[0], cols: t.shape[1], data: t.data };
 }
 
-/** Throws E_NONFINITE naming the routine, the argument and the first bad element. */
-export function checkFinite(routine: string, name: string, data: Float32Array | Float64Array): void {
+/** Throws E_NONFINITE naming the routine, the argument and the first bad element (and where, when given). */
+export function checkFinite(routine: string, name: string, data: Float32Array | Float64Array, where?: ErrorContext): void {
   if (backend().allFinite(data)) return;
   const i = data.findIndex((v) => !Number.isFinite(v));
-  throw new LowrankError('E_NONFINITE', `${routine}: ${name} holds ${data[i]} at element ${i}; inputs must be finite`);
+  throw new LowrankError('E_NONFINITE', `${routine}: ${name} holds ${data[i]} at element ${i}; inputs must be finite`, where);
 }
 
 /** Checks that two arguments share a dtype. */

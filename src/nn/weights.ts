@@ -2,7 +2,7 @@
 import { LowrankError } from '../core/errors.js';
 import { tensor, type Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
-import { backend } from '../backend/index.js';
+import { checkFinite } from '../linalg/check.js';
 import type { LinearAdapter, LinearParams } from './linear.js';
 
 /** A model's parameters: weights by name, and the adapter of each linear module that has one. */
@@ -16,9 +16,8 @@ export interface ModelWeights<F extends FloatDType> {
  * layers do not check their weights at every product.
  */
 export function finiteWeight<T extends Tensor<FloatDType>>(model: { readonly path: string }, name: string, t: T): T {
-  if (backend().allFinite(t.data)) return t;
-  const i = t.data.findIndex((v) => !Number.isFinite(v));
-  throw new LowrankError('E_NONFINITE', `tensor ${name} holds ${t.data[i]} at element ${i}`, { file: model.path });
+  checkFinite('loading the model', `tensor ${name}`, t.data, { file: model.path });
+  return t;
 }
 
 /** The weight of this name; E_NOT_FOUND when the model has none. */
