@@ -173,7 +173,7 @@ static void run_gemm(job_t *j) {
   if (j->m == 1) {
     /*
      * One row (a decoding step's x·Wᵀ): a matrix-vector product. OpenBLAS 0.3.21's gemm packs all
-     * of B for one row; its gemv streams B once, 4-5x faster here (a 2048×768 W: 94 µs vs 478 µs).
+     * of B for one row; its gemv streams B once (`npm run bench -- generate` shows decoding).
      */
     const int incx = j->flag_a ? j->lda : 1;
     const enum CBLAS_TRANSPOSE t = j->flag_b ? CblasNoTrans : CblasTrans; /* B is [n, k] or [k, n] */

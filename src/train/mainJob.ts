@@ -127,8 +127,9 @@ export const BUILTIN_TRAINING = { rank: 8, alpha: 16, targets: 'all-linear', bat
 
 /**
  * The main job's run, longer than compare's 60 steps: at 800 steps (warmup 40), LoRA at 3e-3 and
- * PiSSA at 2e-3 answer 63 % and 71 % of the held-out sums exactly, about 55 s each on 2 cores; at
- * 60 steps and compare's rates, 2-17 %. Other methods run at their {@link defaultLr}.
+ * PiSSA at 2e-3 answer 63 % and 71 % of the held-out sums exactly, about a minute each on 2 cores
+ * (`npx lowrank start`); at 60 steps, 7 % and 12 % (`npx lowrank start --steps 60`). Other methods
+ * run at their {@link defaultLr}.
  */
 export const MAIN_JOB = { steps: 800, warmup: 40, lr: { lora: 3e-3, pissa: 2e-3 } as Readonly<Record<string, number>> } as const;
 
