@@ -12,6 +12,7 @@ void nn_rmsnorm_forward(float *y, float *rstd, const float *x, const float *g, i
 void nn_rmsnorm_backward(float *dx, float *dg, const float *dy, const float *x, const float *g, const float *rstd, int N, int C);
 void nn_swiglu_forward(float *h, const float *gate, const float *up, size_t n);
 void nn_swiglu_backward(float *dgate, float *dup, const float *dh, const float *gate, const float *up, size_t n);
+void nn_gemv_small(float *y, const float *x, const float *b, int n, int k, int ldb, float alpha, int accumulate);
 double nn_cross_entropy(float *dlogits, const float *logits, const int32_t *targets, int N, int V, int ignore);
 
 #endif
