@@ -34,7 +34,7 @@
  *   gemm and trsm use CBLAS's row-major interface directly.
  */
 #if defined(__linux__) && !defined(_DEFAULT_SOURCE)
-#define _DEFAULT_SOURCE /* madvise and MADV_HUGEPAGE under -std=c11 */
+#define _DEFAULT_SOURCE /* madvise, MADV_HUGEPAGE and syscall under -std=c11 */
 #endif
 #ifndef NAPI_VERSION
 #define NAPI_VERSION 8
@@ -61,6 +61,10 @@
 #include <malloc.h>
 #endif
 #include <unistd.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/syscall.h>
+#define RENAME_EXCHANGE_FLAG (1 << 1) /* RENAME_EXCHANGE of <linux/fs.h> */
 #endif
 
 /* OpenBLAS extensions (declared by OpenBLAS's cblas.h; repeated for other cblas.h headers). */
@@ -1356,6 +1360,34 @@ fail:
   return NULL;
 }
 
+/*
+ * renameExchange(a: string, b: string) -> number, synchronously: swaps the two paths in one step
+ * (Linux renameat2 with RENAME_EXCHANGE), so a folder being replaced is at every instant either
+ * the old one or the new one, even if the process is killed. Returns 0 when swapped, the errno
+ * when the call failed (EINVAL, ENOSYS or EOPNOTSUPP: this kernel or file system cannot), and -1
+ * where the platform has no such call.
+ */
+static napi_value js_rename_exchange(napi_env env, napi_callback_info info) {
+  napi_value argv[2], out = NULL;
+  size_t argc = 2;
+  char a[4096], b[4096];
+  size_t alen = 0, blen = 0;
+  int result = -1;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL), "napi_get_cb_info");
+  if (argc != 2 || napi_get_value_string_utf8(env, argv[0], a, sizeof a, &alen) != napi_ok ||
+      napi_get_value_string_utf8(env, argv[1], b, sizeof b, &blen) != napi_ok || alen >= sizeof a - 1 || blen >= sizeof b - 1) {
+    napi_throw_type_error(env, "E_INTERNAL", "lowrank_native: renameExchange takes two paths (strings under 4 KiB)");
+    return NULL;
+  }
+#if defined(__linux__) && defined(SYS_renameat2)
+  result = syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE_FLAG) == 0 ? 0 : errno;
+#endif
+  CHECK(napi_create_int32(env, result, &out), "napi_create_int32");
+  return out;
+fail:
+  return NULL;
+}
+
 /* allFinite(a: Float32Array | Float64Array) -> boolean, synchronously: a memory-bound scan, faster
    in C than in JavaScript, run on every linalg input to refuse NaN and Inf. */
 static napi_value js_all_finite(napi_env env, napi_callback_info info) {
@@ -1407,6 +1439,7 @@ NAPI_MODULE_INIT() {
     {"trsm", NULL, js_trsm, NULL, NULL, NULL, napi_enumerable, NULL},
     {"info", NULL, js_info, NULL, NULL, NULL, napi_enumerable, NULL},
     {"allFinite", NULL, js_all_finite, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"renameExchange", NULL, js_rename_exchange, NULL, NULL, NULL, napi_enumerable, NULL},
     {"encodeHalf", NULL, js_encode_half, NULL, NULL, NULL, napi_enumerable, NULL},
     {"decodeHalf", NULL, js_decode_half, NULL, NULL, NULL, napi_enumerable, NULL},
     {"nn", NULL, js_nn, NULL, NULL, NULL, napi_enumerable, NULL},

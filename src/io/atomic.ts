@@ -2,12 +2,23 @@
  * Atomic outputs: every file or folder lowrank writes goes to a temporary name in the target's
  * folder and is renamed into place only when complete, so a reader sees the old state or the whole
  * new one, never half of it. Files opened as inputs are remembered and refused as outputs.
+ *
+ * A folder replacing an existing one is swapped in with one renameat2(RENAME_EXCHANGE) where the
+ * OS allows (Linux, through the native addon); elsewhere the old folder is moved aside first and
+ * removed last. A process killed at any point (kill -9, power loss) can leave temporaries behind,
+ * and with the two-rename fallback an old folder aside with nothing at the target: every later
+ * write to a target, and every read of one, first repairs it ({@link repairTarget}).
+ *
+ * Test hook: LOWRANK_FAULT, a comma-separated list, makes this process SIGKILL itself at
+ * `kill-after-aside` (old folder aside, new one not yet in) or `kill-after-exchange`, and
+ * `no-exchange` takes the two-rename fallback where the exchange would work.
  */
-import { open, rename, rm, mkdir, stat, realpath, type FileHandle } from 'node:fs/promises';
+import { open, readdir, rename, rm, mkdir, stat, realpath, type FileHandle } from 'node:fs/promises';
 import { existsSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { LowrankError, fromSystemError } from '../core/errors.js';
+import { renameExchange } from '../backend/native/index.js';
 
 /** Options shared by every writer. */
 export interface WriteOptions {
@@ -56,14 +67,60 @@ async function checkTarget(target: string, overwrite: boolean): Promise<void> {
       throw new LowrankError('E_EXISTS', `refusing to write over an input of this job (${input})`, { file: target });
     }
   }
-  const exists = await stat(target).then(() => true, () => false);
-  if (exists && !overwrite) {
+  await repairTarget(target);
+  if ((await exists(target)) && !overwrite) {
     throw new LowrankError('E_EXISTS', 'output already exists (pass --force / overwrite: true to replace it)', { file: target });
   }
 }
 
+const exists = (path: string): Promise<boolean> => stat(path).then(() => true, () => false);
+
 function tempName(target: string, kind: 'tmp' | 'old'): string {
   return join(dirname(target), `.${basename(target)}.lowrank-${kind}-${process.pid}-${randomBytes(4).toString('hex')}`);
+}
+
+/** tempName's names: the target's base name, the kind, the writer's process id. */
+const TEMP_NAME = /^\.(.+)\.lowrank-(tmp|old)-(\d+)-[0-9a-f]{8}$/s;
+
+/**
+ * Puts `target` in order after a writer died mid-write: an old folder left aside with nothing at
+ * the target goes back; one beside a target (the new folder got in) is removed; temporaries of
+ * processes that no longer exist are deleted. What live processes (this one included) are writing
+ * is left alone. Best effort: what cannot be listed, moved or removed stays for a later run.
+ */
+export async function repairTarget(target: string): Promise<void> {
+  const dir = dirname(resolve(target));
+  const base = basename(resolve(target));
+  const names = await readdir(dir).catch((): string[] => []);
+  const stale: { path: string; kind: string }[] = [];
+  for (const name of names) {
+    const m = TEMP_NAME.exec(name);
+    const path = join(dir, name);
+    if (m !== null && m[1] === base && !writing(Number(m[3]), path)) stale.push({ path, kind: m[2] });
+  }
+  for (const s of stale.filter((x) => x.kind === 'old')) {
+    if (await exists(target)) await rm(s.path, { recursive: true, force: true }).catch(() => undefined);
+    else await rename(s.path, target).catch(() => undefined);
+  }
+  for (const s of stale.filter((x) => x.kind === 'tmp')) await rm(s.path, { recursive: true, force: true }).catch(() => undefined);
+}
+
+/** Whether process `pid` may still be writing `path`: this process only if it is one of its own, another while it exists. */
+function writing(pid: number, path: string): boolean {
+  if (pid === process.pid) return inProgress.has(path) || movedAside.has(path);
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by someone else
+  }
+}
+
+/** The test hook of the module comment: true when `point` is set; the kill points do not return. */
+function fault(point: 'no-exchange' | 'kill-after-aside' | 'kill-after-exchange'): boolean {
+  if (!(process.env.LOWRANK_FAULT ?? '').split(',').includes(point)) return false;
+  if (point !== 'no-exchange') process.kill(process.pid, 'SIGKILL');
+  return true;
 }
 
 /**
@@ -93,8 +150,8 @@ export async function writeFileAtomic(target: string, write: (fh: FileHandle) =>
 
 /**
  * Writes a folder atomically: `fill` writes into a temporary folder beside `target`, which then
- * replaces `target`. When overwriting, the old folder is moved aside first and removed last; if the
- * swap fails or is interrupted between its two renames, the old folder is put back.
+ * replaces `target` ({@link swapIn}). On failure the temporary folder is removed and the target
+ * is left as it was.
  */
 export async function writeDirAtomic(target: string, fill: (dir: string) => Promise<void>, opts: WriteOptions = {}): Promise<void> {
   await checkTarget(target, opts.overwrite ?? false);
@@ -103,29 +160,45 @@ export async function writeDirAtomic(target: string, fill: (dir: string) => Prom
   });
   const tmp = tempName(target, 'tmp');
   inProgress.add(tmp);
-  let old: string | undefined;
   try {
     await mkdir(tmp);
     await fill(tmp);
     await syncDir(tmp);
-    if (await stat(target).then(() => true, () => false)) {
-      old = tempName(target, 'old');
-      await rename(target, old);
-      movedAside.set(old, target);
-    }
-    await rename(tmp, target);
+    await swapIn(tmp, target);
     await syncDir(dirname(resolve(target)));
   } catch (e) {
-    await rm(tmp, { recursive: true, force: true });
-    if (old !== undefined && !(await stat(target).then(() => true, () => false))) await rename(old, target);
     throw renamePath(fromSystemError(e, 'writing', target), tmp, target);
   } finally {
+    // The partial new folder, or after an exchange the old one.
+    await rm(tmp, { recursive: true, force: true });
     inProgress.delete(tmp);
-    if (old !== undefined) {
-      movedAside.delete(old);
-      await rm(old, { recursive: true, force: true });
-    }
   }
+}
+
+/**
+ * Moves the complete folder `tmp` to `target`. An existing target is exchanged with it in one step
+ * where the OS can (then `tmp` holds the old folder); elsewhere the old folder is moved aside, the
+ * new one moved in, and the old one removed; if the second rename fails the old one is put back.
+ */
+async function swapIn(tmp: string, target: string): Promise<void> {
+  if (!(await exists(target))) return rename(tmp, target);
+  if (!fault('no-exchange') && renameExchange(tmp, target)) {
+    fault('kill-after-exchange');
+    return;
+  }
+  const old = tempName(target, 'old');
+  await rename(target, old);
+  movedAside.set(old, target);
+  try {
+    fault('kill-after-aside');
+    await rename(tmp, target);
+  } catch (e) {
+    if (!(await exists(target))) await rename(old, target).catch(() => undefined); // else a later repair does it
+    throw e;
+  } finally {
+    movedAside.delete(old);
+  }
+  await rm(old, { recursive: true, force: true });
 }
 
 /** An error whose message speaks of the temporary folder, re-worded to name the target instead. */

@@ -8,7 +8,7 @@ import { basename, join } from 'node:path';
 import { FormatError, LowrankError, fromSystemError } from '../core/errors.js';
 import type { FloatDType, Storage } from '../core/dtype.js';
 import { byteSize, type Tensor } from '../core/tensor.js';
-import { writeDirAtomic, writeTextFile, type WriteOptions } from './atomic.js';
+import { repairTarget, writeDirAtomic, writeTextFile, type WriteOptions } from './atomic.js';
 import { readJsonObject } from './files.js';
 import { openSafetensors, type SafetensorsFile } from './safetensors/reader.js';
 import { writeSafetensors, type TensorSource } from './safetensors/writer.js';
@@ -52,6 +52,7 @@ export const INDEX_FILE = 'model.safetensors.index.json';
  * `*.safetensors.index.json` or single `*.safetensors` is accepted), or a lone .safetensors file.
  */
 export async function openModel(path: string): Promise<Model> {
+  await repairTarget(path);
   const st = await stat(path).catch((e: unknown) => {
     throw fromSystemError(e, 'opening the model', path);
   });

@@ -7,7 +7,7 @@
  */
 import { join } from 'node:path';
 import type { Tensor } from '../core/tensor.js';
-import { writeDirAtomic, writeTextFile, type WriteOptions } from './atomic.js';
+import { repairTarget, writeDirAtomic, writeTextFile, type WriteOptions } from './atomic.js';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, KEY_PREFIX } from './peft.js';
 import { writeSafetensors } from './safetensors/writer.js';
 import { openSafetensors } from './safetensors/reader.js';
@@ -49,6 +49,7 @@ export interface MethodAdapter {
  * const sigma = a.modules.get('model.layers.0.self_attn.q_proj')?.sigma;
  */
 export async function readMethodAdapter(dir: string): Promise<MethodAdapter> {
+  await repairTarget(dir);
   const cfgPath = join(dir, ADAPTER_CONFIG);
   const config = await readJsonObject(cfgPath);
   if (config.peft_type !== METHOD_ADAPTER_TYPE || typeof config.lowrank_method !== 'string') throw new FormatError(`is not a lowrank method adapter (peft_type ${String(config.peft_type)})`, { file: cfgPath });

@@ -11,7 +11,7 @@ import { RE2JS } from 're2js';
 import { FormatError, LowrankError } from '../core/errors.js';
 import type { FloatDType, Storage } from '../core/dtype.js';
 import type { Tensor } from '../core/tensor.js';
-import { writeDirAtomic, writeTextFile, type WriteOptions } from './atomic.js';
+import { repairTarget, writeDirAtomic, writeTextFile, type WriteOptions } from './atomic.js';
 import { readJsonObject } from './files.js';
 import { openSafetensors, type SafetensorsFile } from './safetensors/reader.js';
 import { writeSafetensors, type TensorSource } from './safetensors/writer.js';
@@ -330,6 +330,7 @@ export async function isAdapterFolder(dir: string): Promise<boolean> {
 
 /** Opens a PEFT adapter folder: reads the config and the weights' header, and pairs up each module's tensors. */
 export async function openAdapter(dir: string): Promise<Adapter> {
+  await repairTarget(dir);
   const cfgPath = join(dir, ADAPTER_CONFIG);
   const fields = await readJsonObject(cfgPath);
   if (typeof fields.peft_type !== 'string') throw new FormatError('has no peft_type', { file: cfgPath });

@@ -1,15 +1,18 @@
 /**
  * Interruptions and failures while writing: Ctrl-C, SIGKILL and a full disk never leave a
- * half-written output under the target name, and never touch an existing one.
+ * half-written output under the target name, and never touch an existing one; a kill inside the
+ * swap of a folder replacement leaves the old or the new folder, and the next run cleans up.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeSafetensors } from '../../src/io/safetensors/index.js';
-import { writeModel } from '../../src/io/hf.js';
+import { openModel, writeModel } from '../../src/io/hf.js';
+import { repairTarget } from '../../src/io/atomic.js';
+import { nativeInfo, renameExchange } from '../../src/backend/native/index.js';
 import { LowrankError } from '../../src/core/errors.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -88,4 +91,82 @@ test('a failed overwrite of a model folder leaves the old folder as it was', asy
   assert.deepEqual(await readFile(join(folder, 'model.safetensors')), before);
   assert.match(await readFile(join(folder, 'config.json'), 'utf8'), /"old"/);
   assert.deepEqual(await readdir(dir), ['model'], 'no temporary or aside folders left');
+});
+
+const SWAP_CHILD = fileURLToPath(new URL('../fixtures/swap-write.js', import.meta.url));
+
+/** A model folder with config model_type `kind` and tensor w = values. */
+async function modelFolder(folder: string, kind: string, values: number[]): Promise<void> {
+  await writeModel(folder, [{ name: 'w', dtype: 'f32', shape: [values.length], data: Float32Array.from(values) }], { config: { model_type: kind } });
+}
+
+/** Runs the swap writer over `folder` with LOWRANK_FAULT = fault; returns how it ended. */
+function swapWrite(folder: string, fault: string): { status: number | null; signal: NodeJS.Signals | null } {
+  const r = spawnSync(process.execPath, [SWAP_CHILD, folder], { env: { ...process.env, LOWRANK_FAULT: fault }, encoding: 'utf8' });
+  return { status: r.status, signal: r.signal };
+}
+
+/** What a model folder holds: its model_type and w. */
+async function contents(folder: string): Promise<{ kind: unknown; w: number[] }> {
+  const m = await openModel(folder);
+  try {
+    return { kind: m.config?.model_type, w: Array.from((await m.readAs('w', 'f32')).data) };
+  } finally {
+    await m.close();
+  }
+}
+
+test('renameExchange swaps two folders in one step through the native addon (false, for the fallback, without it)', async (t) => {
+  const dir = await tempDir(t);
+  const [a, b] = [join(dir, 'a'), join(dir, 'b')];
+  await mkdir(a);
+  await mkdir(b);
+  await writeFile(join(a, 'x'), 'was a');
+  await writeFile(join(b, 'x'), 'was b');
+  const swapped = renameExchange(a, b);
+  assert.equal(swapped, nativeInfo().available && process.platform === 'linux', 'the exchange runs wherever the addon is built on Linux');
+  assert.equal(await readFile(join(b, 'x'), 'utf8'), swapped ? 'was a' : 'was b');
+  assert.equal(await readFile(join(a, 'x'), 'utf8'), swapped ? 'was b' : 'was a');
+  assert.throws(() => renameExchange(join(dir, 'missing'), b), (e: unknown) => !swapped || (e as NodeJS.ErrnoException).code === 'ENOENT');
+});
+
+for (const [name, fault, expect] of [
+  ['exchange: killed right after it, the target is the new folder', 'kill-after-exchange', { kind: 'new', w: [3, 4] }],
+  ['two-rename fallback: killed with the old folder aside and nothing at the target, it goes back', 'no-exchange,kill-after-aside', { kind: 'old', w: [1, 2] }],
+] as const) {
+  test(`kill -9 inside the swap of a folder replacement (${name}); the next read or write repairs it`, async (t) => {
+    const dir = await tempDir(t);
+    const folder = join(dir, 'model');
+    for (const after of ['read', 'write'] as const) {
+      await rm(folder, { recursive: true, force: true });
+      await modelFolder(folder, 'old', [1, 2]);
+      const r = swapWrite(folder, fault);
+      assert.equal(r.signal, 'SIGKILL', `the writer killed itself inside the swap (status ${r.status})`);
+      const left = (await readdir(dir)).filter((n) => n !== 'model');
+      assert.ok(left.length > 0 && left.every((n) => n.startsWith('.model.lowrank-')), `the dead writer left its temporaries: ${left.join(', ')}`);
+      if (fault.includes('kill-after-aside')) assert.ok(!(await readdir(dir)).includes('model'), 'killed between the renames: nothing at the target yet');
+      if (after === 'read') {
+        assert.deepEqual(await contents(folder), expect, 'a read first repairs the target');
+      } else {
+        await modelFolder(join(dir, 'unrelated'), 'other', [0]);
+        await writeModel(folder, [{ name: 'w', dtype: 'f32', shape: [1], data: Float32Array.of(9) }], { overwrite: true, config: { model_type: 'newer' } });
+        assert.deepEqual(await contents(folder), { kind: 'newer', w: [9] });
+        await rm(join(dir, 'unrelated'), { recursive: true });
+      }
+      assert.deepEqual(await readdir(dir), ['model'], 'nothing stale is left');
+    }
+  });
+}
+
+test('repair leaves the temporaries of a live writer alone and removes those of dead ones', async (t) => {
+  const dir = await tempDir(t);
+  const target = join(dir, 'out.safetensors');
+  await writeSafetensors(target, [{ name: 'w', dtype: 'f32', shape: [1], data: Float32Array.of(1) }]);
+  const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+  const live = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
+  t.after(() => live.kill('SIGKILL'));
+  const names = [`.out.safetensors.lowrank-tmp-${dead}-0123abcd`, `.out.safetensors.lowrank-tmp-${live.pid}-89abcdef`, `.other.lowrank-tmp-${dead}-00000000`];
+  for (const n of names) await writeFile(join(dir, n), 'partial');
+  await repairTarget(target);
+  assert.deepEqual((await readdir(dir)).sort(), [names[1], names[2], 'out.safetensors'].sort(), 'only the dead writer’s temporary of this target goes');
 });

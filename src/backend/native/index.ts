@@ -15,6 +15,7 @@
  * transferred until the promise settles.
  */
 import { existsSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,6 +53,8 @@ interface Addon {
   trsm(t: FloatArray, n: number, b: FloatArray, cols: number, lower: boolean, trans: boolean, unitDiagonal: boolean): Promise<FloatArray>;
   info(): AddonInfo;
   allFinite(a: FloatArray): boolean;
+  /** renameat2(RENAME_EXCHANGE): 0 when swapped, else the errno; −1 where there is no such call (absent from addons built before it). */
+  renameExchange?(a: string, b: string): number;
   /** The float32 training kernels of native/nn.c (see js_nn there for each kind's inputs and outputs). */
   retainMemory(on: boolean): void;
   nn(kind: string, inputs: (Float32Array | Int32Array)[], dims: number[], scalar: number): Promise<Float32Array | (Float32Array | Float64Array)[]>;
@@ -283,6 +286,25 @@ export function loadNativeBackend(): { backend?: Backend; reason?: string } {
   if (r.addon === undefined) return { reason: r.reason };
   backend ??= makeBackend(r.addon);
   return { backend };
+}
+
+/** The errnos with which renameat2 says it cannot exchange here (old kernel, file system without it). */
+const NO_EXCHANGE = new Set(['EINVAL', 'ENOSYS', 'EOPNOTSUPP', 'ENOTSUP']);
+
+/**
+ * Swaps two existing paths in one step where the OS can (Linux renameat2 RENAME_EXCHANGE through
+ * the addon): true when swapped; false when it cannot here (no addon, another OS, a file system
+ * without it), for the caller to fall back; a failure of the call itself throws the system error.
+ */
+export function renameExchange(a: string, b: string): boolean {
+  const exchange = loadAddon().addon?.renameExchange;
+  if (exchange === undefined) return false;
+  const r = exchange(a, b);
+  if (r === 0) return true;
+  if (r < 0) return false;
+  const name = Object.entries(osConstants.errno).find(([, n]) => n === r)?.[0] ?? `errno ${r}`;
+  if (NO_EXCHANGE.has(name)) return false;
+  throw Object.assign(new Error(`renameat2 ${a} <-> ${b}: ${name}`), { code: name, errno: r });
 }
 
 /** The OpenBLAS build behind the native backend (config string, kernel, threads) for `lowrank doctor`. */
