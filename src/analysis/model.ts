@@ -7,6 +7,7 @@
  */
 import { LowrankError, isLowrankError } from '../core/errors.js';
 import { isFloatDType, type DType } from '../core/dtype.js';
+import { patternOf } from '../core/pattern.js';
 import { openModel, type Model, type ModelTensor } from '../io/hf.js';
 import { openAdapter, type Adapter, type LoraModule } from '../io/peft.js';
 import { backend } from '../backend/index.js';
@@ -141,15 +142,6 @@ export function moduleName(name: string): string {
   return parts[parts.length - 1];
 }
 
-function compileTargets(targets: RegExp | string | undefined): RegExp | undefined {
-  if (targets === undefined || targets instanceof RegExp) return targets;
-  try {
-    return new RegExp(targets);
-  } catch {
-    throw new LowrankError('E_USAGE', `targets '${targets.slice(0, 100)}' is not a valid regular expression`);
-  }
-}
-
 /** Name order with digit runs compared as numbers, so layers.2 comes before layers.10. */
 export function naturalCompare(a: string, b: string): number {
   const pa = a.split(/(\d+)/);
@@ -186,7 +178,7 @@ function isTensorProblem(e: unknown): e is LowrankError {
  */
 export async function analyzeModel(dir: string, opts: AnalyzeModelOptions = {}): Promise<ModelAnalysis> {
   if (opts.compare !== undefined && opts.adapter !== undefined) throw new LowrankError('E_USAGE', 'compare with a base model or with an adapter, not both at once');
-  const targets = compileTargets(opts.targets);
+  const targets = opts.targets === undefined ? undefined : patternOf(opts.targets);
   const selected = (name: string): boolean => targets === undefined || targets.test(name);
 
   const opened: { close(): Promise<void> }[] = [];

@@ -7,7 +7,7 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { RE2JS } from 're2js';
+import { compilePattern, type Pattern } from '../core/pattern.js';
 import { FormatError, LowrankError } from '../core/errors.js';
 import type { FloatDType, Storage } from '../core/dtype.js';
 import type { Tensor } from '../core/tensor.js';
@@ -96,14 +96,14 @@ export function loraConfig(fields: Partial<LoraConfig> = {}, file?: string): Lor
   if (tm !== null && typeof tm !== 'string' && !(Array.isArray(tm) && tm.every((t) => typeof t === 'string'))) {
     bad('target_modules must be a list of names, a regex string, or null');
   }
-  if (typeof tm === 'string' && tm !== 'all-linear') compilePattern(tm, namesSource(tm), file, code);
+  if (typeof tm === 'string' && tm !== 'all-linear') compile(tm, namesSource(tm), file, code);
   for (const [field, pattern] of [['rank_pattern', c.rank_pattern], ['alpha_pattern', c.alpha_pattern]] as const) {
     if (typeof pattern !== 'object' || pattern === null || Array.isArray(pattern)) bad(`${field} must be an object`);
     for (const [k, v] of Object.entries(pattern)) {
       if (typeof v !== 'number' || !Number.isFinite(v) || (field === 'rank_pattern' && (!Number.isInteger(v) || v <= 0))) {
         bad(`${field}['${k}'] must be a ${field === 'rank_pattern' ? 'positive integer' : 'number'}`);
       }
-      compilePattern(k, keySource(k), file, code);
+      compile(k, keySource(k), file, code);
     }
   }
   const isNames = (v: unknown): boolean => typeof v === 'string' || (Array.isArray(v) && v.every((x) => typeof x === 'string'));
@@ -111,9 +111,9 @@ export function loraConfig(fields: Partial<LoraConfig> = {}, file?: string): Lor
   if (c.layers_pattern !== null && !isNames(c.layers_pattern)) bad('layers_pattern must be a name, a list of names, or null');
   if (c.exclude_modules !== undefined && c.exclude_modules !== null && !isNames(c.exclude_modules)) bad('exclude_modules must be a list of names, a regex string, or null');
   // Every pattern matched later is compiled now: a bad one is a malformed file, named with its folder.
-  if (typeof c.exclude_modules === 'string') compilePattern(c.exclude_modules, namesSource(c.exclude_modules), file, code);
-  for (const m of c.modules_to_save ?? []) compilePattern(m, saveSource(m), file, code);
-  for (const p of layerPatterns(c)) compilePattern(p, layerSource(p), file, code);
+  if (typeof c.exclude_modules === 'string') compile(c.exclude_modules, namesSource(c.exclude_modules), file, code);
+  for (const m of c.modules_to_save ?? []) compile(m, saveSource(m), file, code);
+  for (const p of layerPatterns(c)) compile(p, layerSource(p), file, code);
   const ltt = c.layers_to_transform;
   if (ltt !== null && !Number.isInteger(ltt) && !(Array.isArray(ltt) && ltt.every((x) => Number.isInteger(x)))) bad('layers_to_transform must be an integer, a list of integers, or null');
   if (c.base_model_name_or_path !== null && typeof c.base_model_name_or_path !== 'string') bad('base_model_name_or_path must be a string or null');
@@ -135,27 +135,10 @@ const layerPatterns = (c: LoraConfig): readonly string[] => {
   return lp === null || lp.length === 0 ? ['[^.]*'] : typeof lp === 'string' ? [lp] : lp;
 };
 
-/**
- * Patterns from a file run on RE2 (re2js: linear time in the name's length whatever the pattern, so
- * a catastrophically backtracking key such as `(.*)*x` cannot hang a read). RE2 reads Python's
- * regex syntax except lookarounds and backreferences, which PEFT's patterns do not need.
- */
-const patternCache = new Map<string, RE2JS>();
-function compilePattern(key: string, source: string, file = ADAPTER_CONFIG, code: 'E_USAGE' | 'E_FORMAT' = 'E_USAGE'): RE2JS {
-  let re = patternCache.get(source);
-  if (re === undefined) {
-    try {
-      re = RE2JS.compile(source);
-    } catch (e) {
-      const why = e instanceof Error ? e.message.replace(/^error parsing regexp: /, '') : String(e);
-      throw new LowrankError(code, `pattern '${key.slice(0, 100)}' is not a valid regular expression for a linear-time engine (RE2: ${why.slice(0, 100)})`, { file });
-    }
-    patternCache.set(source, re);
-  }
-  return re;
+/** A config pattern on RE2 (see core/pattern.ts; PEFT's patterns need no lookarounds or backreferences), named by its key. */
+function compile(key: string, source: string, file = ADAPTER_CONFIG, code: 'E_USAGE' | 'E_FORMAT' = 'E_USAGE'): Pattern {
+  return compilePattern(source, `pattern '${key.slice(0, 100)}'`, code, { file });
 }
-
-const matches = (re: RE2JS, name: string): boolean => re.matcher(name).find();
 
 /**
  * A rank_pattern / alpha_pattern ready to match many modules: keys that are plain names (every
@@ -201,7 +184,7 @@ function patternValue(pattern: Readonly<Record<string, number>>, module: string)
   }
   for (const r of regexes) {
     if (best !== undefined && r.at > best.at) break;
-    if (matches(compilePattern(r.key, keySource(r.key), ADAPTER_CONFIG), module)) return r.value;
+    if (compile(r.key, keySource(r.key)).test(module)) return r.value;
   }
   return best?.value;
 }
@@ -245,15 +228,15 @@ export function loraScaling(config: LoraConfig, module: string): { r: number; al
 
 /** A name list matches a module equal to an entry or ending in `.entry`; a string is a full-match regex. */
 function matchesNames(names: readonly string[] | string, module: string): boolean {
-  if (typeof names === 'string') return matches(compilePattern(names, namesSource(names), ADAPTER_CONFIG), module);
+  if (typeof names === 'string') return compile(names, namesSource(names)).test(module);
   return names.some((t) => module === t || module.endsWith(`.${t}`));
 }
 
 /** The layer index PEFT reads from a module name (`...<layers_pattern>.<i>.`), or undefined. */
 function layerIndex(config: LoraConfig, module: string): number | undefined {
   for (const p of layerPatterns(config)) {
-    const m = compilePattern(p, layerSource(p), ADAPTER_CONFIG).matcher(module);
-    if (m.find()) return Number(m.group(1));
+    const m = compile(p, layerSource(p)).exec(module);
+    if (m !== null) return Number(m[1]);
   }
   return undefined;
 }
@@ -269,7 +252,7 @@ export function isTargetModule(config: LoraConfig, module: string): boolean {
   const exclude = config.exclude_modules;
   if (exclude !== undefined && exclude !== null && exclude.length > 0 && matchesNames(exclude, module)) return false;
   const save = config.modules_to_save ?? [];
-  if (save.some((m) => matches(compilePattern(m, saveSource(m), ADAPTER_CONFIG), module))) return false;
+  if (save.some((m) => compile(m, saveSource(m)).test(module))) return false;
   const tm = config.target_modules;
   if (tm === null) return false;
   if (tm === 'all-linear') return true;

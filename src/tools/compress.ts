@@ -38,7 +38,8 @@ import { writeSafetensors, type TensorSource } from '../io/safetensors/writer.js
 import { checkPolicy, chooseRanks, formatPolicy, needsSpectra, usefulRank, type LayerSpectrum, type RankPolicy } from './policy.js';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isDefaultLinear, targetRegex } from './targets.js';
+import { isDefaultLinear } from './targets.js';
+import { patternOf, type Pattern } from '../core/pattern.js';
 
 /** The manifest's file name inside a compressed model folder. */
 export const MANIFEST_FILE = 'lowrank_manifest.json';
@@ -131,7 +132,7 @@ export async function compressModel(opts: CompressOptions): Promise<CompressRepo
   if (opts.overwrite !== true && (await stat(opts.out).then(() => true, () => false))) {
     throw new LowrankError('E_EXISTS', 'output already exists (pass --force / overwrite: true to replace it)', { file: opts.out });
   }
-  const targets = opts.targets === undefined ? undefined : targetRegex(opts.targets);
+  const targets = opts.targets === undefined ? undefined : patternOf(opts.targets);
   const model = await openModel(opts.model);
   try {
     return await run(model, targets, opts);
@@ -140,13 +141,13 @@ export async function compressModel(opts: CompressOptions): Promise<CompressRepo
   }
 }
 
-function isTarget(name: string, shape: readonly number[], dtype: DType, targets: RegExp | undefined): boolean {
+function isTarget(name: string, shape: readonly number[], dtype: DType, targets: Pattern | undefined): boolean {
   if (!name.endsWith('.weight') || shape.length !== 2 || !FLOAT_DTYPES.has(dtype)) return false;
   const module = name.slice(0, -'.weight'.length);
   return targets !== undefined ? targets.test(module) : isDefaultLinear(module);
 }
 
-async function run(model: Model, targets: RegExp | undefined, opts: CompressOptions): Promise<CompressReport> {
+async function run(model: Model, targets: Pattern | undefined, opts: CompressOptions): Promise<CompressReport> {
   const policy = opts.policy;
   const materialize = opts.materialize ?? false;
   const chosen = model.tensors.filter((t) => isTarget(t.name, t.shape, t.dtype, targets));

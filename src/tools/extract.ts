@@ -20,7 +20,8 @@ import type { WriteOptions } from '../io/atomic.js';
 import { matmul } from '../linalg/matmul.js';
 import { svd } from '../linalg/decompositions.js';
 import { dynamicRank, rankStats, type RankRule } from './ranks.js';
-import { EMBEDDING_NAMES, HEAD_NAMES, isDefaultLinear, lastPart, targetRegex } from './targets.js';
+import { EMBEDDING_NAMES, HEAD_NAMES, isDefaultLinear, lastPart } from './targets.js';
+import { patternOf, type Pattern } from '../core/pattern.js';
 import { isConv1dModel } from '../io/layout.js';
 
 /** The adapter layouts {@link extractLora} writes. */
@@ -356,7 +357,7 @@ function targetModules(lora: readonly string[], allModules: ReadonlySet<string>,
 export async function extractLora(opts: ExtractOptions): Promise<ExtractReport> {
   checkOptions(opts);
   const format = opts.format ?? 'peft';
-  const targets = opts.targets === undefined ? undefined : targetRegex(opts.targets);
+  const targets = opts.targets === undefined ? undefined : patternOf(opts.targets);
   await checkOutput(opts);
   const base = await openModel(opts.base);
   try {
@@ -371,7 +372,7 @@ export async function extractLora(opts: ExtractOptions): Promise<ExtractReport> 
   }
 }
 
-async function run(base: Model, tuned: Model, format: ExtractFormat, targets: RegExp | undefined, opts: ExtractOptions): Promise<ExtractReport> {
+async function run(base: Model, tuned: Model, format: ExtractFormat, targets: Pattern | undefined, opts: ExtractOptions): Promise<ExtractReport> {
   const fanInFanOut = opts.fanInFanOut ?? isConv1dModel(base.config ?? tuned.config);
   const names = [...tuned.tensors.map((t) => t.name), ...base.tensors.filter((t) => !tuned.has(t.name)).map((t) => t.name)];
   const onlyInBase = base.tensors.filter((t) => !tuned.has(t.name)).map((t) => t.name);

@@ -1,6 +1,6 @@
 /** Which weights the checkpoint tools act on by default, and the user's target regex. */
-import { LowrankError } from '../core/errors.js';
 import { isFloatDType, type DType } from '../core/dtype.js';
+import { patternOf, type Pattern } from '../core/pattern.js';
 
 /** Last name components of nn.Embedding layers in transformers models. */
 export const EMBEDDING_NAMES: ReadonlySet<string> = new Set(['embed_tokens', 'tok_embeddings', 'wte', 'wpe', 'word_embeddings', 'position_embeddings', 'token_type_embeddings', 'embed_positions', 'shared']);
@@ -19,31 +19,27 @@ export function isDefaultLinear(module: string): boolean {
   return !EMBEDDING_NAMES.has(last) && !HEAD_NAMES.has(last);
 }
 
-/** The regex of `targets`, without the stateful g/y flags; E_USAGE when a string is not a valid regex. */
-export function targetRegex(targets: RegExp | string): RegExp {
-  if (typeof targets !== 'string') return new RegExp(targets.source, targets.flags.replace(/[gy]/g, ''));
-  try {
-    return new RegExp(targets);
-  } catch {
-    throw new LowrankError('E_USAGE', `targets '${targets}' is not a valid regular expression`);
-  }
-}
-
 /**
  * Which layers an adapter goes on: module-name suffixes (PEFT's target_modules list, e.g.
  * ['q_proj', 'v_proj']), 'all-linear' (every 2-D weight but embeddings and the output head), or a
- * RegExp matched against the whole module name (PEFT's regex form).
+ * regex matched against the whole module name (PEFT's regex form): a RegExp of the caller's, or a
+ * Pattern on RE2 (what the command line's `--targets` gives).
  */
-export type LayerTargets = readonly string[] | 'all-linear' | RegExp;
+export type LayerTargets = readonly string[] | 'all-linear' | RegExp | Pattern;
+
+/** The regex form of `targets`; undefined for a list of suffixes or 'all-linear'. */
+export function targetPattern(targets: LayerTargets): Pattern | undefined {
+  return typeof targets === 'object' && 'source' in targets ? patternOf(targets) : undefined;
+}
 
 /** The float 2-D `<module>.weight` tensors the targets select, in the given order. */
 export function selectLayers<T extends { readonly name: string; readonly shape: readonly number[]; readonly dtype: DType }>(tensors: readonly T[], targets: LayerTargets): T[] {
-  const whole = targets instanceof RegExp ? new RegExp(`^(?:${targets.source})$`, targets.flags.replace(/[gy]/g, '')) : undefined;
+  const pattern = targetPattern(targets);
   return tensors.filter((t) => {
     if (!t.name.endsWith('.weight') || t.shape.length !== 2 || !isFloatDType(t.dtype)) return false;
     const module = t.name.slice(0, -'.weight'.length);
     if (targets === 'all-linear') return isDefaultLinear(module);
-    if (whole !== undefined) return whole.test(module);
+    if (pattern !== undefined) return pattern.whole(module);
     return (targets as readonly string[]).includes(lastPart(module));
   });
 }
@@ -52,5 +48,5 @@ export function selectLayers<T extends { readonly name: string; readonly shape: 
 export function parseLayerTargets(text: string): LayerTargets {
   if (text === 'all-linear') return 'all-linear';
   if (/^[\w.,-]+$/.test(text)) return text.split(',').filter((s) => s !== '');
-  return targetRegex(text);
+  return patternOf(text);
 }
