@@ -103,8 +103,10 @@ export function loraConfig(fields: Partial<LoraConfig> = {}, file?: string): Lor
       if (typeof v !== 'number' || !Number.isFinite(v) || (field === 'rank_pattern' && (!Number.isInteger(v) || v <= 0))) {
         bad(`${field}['${k}'] must be a ${field === 'rank_pattern' ? 'positive integer' : 'number'}`);
       }
-      compile(k, keySource(k), file, code);
+      if (!PLAIN_KEY.test(k)) compile(k, keySource(k), file, code); // a plain name is a valid pattern as it is
     }
+    const regexKeys = Object.keys(pattern).filter((k) => !PLAIN_KEY.test(k)).length;
+    if (regexKeys > MAX_REGEX_KEYS) bad(`${field} has ${regexKeys} regex keys; lowrank reads at most ${MAX_REGEX_KEYS} (keys that are plain module names are not limited)`);
   }
   const isNames = (v: unknown): boolean => typeof v === 'string' || (Array.isArray(v) && v.every((x) => typeof x === 'string'));
   if (c.modules_to_save !== null && !(Array.isArray(c.modules_to_save) && isNames(c.modules_to_save))) bad('modules_to_save must be a list of names or null');
@@ -148,9 +150,17 @@ function compile(key: string, source: string, file = ADAPTER_CONFIG, code: 'E_US
 interface PatternIndex {
   /** A plain key's name → its first position and value. */
   readonly names: Map<string, { at: number; value: number }>;
-  /** The regex keys, in order. */
-  readonly regexes: { at: number; key: string; value: number }[];
+  /** The regex keys, in order, in blocks: each block's `any` (compiled when first needed) matches where one of its keys may. */
+  readonly blocks: { readonly keys: { at: number; key: string; value: number }[]; any?: Pattern }[];
 }
+
+/**
+ * The most regex keys (not plain module names) a rank_pattern or alpha_pattern may have: each is
+ * compiled on RE2 (~0.1 ms) and tried on every module in turn; real configs have a handful.
+ */
+export const MAX_REGEX_KEYS = 256;
+/** Regex keys per block: a module tries one pattern per block, then the keys of the first block that matches. */
+const BLOCK_KEYS = 16;
 
 const patternIndexes = new WeakMap<object, PatternIndex>();
 const PLAIN_KEY = /^(?:[^\\^$.|?*+()[\]{}]|\\[\\^$.|?*+()[\]{}\-/])*$/;
@@ -158,10 +168,14 @@ const PLAIN_KEY = /^(?:[^\\^$.|?*+()[\]{}]|\\[\\^$.|?*+()[\]{}\-/])*$/;
 function patternIndex(pattern: Readonly<Record<string, number>>): PatternIndex {
   let index = patternIndexes.get(pattern);
   if (index !== undefined) return index;
-  index = { names: new Map(), regexes: [] };
+  index = { names: new Map(), blocks: [] };
   for (const [at, [key, value]] of Object.entries(pattern).entries()) {
-    if (!PLAIN_KEY.test(key)) index.regexes.push({ at, key, value });
-    else {
+    if (!PLAIN_KEY.test(key)) {
+      // A key that is not a whole regex by itself (`a)|(b`) would change its neighbours' meaning in a block's pattern: it gets a block of its own.
+      const last = index.blocks.at(-1);
+      if (last !== undefined && last.keys.length < BLOCK_KEYS && last.keys.length > 0 && selfContained(key) && selfContained(last.keys[0].key)) last.keys.push({ at, key, value });
+      else index.blocks.push({ keys: [{ at, key, value }] });
+    } else {
       const name = key.replace(/\\(.)/g, '$1');
       if (!index.names.has(name)) index.names.set(name, { at, value });
     }
@@ -172,7 +186,7 @@ function patternIndex(pattern: Readonly<Record<string, number>>): PatternIndex {
 
 /** The value of the first key matching `(.*\.)?(key)$` on the module name: plain keys by its dotted suffixes, regex keys before them in order by RE2. */
 function patternValue(pattern: Readonly<Record<string, number>>, module: string): number | undefined {
-  const { names, regexes } = patternIndex(pattern);
+  const { names, blocks } = patternIndex(pattern);
   let best: { at: number; value: number } | undefined;
   // The name and each suffix after a dot ("a.b.c", "b.c", "c"): where `(.*\.)?` lets a key start.
   for (let from = 0; ; ) {
@@ -182,11 +196,28 @@ function patternValue(pattern: Readonly<Record<string, number>>, module: string)
     if (dot < 0) break;
     from = dot + 1;
   }
-  for (const r of regexes) {
-    if (best !== undefined && r.at > best.at) break;
-    if (compile(r.key, keySource(r.key)).test(module)) return r.value;
+  for (const block of blocks) {
+    if (best !== undefined && block.keys[0].at > best.at) break;
+    if (block.keys.length > 1) {
+      block.any ??= compile(block.keys[0].key, keySource(block.keys.map((k) => `(?:${k.key})`).join('|')));
+      if (!block.any.test(module)) continue;
+    }
+    for (const r of block.keys) {
+      if (best !== undefined && r.at > best.at) break;
+      if (compile(r.key, keySource(r.key)).test(module)) return r.value;
+    }
   }
   return best?.value;
+}
+
+/** Whether a key is a regex on its own (balanced groups): only then can `(?:key)` stand beside others in one pattern. */
+function selfContained(key: string): boolean {
+  try {
+    compilePattern(key);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** A module name as a rank_pattern / alpha_pattern key: PEFT reads keys as regexes, so every regex character is escaped. */

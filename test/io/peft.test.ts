@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { openAdapter, writeAdapter, loraConfig, loraScaling, isTargetModule, type LoraConfig, type LoraModuleTensors } from '../../src/io/peft.js';
+import { openAdapter, writeAdapter, loraConfig, loraScaling, isTargetModule, MAX_REGEX_KEYS, type LoraConfig, type LoraModuleTensors } from '../../src/io/peft.js';
 import { tensor } from '../../src/core/tensor.js';
 import { rng } from '../../src/core/rng.js';
 import { LowrankError } from '../../src/core/errors.js';
@@ -213,18 +213,19 @@ test('patterns run in linear time: a catastrophically backtracking rank_pattern 
   await assert.rejects(openAdapter(dir), (e: unknown) => e instanceof LowrankError && e.code === 'E_FORMAT' && /pattern 'q\(\?=_proj\)' is not a valid regular expression for a linear-time engine/.test(e.message));
 });
 
-test('rank_pattern with plain-name keys looked up by name and regex keys in order gives what the first matching (.*\\.)?(key)$ gives; 5,000 keys over 3,000 modules at once', { timeout: 60_000 }, () => {
+test('rank_pattern with plain-name keys looked up by name and regex keys in order (in blocks) gives what the first matching (.*\\.)?(key)$ gives; 5,000 keys over 3,000 modules at once; at most 256 regex keys', { timeout: 60_000 }, () => {
   const g = rng(4);
   const modules = Array.from({ length: 300 }, (_, i) => `model.layers.${i % 30}.${['self_attn.q_proj', 'self_attn.v_proj', 'mlp.up_proj', 'mlp.down_proj'][i % 4]}`);
   const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   const pick = <T>(xs: readonly T[]): T => xs[g.uint32() % xs.length];
   for (let trial = 0; trial < 20; trial++) {
-    const keys = Array.from({ length: 12 }, () => pick([
+    const keys = Array.from({ length: trial % 2 === 0 ? 12 : 70 }, () => pick([
       () => escape(pick(modules)), // a whole name, as lowrank writes them
       () => escape(pick(modules).split('.').slice(-2).join('.')), // a dotted suffix
       () => pick(['q_proj', 'up_proj', 'v_proj']), // a last component
       () => `layers\\.${g.uint32() % 30}\\..*`, // regexes
-      () => pick(['.*_proj', 'mlp\\.(up|down)_proj', 'layers.1.mlp.up_proj', 'self_attn']),
+      () => pick(['.*_proj', 'mlp\\.(up|down)_proj', 'layers.1.mlp.up_proj', 'self_attn', `layers\\.${g.uint32() % 30}\\.mlp\\.(up|down)_proj`]),
+      () => pick(['v_proj)|(q', 'zz)|.*|(zz']), // not a regex by itself: it rewrites the pattern around it, as in PEFT
     ])());
     const pattern = Object.fromEntries(keys.map((k, i) => [k, i + 1]));
     const c = loraConfig({ r: 100, lora_alpha: 100, rank_pattern: pattern });
@@ -238,4 +239,7 @@ test('rank_pattern with plain-name keys looked up by name and regex keys in orde
   let total = 0;
   for (let i = 0; i < 3000; i++) total += loraScaling(c, `model.layers.${i}.self_attn.q_proj`).r;
   assert.equal(total, Array.from({ length: 3000 }, (_, i) => 1 + (i % 7)).reduce((a, b) => a + b, 0));
+  const regexKeys = (n: number): Record<string, number> => Object.fromEntries(Array.from({ length: n }, (_, i) => [`layers\\.${i}\\..*`, 2]));
+  assert.equal(loraScaling(loraConfig({ r: 8, lora_alpha: 8, rank_pattern: regexKeys(MAX_REGEX_KEYS) }), 'model.layers.255.mlp.up_proj').r, 2);
+  assert.throws(() => loraConfig({ r: 8, lora_alpha: 8, alpha_pattern: regexKeys(MAX_REGEX_KEYS + 1) }), (e: unknown) => e instanceof LowrankError && /alpha_pattern has 257 regex keys/.test(e.message));
 });
