@@ -13,6 +13,16 @@ const MAX_CASE_BYTES = 8 << 20;
 type Mutation = { bytes: Uint8Array; what: string } | undefined;
 
 function structured(r: Rand, name: string, bytes: Uint8Array): Mutation {
+  try {
+    return byKind(r, name, bytes);
+  } catch (e) {
+    // A document nested too deep to walk (an earlier mutation's 100,000 brackets): mutate its bytes instead.
+    if (e instanceof RangeError) return undefined;
+    throw e;
+  }
+}
+
+function byKind(r: Rand, name: string, bytes: Uint8Array): Mutation {
   if (name.endsWith('.safetensors')) return mutateSafetensors(r, bytes);
   if (name.endsWith('.json')) return mutateConfig(r, bytes);
   if (name.endsWith('.npy')) return mutateNpy(r, bytes);
