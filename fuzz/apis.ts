@@ -1,0 +1,79 @@
+/**
+ * The read APIs a case runs, by format: each opens the input and reads everything it declares, as a
+ * user of the library would. Run inside a worker (worker.ts).
+ */
+import { readFile } from 'node:fs/promises';
+import { openSafetensors } from '../src/io/safetensors/reader.js';
+import { openModel } from '../src/io/hf.js';
+import { isTargetModule, loraScaling, openAdapter } from '../src/io/peft.js';
+import { readMethodAdapter } from '../src/io/methodAdapter.js';
+import { isMethodFolder, readMethodFolder } from '../src/methods/adapterFile.js';
+import { parseNpy, readNpy, readNpyHeader } from '../src/io/npy.js';
+import { parseNpz, readNpz, readNpzHeaders } from '../src/io/npz.js';
+import { describe } from '../src/io/describe.js';
+import type { Format } from './sample.js';
+
+export type ApiName =
+  | 'openSafetensors' | 'openModel' | 'describe' | 'openAdapter' | 'isMethodFolder' | 'readMethodAdapter' | 'readMethodFolder'
+  | 'readNpy' | 'readNpyHeader' | 'parseNpy' | 'readNpz' | 'readNpzHeaders' | 'parseNpz';
+
+export const APIS: Record<ApiName, (target: string) => Promise<unknown>> = {
+  async openSafetensors(path) {
+    const f = await openSafetensors(path);
+    try {
+      for (const e of f.entries) {
+        await f.read(e.name);
+        await f.readAs(e.name, 'f32');
+      }
+      const first = f.entries[0];
+      if (first !== undefined) for await (const _ of f.chunks(first.name, 3));
+    } finally {
+      await f.close();
+    }
+  },
+  async openModel(path) {
+    const m = await openModel(path);
+    try {
+      for (const t of m.tensors) {
+        await m.read(t.name);
+        await m.readAs(t.name, 'f64');
+      }
+    } finally {
+      await m.close();
+    }
+  },
+  describe,
+  async openAdapter(dir) {
+    const a = await openAdapter(dir);
+    try {
+      for (const m of a.modules) {
+        for (const e of [m.A, m.B, m.magnitude, m.bias]) if (e !== undefined) await a.readAs(e.name, 'f32');
+        // The patterns are matched again here, as loading over a model does.
+        loraScaling(a.config, m.name);
+        isTargetModule(a.config, m.name);
+      }
+      for (const e of a.others) await a.read(e.name);
+    } finally {
+      await a.close();
+    }
+  },
+  isMethodFolder,
+  readMethodAdapter,
+  readMethodFolder: (dir) => readMethodFolder(dir, 'f32'),
+  readNpy,
+  readNpyHeader,
+  parseNpy: async (path) => parseNpy(new Uint8Array(await readFile(path)), path),
+  readNpz,
+  readNpzHeaders,
+  parseNpz: async (path) => parseNpz(new Uint8Array(await readFile(path)), path),
+};
+
+export const APIS_OF: Record<Format, readonly ApiName[]> = {
+  safetensors: ['openSafetensors', 'openModel', 'describe'],
+  model: ['openModel', 'describe'],
+  sharded: ['openModel', 'describe'],
+  peft: ['openAdapter', 'isMethodFolder', 'describe'],
+  method: ['readMethodAdapter', 'readMethodFolder', 'openAdapter', 'describe'],
+  npy: ['readNpy', 'readNpyHeader', 'parseNpy', 'describe'],
+  npz: ['readNpz', 'readNpzHeaders', 'parseNpz', 'describe'],
+};

@@ -1,0 +1,198 @@
+/**
+ * Structure-aware .npz mutations: zip records (end record, central directory entries, local
+ * headers) get boundary values in their size, offset, count, method, flag and CRC fields; or the
+ * archive is rebuilt from its members with a changed member (an .npy mutation, a new name, zip64
+ * fields, a lying size) and, usually, honest CRCs and sizes so the change reaches the .npy reader.
+ */
+import { deflateSync, inflateSync } from 'fflate';
+import type { Rand } from '../rand.js';
+import { mutateNpy } from './npy.js';
+
+const END = 0x06054b50;
+const CENTRAL = 0x02014b50;
+const LOCAL = 0x04034b50;
+
+export interface Member {
+  name: string;
+  method: number;
+  /** The .npy bytes (inflated). */
+  data: Uint8Array;
+  /** Already compressed contents (data is then unused), with their CRC and inflated size. */
+  packed?: { stored: Uint8Array; crc: number; size: number };
+}
+
+let table: Uint32Array | undefined;
+export function crc32(b: Uint8Array): number {
+  table ??= Uint32Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  let c = 0xffffffff;
+  for (const x of b) c = table[(c ^ x) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/** Field offsets (from the record's signature) of the fields worth breaking, with their width. */
+const END_FIELDS: [number, 2 | 4][] = [[4, 2], [6, 2], [8, 2], [10, 2], [12, 4], [16, 4], [20, 2]];
+const CENTRAL_FIELDS: [number, 2 | 4][] = [[6, 2], [8, 2], [10, 2], [16, 4], [20, 4], [24, 4], [28, 2], [30, 2], [32, 2], [34, 2], [42, 4]];
+const LOCAL_FIELDS: [number, 2 | 4][] = [[6, 2], [8, 2], [14, 4], [18, 4], [22, 4], [26, 2], [28, 2]];
+const VALUES = [0, 1, 2, 8, 12, 14, 99, 0x41, 0x800, 0x7fff, 0xffff, 0x10000, 0x7fffffff, 0xfffffffe, 0xffffffff];
+
+function records(b: Uint8Array): { end?: number; central: number[]; local: number[] } {
+  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const out: { end?: number; central: number[]; local: number[] } = { central: [], local: [] };
+  for (let i = 0; i + 4 <= b.length; i++) {
+    const sig = view.getUint32(i, true);
+    if (sig === END) out.end = i;
+    else if (sig === CENTRAL) out.central.push(i);
+    else if (sig === LOCAL) out.local.push(i);
+  }
+  return out;
+}
+
+/** The members of an archive this module can take apart (its own and encodeNpz's), or undefined. */
+function members(b: Uint8Array): Member[] | undefined {
+  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const out: Member[] = [];
+  for (const at of records(b).local) {
+    if (at + 30 > b.length) return undefined;
+    const method = view.getUint16(at + 8, true);
+    const csize = view.getUint32(at + 18, true);
+    const nameLen = view.getUint16(at + 26, true);
+    const start = at + 30 + nameLen + view.getUint16(at + 28, true);
+    if (start + csize > b.length || (method !== 0 && method !== 8)) return undefined;
+    const stored = b.subarray(start, start + csize);
+    try {
+      out.push({ name: new TextDecoder().decode(b.subarray(at + 30, at + 30 + nameLen)), method, data: method === 8 ? inflateSync(stored) : stored.slice() });
+    } catch {
+      return undefined;
+    }
+  }
+  return out;
+}
+
+interface BuildOptions {
+  /** Put zip64 extra fields in, with 0xffffffff in the 32-bit size and offset fields. */
+  zip64?: boolean;
+  /** Declare this uncompressed size for member 0 instead of the real one. */
+  lyingSize?: number;
+  /** Store this CRC for member 0 instead of the real one. */
+  badCrc?: boolean;
+}
+
+/** A zip archive of these members (as np.savez writes one, or with the options' irregularities). */
+export function buildZip(ms: readonly Member[], opts: BuildOptions = {}): Uint8Array {
+  const chunks: Uint8Array[] = [];
+  const central: Uint8Array[] = [];
+  let at = 0;
+  ms.forEach((m, i) => {
+    const name = new TextEncoder().encode(m.name);
+    const stored = m.packed?.stored ?? (m.method === 8 ? deflateSync(m.data) : m.data);
+    const realCrc = m.packed?.crc ?? crc32(m.data);
+    const crc = opts.badCrc === true && i === 0 ? (realCrc ^ 1) >>> 0 : realCrc;
+    const size = opts.lyingSize !== undefined && i === 0 ? opts.lyingSize : (m.packed?.size ?? m.data.length);
+    const z64 = opts.zip64 === true;
+    const extra = new Uint8Array(z64 ? 28 : 0);
+    if (z64) {
+      const ev = new DataView(extra.buffer);
+      ev.setUint16(0, 1, true);
+      ev.setUint16(2, 24, true);
+      ev.setBigUint64(4, BigInt(size), true);
+      ev.setBigUint64(12, BigInt(stored.length), true);
+      ev.setBigUint64(20, BigInt(at), true);
+    }
+    const local = new Uint8Array(30 + name.length + (z64 ? 20 : 0));
+    const lv = new DataView(local.buffer);
+    lv.setUint32(0, LOCAL, true);
+    lv.setUint16(4, z64 ? 45 : 20, true);
+    lv.setUint16(6, 0x800, true);
+    lv.setUint16(8, m.method, true);
+    lv.setUint32(14, crc, true);
+    lv.setUint32(18, z64 ? 0xffffffff : stored.length, true);
+    lv.setUint32(22, z64 ? 0xffffffff : size, true);
+    lv.setUint16(26, name.length, true);
+    lv.setUint16(28, z64 ? 20 : 0, true);
+    local.set(name, 30);
+    if (z64) local.set(extra.subarray(0, 20), 30 + name.length);
+    const c = new Uint8Array(46 + name.length + extra.length);
+    const cv = new DataView(c.buffer);
+    cv.setUint32(0, CENTRAL, true);
+    cv.setUint16(4, z64 ? 45 : 20, true);
+    cv.setUint16(6, z64 ? 45 : 20, true);
+    cv.setUint16(8, 0x800, true);
+    cv.setUint16(10, m.method, true);
+    cv.setUint32(16, crc, true);
+    cv.setUint32(20, z64 ? 0xffffffff : stored.length, true);
+    cv.setUint32(24, z64 ? 0xffffffff : size, true);
+    cv.setUint16(28, name.length, true);
+    cv.setUint16(30, extra.length, true);
+    cv.setUint32(42, z64 ? 0xffffffff : at, true);
+    c.set(name, 46);
+    c.set(extra, 46 + name.length);
+    chunks.push(local, stored);
+    central.push(c);
+    at += local.length + stored.length;
+  });
+  const cdSize = central.reduce((n, c) => n + c.length, 0);
+  const end = new Uint8Array(22);
+  const ev = new DataView(end.buffer);
+  ev.setUint32(0, END, true);
+  ev.setUint16(8, ms.length, true);
+  ev.setUint16(10, ms.length, true);
+  ev.setUint32(12, cdSize, true);
+  ev.setUint32(16, at, true);
+  const all = [...chunks, ...central, end];
+  const out = new Uint8Array(all.reduce((n, c) => n + c.length, 0));
+  let o = 0;
+  for (const c of all) {
+    out.set(c, o);
+    o += c.length;
+  }
+  return out;
+}
+
+/** One zip-level change, or undefined when the archive cannot be taken apart. */
+export function mutateZip(r: Rand, b: Uint8Array): { bytes: Uint8Array; what: string } | undefined {
+  const op = r.below(4);
+  if (op === 0) {
+    const rec = records(b);
+    const kinds: [string, number[], [number, 2 | 4][]][] = [['end record', rec.end === undefined ? [] : [rec.end], END_FIELDS], ['central entry', rec.central, CENTRAL_FIELDS], ['local header', rec.local, LOCAL_FIELDS]];
+    const [kind, ats, fields] = r.pick(kinds.filter(([, a]) => a.length > 0));
+    if (ats === undefined) return undefined;
+    const at = r.pick(ats);
+    const [off, width] = r.pick(fields);
+    if (at + off + width > b.length) return undefined;
+    const out = new Uint8Array(b);
+    const view = new DataView(out.buffer);
+    const v = r.chance(0.8) ? r.pick(VALUES) : r.below(2 ** 32);
+    if (width === 2) view.setUint16(at + off, v & 0xffff, true);
+    else view.setUint32(at + off, v >>> 0, true);
+    return { bytes: out, what: `${kind} at ${at}: field +${off} = ${v}` };
+  }
+  const ms = members(b);
+  if (ms === undefined || ms.length === 0) return undefined;
+  const i = r.below(ms.length);
+  const changed = ms.map((m) => ({ ...m }));
+  let what: string;
+  const opts: BuildOptions = {};
+  if (op === 1) {
+    const m = mutateNpy(r, changed[i].data);
+    if (m === undefined) return undefined;
+    changed[i].data = m.bytes;
+    what = `member '${changed[i].name}': ${m.what}`;
+  } else if (op === 2) {
+    const to = r.pick(['../evil.npy', '/abs.npy', '', '.npy', '__proto__.npy', 'constructor.npy', changed[(i + 1) % changed.length].name, 'readme.txt', 'a\u0000b.npy', `${'x'.repeat(70_000)}.npy`]);
+    what = `member '${changed[i].name}' renamed '${to.slice(0, 20)}'`;
+    changed[i].name = to;
+  } else {
+    const which = r.below(5);
+    if (which === 0) opts.zip64 = true;
+    else if (which === 1) opts.badCrc = true;
+    else if (which === 2) opts.lyingSize = r.pick([0, 1, changed[0].data.length + 1, changed[0].data.length * 1100, 0xffffffff]);
+    else if (which === 3) changed.forEach((m) => (m.method = m.method === 8 ? 0 : 8));
+    else changed.push(...Array.from({ length: r.pick([2, 100, 3000]) }, (_, k) => ({ ...changed[i], name: `copy${k}.npy` })));
+    what = `rebuilt: ${JSON.stringify(opts)}${which === 3 ? ' methods swapped' : which === 4 ? ' members repeated' : ''}`;
+  }
+  return { bytes: buildZip(changed, opts), what };
+}
