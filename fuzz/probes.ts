@@ -137,7 +137,16 @@ export const PROBES: readonly Probe[] = [
       const keys = Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`layers\\.${i}\\..*_proj`, 1]));
       return adapter({ ...LORA_BASE, rank_pattern: keys, alpha_pattern: { ...keys } }, layerModules(3000));
     },
-    expect: { openAdapter: 'E_UNSUPPORTED' },
+    expect: { openAdapter: 'E_FORMAT' },
+  },
+  {
+    name: '256 rank_pattern + 256 alpha_pattern regex keys (the limit) over 3,000 modules',
+    format: 'peft',
+    build: () => {
+      const keys = Object.fromEntries(Array.from({ length: 256 }, (_, i) => [`layers\\.${i * 11}\\..*_proj`, 1]));
+      return adapter({ ...LORA_BASE, rank_pattern: keys, alpha_pattern: { ...keys } }, layerModules(3000));
+    },
+    expect: { openAdapter: 'ok' },
   },
   {
     name: 'method adapter with 15,000 lowrank_keys and 15,000 tensors',

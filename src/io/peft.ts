@@ -358,7 +358,7 @@ export async function openAdapter(dir: string): Promise<Adapter> {
   }
   const file = await openSafetensors(join(dir, ADAPTER_WEIGHTS));
   try {
-    const { modules, others } = isLora ? pairModules(config, file, cfgPath) : { modules: [], others: [...file.entries] };
+    const { modules, others } = isLora ? pairModules(config, file) : { modules: [], others: [...file.entries] };
     return {
       dir,
       config,
@@ -375,14 +375,7 @@ export async function openAdapter(dir: string): Promise<Adapter> {
   }
 }
 
-/**
- * The most regex-key matches (regex keys of rank_pattern and alpha_pattern times modules) an adapter
- * may need: each is an RE2 match of a few microseconds, so this is about a second. Keys that are
- * escaped module names (as lowrank, mergekit and kohya write them) are looked up by name, unlimited.
- */
-const MAX_PATTERN_MATCHES = 500_000;
-
-function pairModules(config: LoraConfig, file: SafetensorsFile, cfgPath: string): { modules: LoraModule[]; others: SafetensorsEntry[] } {
+function pairModules(config: LoraConfig, file: SafetensorsFile): { modules: LoraModule[]; others: SafetensorsEntry[] } {
   type Parts = { A?: SafetensorsEntry; B?: SafetensorsEntry; magnitude?: SafetensorsEntry; bias?: SafetensorsEntry; embedding: boolean };
   const parts = new Map<string, Parts>();
   const others: SafetensorsEntry[] = [];
@@ -400,10 +393,6 @@ function pairModules(config: LoraConfig, file: SafetensorsFile, cfgPath: string)
     else if (role === 'lora_B.bias') p.bias = e;
     else p.magnitude = e;
     parts.set(m[1], p);
-  }
-  const regexKeys = patternIndex(config.rank_pattern).regexes.length + patternIndex(config.alpha_pattern).regexes.length;
-  if (regexKeys * parts.size > MAX_PATTERN_MATCHES) {
-    throw new LowrankError('E_UNSUPPORTED', `rank_pattern and alpha_pattern have ${regexKeys} regular-expression keys for ${parts.size} modules: up to ${regexKeys * parts.size} matches, more than the ${MAX_PATTERN_MATCHES} lowrank runs (keys that are module names with regex characters escaped have no limit)`, { file: cfgPath });
   }
   const modules: LoraModule[] = [];
   for (const [name, p] of parts) {
