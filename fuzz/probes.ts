@@ -206,6 +206,15 @@ export const PROBES: readonly Probe[] = [
     format: 'npy',
     build: () => ({ format: 'npy', files: { 'input.npy': joinNpy(2, `{'descr': '<f4', 'fortran_order': False, 'shape': (${Array(10_000).fill(1).join(', ')}), }`, new Uint8Array(4)) } }),
   },
+  // Fuzz findings (seed 11): JSON nested 100,000 deep where a config holds a name or a number overflowed String() and JSON.stringify in error messages.
+  ...(['peft_type', 'r', 'lora_alpha', 'lowrank_method'] as const).map((field): Probe => ({
+    name: `adapter_config.json whose ${field} is a list nested 100,000 deep`,
+    format: 'method',
+    build: () => {
+      const config = JSON.stringify({ peft_type: 'LOWRANK', lowrank_method: 'svfit', r: 1, lora_alpha: 1, lowrank_keys: {}, [field]: 0 }).replace(`"${field}":0`, `"${field}":${'['.repeat(100_000)}${']'.repeat(100_000)}`);
+      return { format: 'method', files: { 'adapter_config.json': enc(config), 'adapter_model.safetensors': safetensorsBytes([{ name: 'base_model.model.m.x', shape: [1] }]) } };
+    },
+  })),
   ...([['vera', 'VERA'], ['nola', 'LOWRANK'], ['mos', 'LOWRANK'], ['randlora', 'RANDLORA'], ['vblora', 'VBLORA'], ['tinylora', 'TINYLORA']] as const).map(([method, type]): Probe => ({
     name: `${method} adapter whose r and recorded shapes ask for a 10^12-element shared basis`,
     format: 'method',

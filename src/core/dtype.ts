@@ -71,8 +71,12 @@ export function isFloatDType(d: DType): boolean {
 
 /** A zeroed storage array of `n` elements. */
 export function makeStorage<D extends DType>(d: D, n: number): Storage<D> {
+  if (!(n <= MAX_ELEMENTS)) throw new LowrankError('E_UNSUPPORTED', `a tensor of ${n} elements is more than JavaScript's typed arrays hold (${MAX_ELEMENTS})`);
   return INFO[d].make(n) as Storage<D>;
 }
+
+/** The most elements of a typed array (V8's limit in Node 20: 2^32 − 1). */
+export const MAX_ELEMENTS = 2 ** 32 - 1;
 
 /** A typed-array view of `length` elements of type `d` over bytes of `buf` (byteOffset must be aligned). */
 export function viewStorage<D extends DType>(d: D, buf: ArrayBufferLike, byteOffset: number, length: number): Storage<D> {

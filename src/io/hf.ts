@@ -5,7 +5,7 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { FormatError, LowrankError, fromSystemError } from '../core/errors.js';
+import { FormatError, LowrankError, brief, fromSystemError } from '../core/errors.js';
 import type { FloatDType, Storage } from '../core/dtype.js';
 import { byteSize, type Tensor } from '../core/tensor.js';
 import { repairTarget, writeDirAtomic, writeTextFile, type WriteOptions } from './atomic.js';
@@ -131,7 +131,7 @@ async function readIndex(file: string): Promise<Map<string, string>> {
   const map = new Map<string, string>();
   for (const [name, shard] of Object.entries(wm)) {
     if (typeof shard !== 'string' || shard === '' || shard.includes('/') || shard.includes('\\') || shard === '..' || shard === '.') {
-      throw new FormatError(`weight_map entry ${JSON.stringify(shard)} is not a file name inside the folder`, { file, tensor: name });
+      throw new FormatError(`weight_map entry ${brief(shard)} is not a file name inside the folder`, { file, tensor: name });
     }
     map.set(name, shard);
   }

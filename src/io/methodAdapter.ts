@@ -12,7 +12,7 @@ import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, KEY_PREFIX } from './peft.js';
 import { writeSafetensors } from './safetensors/writer.js';
 import { openSafetensors } from './safetensors/reader.js';
 import { readJsonObject } from './files.js';
-import { FormatError } from '../core/errors.js';
+import { FormatError, brief } from '../core/errors.js';
 
 /** The peft_type of these folders. */
 export const METHOD_ADAPTER_TYPE = 'LOWRANK';
@@ -52,7 +52,7 @@ export async function readMethodAdapter(dir: string): Promise<MethodAdapter> {
   await repairTarget(dir);
   const cfgPath = join(dir, ADAPTER_CONFIG);
   const config = await readJsonObject(cfgPath);
-  if (config.peft_type !== METHOD_ADAPTER_TYPE || typeof config.lowrank_method !== 'string') throw new FormatError(`is not a lowrank method adapter (peft_type ${String(config.peft_type)})`, { file: cfgPath });
+  if (config.peft_type !== METHOD_ADAPTER_TYPE || typeof config.lowrank_method !== 'string') throw new FormatError(`is not a lowrank method adapter (peft_type ${brief(config.peft_type)})`, { file: cfgPath });
   const keys = config.lowrank_keys;
   if (typeof keys !== 'object' || keys === null || Object.values(keys).some((k) => typeof k !== 'string')) throw new FormatError('has no lowrank_keys map', { file: cfgPath });
   // Key suffix → its role and place (a name could end in two keys: the first listed wins, as before).

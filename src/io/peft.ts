@@ -8,7 +8,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { compilePattern, type Pattern } from '../core/pattern.js';
-import { FormatError, LowrankError } from '../core/errors.js';
+import { FormatError, LowrankError, brief } from '../core/errors.js';
 import type { FloatDType, Storage } from '../core/dtype.js';
 import type { Tensor } from '../core/tensor.js';
 import { repairTarget, writeDirAtomic, writeTextFile, type WriteOptions } from './atomic.js';
@@ -90,8 +90,8 @@ export function loraConfig(fields: Partial<LoraConfig> = {}, file?: string): Lor
   const bad = (msg: string): never => {
     throw new LowrankError(code, msg, { file });
   };
-  if (!Number.isInteger(c.r) || c.r <= 0) bad(`r must be a positive integer, got ${JSON.stringify(c.r)}`);
-  if (typeof c.lora_alpha !== 'number' || !Number.isFinite(c.lora_alpha)) bad(`lora_alpha must be a number, got ${JSON.stringify(c.lora_alpha)}`);
+  if (!Number.isInteger(c.r) || c.r <= 0) bad(`r must be a positive integer, got ${brief(c.r)}`);
+  if (typeof c.lora_alpha !== 'number' || !Number.isFinite(c.lora_alpha)) bad(`lora_alpha must be a number, got ${brief(c.lora_alpha)}`);
   const tm = c.target_modules;
   if (tm !== null && typeof tm !== 'string' && !(Array.isArray(tm) && tm.every((t) => typeof t === 'string'))) {
     bad('target_modules must be a list of names, a regex string, or null');

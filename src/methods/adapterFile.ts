@@ -9,7 +9,7 @@
  * its base model, and regenerated bases are checked against the saved ones.
  */
 import { join } from 'node:path';
-import { FormatError, LowrankError } from '../core/errors.js';
+import { FormatError, LowrankError, brief } from '../core/errors.js';
 import { tensor, toFloat, type Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
 import { writeDirAtomic, writeTextFile, type WriteOptions } from '../io/atomic.js';
@@ -108,13 +108,13 @@ export function methodOfConfig(config: Readonly<Record<string, unknown>>, file: 
   if (type === LOWRANK_TYPE) {
     const name = config.lowrank_method;
     const m = ALL_METHODS.find((x) => x.name === name);
-    if (m === undefined) throw new FormatError(`names lowrank_method ${JSON.stringify(name)}, which this version does not know`, { file });
+    if (m === undefined) throw new FormatError(`names lowrank_method ${brief(name)}, which this version does not know`, { file });
     return m;
   }
   const m = ALL_METHODS.find((x) => x.format?.peftType === type);
   if (m === undefined) {
     const known = ['LORA', ...ALL_METHODS.flatMap((x) => (x.format !== undefined && x.format.peftType !== LOWRANK_TYPE ? [x.format.peftType] : []))];
-    throw new LowrankError('E_UNSUPPORTED', `is a PEFT ${String(type)} adapter; lowrank reads peft_type ${known.join(', ')} and its own LOWRANK adapters`, { file });
+    throw new LowrankError('E_UNSUPPORTED', `is a PEFT ${brief(type)} adapter; lowrank reads peft_type ${known.join(', ')} and its own LOWRANK adapters`, { file });
   }
   return m;
 }
@@ -124,6 +124,9 @@ export async function isMethodFolder(dir: string): Promise<boolean> {
   const config = await readJsonObject(join(dir, ADAPTER_CONFIG));
   return methodOfConfig(config, join(dir, ADAPTER_CONFIG)) !== undefined;
 }
+
+/** How far past the largest module dimension a saved adapter's rank may go (VeRA and NOLA use ranks above a small model's width). */
+const MAX_RANK_FACTOR = 16;
 
 /**
  * Reads a method adapter folder, its tensors in `dtype`. Module shapes come from the file's
@@ -139,7 +142,7 @@ export async function readMethodFolder<F extends FloatDType>(dir: string, dtype:
   if (method === undefined) throw new FormatError('is a PEFT LoRA adapter, not a method adapter', { file: cfgPath });
   const fmt = formatOf(method);
   const rank = config.r;
-  if (!Number.isSafeInteger(rank) || (rank as number) < 1) throw new FormatError(`r must be a positive integer, got ${JSON.stringify(rank)}`, { file: cfgPath });
+  if (!Number.isSafeInteger(rank) || (rank as number) < 1) throw new FormatError(`r must be a positive integer, got ${brief(rank)}`, { file: cfgPath });
   const file = await openSafetensors(wPath);
   try {
     const meta = file.metadata ?? {};
@@ -183,6 +186,9 @@ export async function readMethodFolder<F extends FloatDType>(dir: string, dtype:
       if (shape === undefined) throw new LowrankError('E_USAGE', `the shape of module ${name} is not recorded in the adapter: give the base model`, { file: wPath });
       return { name, shape };
     });
+    // A rank far past every module's size would only make `prepare` allocate and fill a shared basis for seconds.
+    const largest = Math.max(...layers.map((l) => Math.max(...l.shape)));
+    if (layers.length > 0 && initOpts.rank > MAX_RANK_FACTOR * largest) throw new FormatError(`r ${initOpts.rank} is more than ${MAX_RANK_FACTOR}× the largest module dimension (${largest})`, { file: cfgPath });
     const shared = method.prepare === undefined ? NO_SHARED : await method.prepare(layers, initOpts, dtype);
     for (const [role, t] of Object.entries(saved)) {
       const into = shared.tensors[role];

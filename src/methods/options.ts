@@ -3,7 +3,7 @@
  * config field they map to), and the CLI's flags, help and validation, the config written with the
  * adapter and the typed values the method reads all come from that one declaration.
  */
-import { LowrankError } from '../core/errors.js';
+import { LowrankError, brief } from '../core/errors.js';
 
 interface Common {
   readonly help: string;
@@ -53,7 +53,7 @@ export function defineOptions<const O extends OptionSpecs>(specs: O): O {
 /** One value checked against its declaration; E_USAGE naming the method and option. */
 function checked(method: string, name: string, spec: OptionSpec, v: OptionValue): OptionValue {
   const bad = (what: string): never => {
-    throw new LowrankError('E_USAGE', `${method} option ${name} must be ${what}, got ${JSON.stringify(v)}`);
+    throw new LowrankError('E_USAGE', `${method} option ${name} must be ${what}, got ${brief(v)}`);
   };
   switch (spec.kind) {
     case 'bool':
