@@ -7,13 +7,18 @@
  *    from the page cache. Target: lowrank at least 0.5x numpy's throughput.
  * b. A 1.5 GiB file read tensor by tensor in a child node with `--max-old-space-size=256`.
  * c. Opening 4 shards of 64 MiB: only the headers are read.
+ * d. Hostile headers of 99 MB (the format allows 100 MB; see headerProbe.ts): `parseHeader` and
+ *    `openModel` each in a fresh child, with its time and peak RSS (VmHWM, which counts the
+ *    header's bytes read before the clock starts for `parse`). Target: about 1-2 s to parse and
+ *    2-3 s to open the 1.65 million zero-size tensors, memory a small multiple of the header.
  *
  * Every file lives in a temporary folder that is removed at the end, also on failure or Ctrl-C.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, open, rm, stat } from 'node:fs/promises';
+import { mkdir, open, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openSafetensors, writeSafetensors, type TensorSource } from '../src/io/index.js';
+import { PROBE_BYTES, PROBE_KINDS, probeHeaderFile } from './headerProbe.js';
 import { bf16ToF32 } from '../src/core/dtype.js';
 import {
   bytesReadSoFar,
@@ -32,7 +37,7 @@ import {
   type SuiteOptions,
 } from './util.js';
 
-export const description = 'safetensors: bf16→f32 read vs numpy, streaming under a small heap, header-only inspect';
+export const description = 'safetensors: bf16→f32 read vs numpy, streaming under a small heap, header-only inspect, hostile 99 MB headers (args: read stream inspect header to run only those)';
 
 /** The issue's target: lowrank's bf16→f32 read at least this fraction of numpy's throughput. */
 const TARGET_RATIO = 0.5;
@@ -41,13 +46,18 @@ const REPS = 3;
 const SIDE = 8192;
 const TENSOR_ELEMS = SIDE * SIDE;
 
-export async function run(_opts: SuiteOptions): Promise<unknown> {
-  const numpy = requireNumpy();
+const PARTS = ['read', 'stream', 'inspect', 'header'];
+
+export async function run(opts: SuiteOptions): Promise<unknown> {
+  const unknown = opts.args.filter((a) => !PARTS.includes(a));
+  if (unknown.length > 0) throw new Error(`unknown io part ${unknown.join(', ')} (parts: ${PARTS.join(', ')})`);
+  const want = (part: string): boolean => opts.args.length === 0 || opts.args.includes(part);
   return withTempDir('lowrank-bench-io-', async (dir) => {
-    const read = await benchRead(dir, numpy);
-    const stream = await benchStream(dir);
-    const inspect = await benchInspect(dir);
-    return { read, stream, inspect };
+    const read = want('read') ? await benchRead(dir, requireNumpy()) : undefined;
+    const stream = want('stream') ? await benchStream(dir) : undefined;
+    const inspect = want('inspect') ? await benchInspect(dir) : undefined;
+    const header = want('header') ? await benchHeader(dir) : undefined;
+    return { read, stream, inspect, header };
   });
 }
 
@@ -395,4 +405,37 @@ async function benchInspect(dir: string): Promise<unknown> {
   console.log(`\n   ${onlyHeaders ? `only the headers were read${note}` : `MORE than the headers was read (${rchar} bytes)`}`);
   await rm(folder, { recursive: true, force: true });
   return { shards, shardBytes: totalBytes / shards, tensors: runs[0].tensors, medianMs: ms, headerBytes, measuredReadBytes: rchar, onlyHeaders };
+}
+
+// ---- d. hostile headers of the maximum size -------------------------------------------------------
+
+interface HeaderChild {
+  mode: 'parse' | 'open';
+  tensors?: number;
+  error?: string;
+  seconds: number;
+  startRssBytes: number;
+  peakRssBytes: number;
+}
+
+async function benchHeader(dir: string): Promise<unknown> {
+  console.log(`\nd. hostile headers of ${(PROBE_BYTES / 1e6).toFixed(0)} MB, each step in a fresh node child (median of 3 for zero-size, else 1 run)\n`);
+  const rows: string[][] = [];
+  const results: Record<string, unknown> = {};
+  for (const kind of PROBE_KINDS) {
+    const path = join(dir, `${kind}.safetensors`);
+    await writeFile(path, probeHeaderFile(kind));
+    for (const mode of ['parse', 'open'] as const) {
+      const runs: HeaderChild[] = [];
+      for (let r = 0; r < (kind === 'zero-size' ? 3 : 1); r++) runs.push(runNodeJson<HeaderChild>('io-header-child.js', [path, mode]));
+      const seconds = median(runs.map((x) => x.seconds));
+      const peak = Math.max(...runs.map((x) => x.peakRssBytes));
+      const outcome = runs[0].error === undefined ? `${runs[0].tensors} tensors` : `refused: ${runs[0].error}`;
+      rows.push([kind, mode === 'parse' ? 'parseHeader' : 'openModel', outcome, fmtSeconds(seconds), runs.map((x) => fmtSeconds(x.seconds)).join(' / '), fmtMiB(peak), fmtMiB(runs[0].startRssBytes)]);
+      results[`${kind}/${mode}`] = { tensors: runs[0].tensors, error: runs[0].error, medianSeconds: seconds, seconds: runs.map((x) => x.seconds), peakRssBytes: peak, startRssBytes: runs[0].startRssBytes };
+    }
+    await rm(path, { force: true });
+  }
+  printTable(['header', 'step', 'outcome', 'median', 'runs', 'peak RSS', 'RSS before'], rows);
+  return { headerBytes: PROBE_BYTES, runs: results };
 }

@@ -10,6 +10,7 @@ import type { FloatDType, Storage } from '../core/dtype.js';
 import { byteSize, type Tensor } from '../core/tensor.js';
 import { repairTarget, writeDirAtomic, writeTextFile, type WriteOptions } from './atomic.js';
 import { readJsonObject } from './files.js';
+import { NameIndex } from './nameIndex.js';
 import { openSafetensors, type SafetensorsFile } from './safetensors/reader.js';
 import { writeSafetensors, type TensorSource } from './safetensors/writer.js';
 import type { SafetensorsEntry } from './safetensors/header.js';
@@ -86,35 +87,28 @@ export async function openModel(path: string): Promise<Model> {
 }
 
 function assemble(path: string, config: Record<string, unknown> | undefined, shards: [string, SafetensorsFile][], weightMap: Map<string, string> | undefined): Model {
-  const byName = new Map<string, { t: ModelTensor; file: SafetensorsFile }>();
+  const tensors: ModelTensor[] = [];
+  const owner: SafetensorsFile[] = [];
   for (const [shard, file] of shards) {
     for (const e of file.entries) {
-      const prev = byName.get(e.name);
-      if (prev !== undefined) throw new FormatError(`tensor is in both ${prev.t.shard} and ${shard}`, { file: path, tensor: e.name });
-      if (weightMap !== undefined && weightMap.get(e.name) !== shard) {
-        const where = weightMap.get(e.name);
-        throw new FormatError(where === undefined ? `tensor in ${shard} is missing from the index` : `index puts this tensor in ${where}, but it is in ${shard}`, { file: path, tensor: e.name });
-      }
-      byName.set(e.name, { t: { ...e, shard }, file });
+      tensors.push({ name: e.name, dtype: e.dtype, shape: e.shape, byteOffset: e.byteOffset, byteLength: e.byteLength, shard });
+      owner.push(file);
     }
   }
-  if (weightMap !== undefined) {
-    for (const [name, shard] of weightMap) {
-      if (!byName.has(name)) throw new FormatError(`the index lists this tensor in ${shard}, which does not hold it`, { file: path, tensor: name });
-    }
-  }
+  const indexOf = shards.length === 1 ? (name: string) => shards[0][1].indexOf(name) : crossShardIndex(path, tensors);
+  if (weightMap !== undefined) checkWeightMap(path, tensors, indexOf, weightMap);
   const get = (name: string): { t: ModelTensor; file: SafetensorsFile } => {
-    const hit = byName.get(name);
-    if (hit === undefined) throw new LowrankError('E_NOT_FOUND', 'no such tensor in this model', { file: path, tensor: name });
-    return hit;
+    const i = indexOf(name);
+    if (i < 0) throw new LowrankError('E_NOT_FOUND', 'no such tensor in this model', { file: path, tensor: name });
+    return { t: tensors[i], file: owner[i] };
   };
   return {
     path,
     config,
     shards: shards.map(([n]) => n),
-    tensors: [...byName.values()].map((v) => v.t),
+    tensors,
     metadata: shards[0]?.[1].metadata,
-    has: (name) => byName.has(name),
+    has: (name) => indexOf(name) >= 0,
     entry: (name) => get(name).t,
     read: (name) => get(name).file.read(name),
     readAs: (name, dtype, opts) => get(name).file.readAs(name, dtype, opts),
@@ -122,6 +116,30 @@ function assemble(path: string, config: Record<string, unknown> | undefined, sha
       await Promise.all(shards.map(([, f]) => f.close()));
     },
   };
+}
+
+/** Where each name is in `tensors` (one shard's file has this lookup already), after checking that no two shards hold one name. */
+function crossShardIndex(path: string, tensors: readonly ModelTensor[]): (name: string) => number {
+  const byName = new NameIndex(tensors.map((t) => t.name));
+  const twice = byName.firstDuplicate();
+  if (twice !== undefined) {
+    const t = tensors[twice.second];
+    throw new FormatError(`tensor is in both ${tensors[twice.first].shard} and ${t.shard}`, { file: path, tensor: t.name });
+  }
+  return (name) => byName.find(name);
+}
+
+/** Every tensor must be where the index says, and every tensor the index lists must be somewhere. */
+function checkWeightMap(path: string, tensors: readonly ModelTensor[], indexOf: (name: string) => number, weightMap: Map<string, string>): void {
+  for (const t of tensors) {
+    const where = weightMap.get(t.name);
+    if (where !== t.shard) {
+      throw new FormatError(where === undefined ? `tensor in ${t.shard} is missing from the index` : `index puts this tensor in ${where}, but it is in ${t.shard}`, { file: path, tensor: t.name });
+    }
+  }
+  for (const [name, shard] of weightMap) {
+    if (indexOf(name) < 0) throw new FormatError(`the index lists this tensor in ${shard}, which does not hold it`, { file: path, tensor: name });
+  }
 }
 
 async function readIndex(file: string): Promise<Map<string, string>> {

@@ -8,6 +8,7 @@ import { assertLittleEndian, decodeInto, dtypeBytes, makeStorage, viewStorage, t
 import { tensor, type Tensor } from '../../core/tensor.js';
 import { registerInput, releaseInput, repairTarget } from '../atomic.js';
 import { regularFileSize } from '../files.js';
+import { NameIndex } from '../nameIndex.js';
 import { parseHeader, parseHeaderLength, type SafetensorsEntry, type SafetensorsHeader } from './header.js';
 
 /** Bytes read per system call when streaming. */
@@ -20,6 +21,8 @@ export interface SafetensorsFile extends SafetensorsHeader {
   /** The entry of a tensor; throws `E_NOT_FOUND` naming the file when absent. */
   entry(name: string): SafetensorsEntry;
   has(name: string): boolean;
+  /** Where a tensor is in `entries`, or -1 (a lookup by binary search: no Map of every name is built). */
+  indexOf(name: string): number;
   /** The tensor as stored (f16/bf16/fp8 as raw bits). */
   read(name: string): Promise<Tensor>;
   /**
@@ -63,14 +66,14 @@ export async function openSafetensors(path: string): Promise<SafetensorsFile> {
 }
 
 function makeFile(path: string, fileSize: number, header: SafetensorsHeader, fh: FileHandle, real: string): SafetensorsFile {
-  const byName = new Map(header.entries.map((e) => [e.name, e]));
+  const byName = new NameIndex(header.entries.map((e) => e.name));
   let closed = false;
   let staging: Uint8Array[] | undefined;
   let stagingBusy = false;
   const entry = (name: string): SafetensorsEntry => {
-    const e = byName.get(name);
-    if (e === undefined) throw new LowrankError('E_NOT_FOUND', 'no such tensor in this file', { file: path, tensor: name });
-    return e;
+    const i = byName.find(name);
+    if (i < 0) throw new LowrankError('E_NOT_FOUND', 'no such tensor in this file', { file: path, tensor: name });
+    return header.entries[i];
   };
   const live = (): void => {
     if (closed) throw new LowrankError('E_USAGE', 'file is closed', { file: path });
@@ -80,7 +83,8 @@ function makeFile(path: string, fileSize: number, header: SafetensorsHeader, fh:
     path,
     fileSize,
     entry,
-    has: (name) => byName.has(name),
+    has: (name) => byName.find(name) >= 0,
+    indexOf: (name) => byName.find(name),
     async read(name) {
       live();
       const e = entry(name);
