@@ -73,11 +73,11 @@ export function oneLine(text: string, limit = MESSAGE_LIMIT): string {
 
 /**
  * A value from a file, short and safe to put in a message: strings cut at 40 characters, short
- * number lists written out, other lists and objects only named (never serialized: a JSON value
+ * number arrays written out, other arrays and objects only named (never serialized: a JSON value
  * nested 100,000 deep overflows the stack of JSON.stringify and String()).
  */
 export function brief(v: unknown): string {
-  if (Array.isArray(v)) return v.length <= 8 && v.every((x) => typeof x === 'number') ? `[${v.join(', ')}]` : `(a list of ${v.length} items)`;
+  if (Array.isArray(v)) return v.length <= 8 && v.every((x) => typeof x === 'number') ? `[${v.join(', ')}]` : `(an array of ${v.length} items)`;
   if (typeof v === 'string') return v.length <= 40 ? `'${v}'` : `'${v.slice(0, 40)}…' (${v.length} characters)`;
   return v === null ? 'null' : typeof v === 'object' ? '(an object)' : String(v);
 }
