@@ -11,10 +11,13 @@
  *    `openModel` each in a fresh child, with its time and peak RSS (VmHWM, which counts the
  *    header's bytes read before the clock starts for `parse`). Target: about 1-2 s to parse and
  *    2-3 s to open the 1.65 million zero-size tensors, memory a small multiple of the header.
+ * e. An honest .npz bomb: 768 MiB of zeros deflated to about 780 KB by np.savez_compressed, read
+ *    whole by `readNpz` in a fresh child (time and peak RSS; the array alone is 768 MiB).
  *
  * Every file lives in a temporary folder that is removed at the end, also on failure or Ctrl-C.
  */
 import { createHash } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { mkdir, open, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openSafetensors, writeSafetensors, type TensorSource } from '../src/io/index.js';
@@ -37,7 +40,7 @@ import {
   type SuiteOptions,
 } from './util.js';
 
-export const description = 'safetensors: bf16→f32 read vs numpy, streaming under a small heap, header-only inspect, hostile 99 MB headers (args: read stream inspect header to run only those)';
+export const description = 'safetensors: bf16→f32 read vs numpy, streaming under a small heap, header-only inspect, hostile 99 MB headers (args: read stream inspect header npz to run only those)';
 
 /** The issue's target: lowrank's bf16→f32 read at least this fraction of numpy's throughput. */
 const TARGET_RATIO = 0.5;
@@ -46,7 +49,7 @@ const REPS = 3;
 const SIDE = 8192;
 const TENSOR_ELEMS = SIDE * SIDE;
 
-const PARTS = ['read', 'stream', 'inspect', 'header'];
+const PARTS = ['read', 'stream', 'inspect', 'header', 'npz'];
 
 export async function run(opts: SuiteOptions): Promise<unknown> {
   const unknown = opts.args.filter((a) => !PARTS.includes(a));
@@ -57,7 +60,8 @@ export async function run(opts: SuiteOptions): Promise<unknown> {
     const stream = want('stream') ? await benchStream(dir) : undefined;
     const inspect = want('inspect') ? await benchInspect(dir) : undefined;
     const header = want('header') ? await benchHeader(dir) : undefined;
-    return { read, stream, inspect, header };
+    const npz = want('npz') ? benchNpz(dir) : undefined;
+    return { read, stream, inspect, header, npz };
   });
 }
 
@@ -438,4 +442,28 @@ async function benchHeader(dir: string): Promise<unknown> {
   }
   printTable(['header', 'step', 'outcome', 'median', 'runs', 'peak RSS', 'RSS before'], rows);
   return { headerBytes: PROBE_BYTES, runs: results };
+}
+
+// ---- e. an honest .npz bomb ---------------------------------------------------------------------
+
+interface NpzChild {
+  seconds: number;
+  bytes: number;
+  startRssBytes: number;
+  peakRssBytes: number;
+}
+
+function benchNpz(dir: string): unknown {
+  const path = join(dir, 'zeros.npz');
+  const mib = 768;
+  runPythonJson(`import sys, json\nnp.savez_compressed(sys.argv[1], x=np.zeros(${mib} << 20, dtype=np.uint8))\nprint(json.dumps({}))`, [path]);
+  const fileBytes = statSync(path).size;
+  console.log(`\ne. an honest .npz bomb: ${mib} MiB of zeros deflated to ${fileBytes} bytes, read by readNpz in a fresh child (median of 3)\n`);
+  const runs: NpzChild[] = [];
+  for (let r = 0; r < 3; r++) runs.push(runNodeJson<NpzChild>('io-npz-child.js', [path]));
+  const seconds = median(runs.map((x) => x.seconds));
+  const peak = Math.max(...runs.map((x) => x.peakRssBytes));
+  if (runs.some((x) => x.bytes !== mib << 20)) throw new Error(`readNpz read ${runs.map((x) => x.bytes).join(', ')} bytes, expected ${mib << 20}`);
+  printTable(['readNpz', 'median', 'runs', 'peak RSS', 'RSS before'], [[`${mib} MiB of zeros`, fmtSeconds(seconds), runs.map((x) => fmtSeconds(x.seconds)).join(' / '), fmtMiB(peak), fmtMiB(runs[0].startRssBytes)]]);
+  return { arrayBytes: mib << 20, fileBytes, medianSeconds: seconds, seconds: runs.map((x) => x.seconds), peakRssBytes: peak };
 }

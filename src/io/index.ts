@@ -12,7 +12,7 @@ export {
 export { describe, type Description, type TensorRow, type Totals, type AdapterSummary } from './describe.js';
 export { llamaConfig, llamaTensors, gpt2Config, gpt2Tensors, randomWeights, type LlamaShape, type Gpt2Shape } from './synthetic.js';
 export { parseNpy, encodeNpy, readNpy, writeNpy, readNpyHeader, parseNpyHeader, type NpyHeader } from './npy.js';
-export { parseNpz, encodeNpz, readNpz, writeNpz, readNpzHeaders, type NpzWriteOptions } from './npz.js';
+export { parseNpz, encodeNpz, readNpz, writeNpz, readNpzHeaders, DEFAULT_NPZ_MAX_BYTES, type NpzReadOptions, type NpzWriteOptions } from './npz.js';
 export { convertModel, TORCH_DTYPES, type ModelDType, type ConvertOptions } from './convert.js';
 export { rewriteModel, type RewriteOptions } from './rewrite.js';
 export { writeMlxAdapter, MLX_ADAPTER_CONFIG, MLX_ADAPTER_WEIGHTS, type MlxModule, type MlxAdapterConfig } from './mlx.js';

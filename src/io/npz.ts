@@ -9,7 +9,7 @@
  */
 import { readSync } from 'node:fs';
 import { Inflate, deflateSync } from 'fflate';
-import { FormatError, LowrankError } from '../core/errors.js';
+import { FormatError, LowrankError, type ErrorContext } from '../core/errors.js';
 import type { Tensor } from '../core/tensor.js';
 import { writeAll, writeFileAtomic, type WriteOptions } from './atomic.js';
 import { readBytes, withRegularFile } from './files.js';
@@ -36,10 +36,33 @@ export interface NpzWriteOptions extends WriteOptions {
 
 // ---- reading ----------------------------------------------------------------------------------
 
+/** Options of {@link readNpz} and {@link parseNpz}. */
+export interface NpzReadOptions {
+  /**
+   * The most bytes the arrays read may declare uncompressed, summed over the archive's .npy
+   * members; past it reading stops with an `E_LIMIT` error before anything is inflated or
+   * allocated. Default {@link DEFAULT_NPZ_MAX_BYTES}; `Infinity` for no budget.
+   */
+  maxBytes?: number;
+}
+
+/**
+ * The default budget of {@link NpzReadOptions.maxBytes}: 8 GiB. Deflate's 1032:1 ratio lets a
+ * well-formed 8 MB archive declare 8 GiB, so without a budget a small file could ask for more
+ * memory than the machine has; 8 GiB is more than any array file lowrank reads in practice needs.
+ */
+export const DEFAULT_NPZ_MAX_BYTES = 8 * 2 ** 30;
+
 /** Deflate's largest possible ratio of output to input bytes (2 bits per 258-byte match). */
 const MAX_DEFLATE_RATIO = 1032;
-/** Compressed bytes inflated per step (a step makes at most 1032 times as much output). */
-const INFLATE_CHUNK = 1 << 14;
+/**
+ * Compressed bytes inflated per step: about INFLATE_OUTPUT at the member's declared ratio, within
+ * these bounds (a step makes at most 1032 times as much output; fflate copies a 32 KiB window per
+ * step, so small steps are slow on data that barely compresses).
+ */
+const MIN_INFLATE_STEP = 1 << 10;
+const MAX_INFLATE_STEP = 1 << 15;
+const INFLATE_OUTPUT = 1 << 22;
 /** The same when only a member's first bytes are wanted. */
 const PREFIX_CHUNK = 1 << 10;
 /** The largest member read into memory (a typed array's limit in Node 20). */
@@ -57,13 +80,18 @@ const MAX_CENTRAL_BYTES = 1 << 26;
  *
  * Decompression bombs are refused before they cost memory: members may not overlap, a member may
  * not declare more than deflate's 1032:1 ratio allows, its .npy header is checked before its data
- * is inflated, and inflating stops as soon as it passes the declared size.
+ * is inflated, and output past the declared size is an error, never memory. Honest archives that
+ * declare more than `opts.maxBytes` (default {@link DEFAULT_NPZ_MAX_BYTES}) in all are refused
+ * before any member is read.
  *
  * @throws FormatError for a file that is not a zip, a corrupt zip, or a corrupt .npy member;
- *   LowrankError `E_UNSUPPORTED` for encrypted members, compression other than deflate, members
- *   over 4 GiB, and the .npy members {@link parseNpy} refuses.
+ *   LowrankError `E_LIMIT` for arrays that declare more than `maxBytes` in all, `E_USAGE` for a
+ *   `maxBytes` that is not a number ≥ 0, `E_UNSUPPORTED` for encrypted members, compression other
+ *   than deflate, members over 4 GiB, and the .npy members {@link parseNpy} refuses.
  */
-export function parseNpz(bytes: Uint8Array, file: string): Record<string, Tensor> {
+export function parseNpz(bytes: Uint8Array, file: string, opts: NpzReadOptions = {}): Record<string, Tensor> {
+  const maxBytes = opts.maxBytes ?? DEFAULT_NPZ_MAX_BYTES;
+  if (!(maxBytes >= 0)) throw new LowrankError('E_USAGE', `maxBytes must be a number of bytes ≥ 0 (or Infinity), got ${String(opts.maxBytes)}`, { file });
   const zip: Zip = {
     file,
     size: bytes.length,
@@ -72,7 +100,7 @@ export function parseNpz(bytes: Uint8Array, file: string): Record<string, Tensor
       return bytes.subarray(at, at + length);
     },
   };
-  return eachArray(zip, (m, key) => {
+  return eachArray(zip, maxBytes, (m, key) => {
     memberHeader(zip, m, key);
     // An inflated member is a buffer of this read's own: its array is used in place (peak ≈ 1x the
     // array, not 2x); a stored one is a part of `bytes`, which stays the caller's.
@@ -81,8 +109,8 @@ export function parseNpz(bytes: Uint8Array, file: string): Record<string, Tensor
 }
 
 /** Reads an .npz file. See {@link parseNpz} for what is accepted and what each error means. */
-export async function readNpz(path: string): Promise<Record<string, Tensor>> {
-  return parseNpz(await readBytes(path), path);
+export async function readNpz(path: string, opts: NpzReadOptions = {}): Promise<Record<string, Tensor>> {
+  return parseNpz(await readBytes(path), path, opts);
 }
 
 /**
@@ -111,7 +139,7 @@ export async function readNpzHeaders(path: string): Promise<Record<string, NpyHe
         return out;
       },
     };
-    return eachArray(zip, (m, key) => memberHeader(zip, m, key));
+    return eachArray(zip, Infinity, (m, key) => memberHeader(zip, m, key));
   });
 }
 
@@ -135,10 +163,16 @@ interface Member {
   dataStart: number;
 }
 
-/** Calls `read` on each .npy member, after checking the whole directory. */
-function eachArray<T>(zip: Zip, read: (m: Member, key: string) => T): Record<string, T> {
+/** Calls `read` on each .npy member, after checking the whole directory and the budget of declared bytes. */
+function eachArray<T>(zip: Zip, maxBytes: number, read: (m: Member, key: string) => T): Record<string, T> {
   const out = new Map<string, T>();
-  for (const m of centralDirectory(zip)) {
+  const members = centralDirectory(zip);
+  let declared = 0;
+  for (const m of members) if (m.name.endsWith('.npy')) declared += m.size;
+  if (declared > maxBytes) {
+    throw new LowrankError('E_LIMIT', `the arrays declare ${declared} bytes uncompressed, more than the ${maxBytes} allowed (maxBytes)`, { file: zip.file });
+  }
+  for (const m of members) {
     if (!m.name.endsWith('.npy')) continue;
     const key = m.name.slice(0, -'.npy'.length);
     if (out.has(key)) throw new FormatError(`the archive has two members named '${m.name}'`, { file: zip.file });
@@ -283,7 +317,7 @@ function checkMember(zip: Zip, m: Member): void {
 /** The .npy header at the start of a member, without reading the rest (see {@link parseNpyHeader}). */
 function memberHeader(zip: Zip, m: Member, key: string): NpyHeader {
   const prefix = (n: number): Uint8Array =>
-    m.method === STORED ? zip.read(m.dataStart, Math.min(n, m.size), `data of member '${m.name}'`) : inflateMember(zip, m, Math.min(n, m.size), true);
+    m.method === STORED ? zip.read(m.dataStart, Math.min(n, m.size), `data of member '${m.name}'`) : inflatePrefix(zip, m, Math.min(n, m.size));
   const head = prefix(NPY_HEADER_PROBE);
   const end = npyHeaderEnd(head, zip.file, key);
   return parseNpyHeader(end > head.length ? prefix(end) : head, m.size, zip.file, key);
@@ -293,33 +327,63 @@ function memberHeader(zip: Zip, m: Member, key: string): NpyHeader {
 function memberBytes(zip: Zip, m: Member): Uint8Array {
   const ctx = { file: zip.file, tensor: m.name, offset: m.dataStart };
   if (m.size > MAX_MEMBER_BYTES) throw new LowrankError('E_UNSUPPORTED', `members over ${MAX_MEMBER_BYTES} bytes are not read into memory`, ctx);
-  const data = m.method === STORED ? zip.read(m.dataStart, m.compressedSize, `data of member '${m.name}'`) : inflateMember(zip, m, m.size, false);
-  if (data.length !== m.size || crc32(data) !== m.crc) {
+  const { data, crc } = m.method === STORED ? storedMember(zip, m) : inflateWhole(zip, m, ctx);
+  if (data.length !== m.size || crc !== m.crc) {
     throw new FormatError('corrupt zip archive: the member fails its size or CRC-32 check', ctx);
   }
   return data;
 }
 
+function storedMember(zip: Zip, m: Member): { data: Uint8Array; crc: number } {
+  const data = zip.read(m.dataStart, m.compressedSize, `data of member '${m.name}'`);
+  return { data, crc: crc32(data) };
+}
+
 /**
- * Inflates a member into `limit` bytes, a piece at a time. With `prefix`, stops once `limit` bytes
- * are out; otherwise output past `limit` (the declared size) is an error the moment it appears.
+ * A deflated member's bytes, inflated a piece at a time into a buffer of its declared size: output
+ * past that size is an error the moment it appears, so a member that lies about its size costs
+ * neither memory nor the time to inflate the rest. The CRC-32 is computed on each piece as it
+ * comes out, while it is in the cache.
  */
-function inflateMember(zip: Zip, m: Member, limit: number, prefix: boolean): Uint8Array {
+function inflateWhole(zip: Zip, m: Member, ctx: ErrorContext): { data: Uint8Array; crc: number } {
+  const out = new Uint8Array(m.size);
+  let filled = 0;
+  let crc = 0;
+  const inflater = new Inflate((chunk) => {
+    if (filled + chunk.length > m.size) throw new FormatError(`corrupt zip archive: the member inflates to more than its declared ${m.size} bytes`, ctx);
+    out.set(chunk, filled);
+    filled += chunk.length;
+    crc = crc32(chunk, crc);
+  });
+  const step = Math.min(MAX_INFLATE_STEP, Math.max(MIN_INFLATE_STEP, Math.floor((INFLATE_OUTPUT * m.compressedSize) / Math.max(1, m.size))));
+  try {
+    for (let at = 0; at < m.compressedSize; at += step) {
+      const n = Math.min(step, m.compressedSize - at);
+      inflater.push(zip.read(m.dataStart + at, n, `data of member '${m.name}'`), at + n === m.compressedSize);
+    }
+  } catch (e) {
+    if (e instanceof LowrankError) throw e;
+    throw new FormatError(`corrupt zip archive: the member does not inflate (${(e as Error).message})`, ctx, { cause: e });
+  }
+  return { data: out.subarray(0, filled), crc };
+}
+
+/**
+ * Inflates the first `limit` bytes of a member, a piece at a time, stopping once they are out (the
+ * header readers read members from a file, not memory).
+ */
+function inflatePrefix(zip: Zip, m: Member, limit: number): Uint8Array {
   const ctx = { file: zip.file, tensor: m.name, offset: m.dataStart };
   const out = new Uint8Array(limit);
   let filled = 0;
   const inflater = new Inflate((chunk) => {
-    if (!prefix && filled + chunk.length > limit) {
-      throw new FormatError(`corrupt zip archive: the member inflates to more than its declared ${m.size} bytes`, ctx);
-    }
     const n = Math.min(chunk.length, limit - filled);
     out.set(chunk.subarray(0, n), filled);
     filled += n;
   });
-  const step = prefix ? PREFIX_CHUNK : INFLATE_CHUNK;
   try {
-    for (let at = 0; at < m.compressedSize && !(prefix && filled === limit); at += step) {
-      const n = Math.min(step, m.compressedSize - at);
+    for (let at = 0; at < m.compressedSize && filled < limit; at += PREFIX_CHUNK) {
+      const n = Math.min(PREFIX_CHUNK, m.compressedSize - at);
       inflater.push(zip.read(m.dataStart + at, n, `data of member '${m.name}'`), at + n === m.compressedSize);
     }
   } catch (e) {
@@ -329,24 +393,39 @@ function inflateMember(zip: Zip, m: Member, limit: number, prefix: boolean): Uin
   return out.subarray(0, filled);
 }
 
-let crcTable: Int32Array | undefined;
+let crcTables: Int32Array | undefined;
 
-/** CRC-32 (the zip/zlib polynomial), continuing from `crc`. */
-function crc32(bytes: Uint8Array, crc = 0): number {
-  const table = (crcTable ??= makeCrcTable());
+/**
+ * CRC-32 (the zip/zlib polynomial), continuing from `crc`. Slicing-by-8: eight bytes per step
+ * through eight tables (table k advances a byte's CRC by k more zero bytes), some 4x the speed of a
+ * byte at a time.
+ */
+export function crc32(bytes: Uint8Array, crc = 0): number {
+  const t = (crcTables ??= makeCrcTables());
   let c = ~crc;
-  for (let i = 0; i < bytes.length; i++) c = table[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  let i = 0;
+  for (const end = bytes.length - 8; i <= end; i += 8) {
+    const a = (bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24)) ^ c;
+    const b = bytes[i + 4] | (bytes[i + 5] << 8) | (bytes[i + 6] << 16) | (bytes[i + 7] << 24);
+    c =
+      t[1792 + (a & 0xff)] ^ t[1536 + ((a >>> 8) & 0xff)] ^ t[1280 + ((a >>> 16) & 0xff)] ^ t[1024 + (a >>> 24)] ^
+      t[768 + (b & 0xff)] ^ t[512 + ((b >>> 8) & 0xff)] ^ t[256 + ((b >>> 16) & 0xff)] ^ t[b >>> 24];
+  }
+  for (; i < bytes.length; i++) c = t[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
   return ~c >>> 0;
 }
 
-function makeCrcTable(): Int32Array {
-  const table = new Int32Array(256);
+function makeCrcTables(): Int32Array {
+  const t = new Int32Array(8 * 256);
   for (let n = 0; n < 256; n++) {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c;
+    t[n] = c;
   }
-  return table;
+  for (let n = 0; n < 256; n++) {
+    for (let k = 1; k < 8; k++) t[k * 256 + n] = (t[(k - 1) * 256 + n] >>> 8) ^ t[t[(k - 1) * 256 + n] & 0xff];
+  }
+  return t;
 }
 
 // ---- writing ----------------------------------------------------------------------------------

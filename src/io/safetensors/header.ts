@@ -61,10 +61,10 @@ export function parseHeaderLength(first8: Uint8Array, fileSize: number, file: st
  * by a NameIndex, O(n log n) however the names hash. The format's 100 MB limit bounds the rest: at
  * most about two million entries (the shortest is some 50 bytes), a name or value at most the
  * header's length, values nested at most 50 million deep (skipped with one byte per level); and
- * `__metadata__` may have at most MAX_METADATA_KEYS keys. Measured on a 99 MB header of 1.65
- * million zero-size tensors (2-core machine under load, `npm run bench -- io -- header`): about
- * 2.6 s and a peak RSS of 530 MiB, of which 140 MiB is the process and the header's bytes before
- * parsing (4x the header); before this parser, 11.3 s and 1.35 GiB.
+ * `__metadata__` may have at most MAX_METADATA_KEYS keys. On a 99 MB header of 1.65 million
+ * zero-size tensors (`npm run bench -- io -- header`, 2-core machine): 2.4 s and a peak RSS of
+ * 528 MiB, of which 144 MiB is the process and the header's bytes before parsing (so about 4x the
+ * header); with JSON.parse and a duplicate-key rescan it was 11.3 s and 1.35 GiB.
  *
  * Errors come in the order a full `JSON.parse` would give them: invalid JSON anywhere first, then a
  * duplicate name, then the first entry (in file order) that breaks the format.
@@ -201,34 +201,33 @@ class NotString {
 }
 
 function parseEntry(name: string, raw: RawEntry | typeof NOT_OBJECT, dataStart: number, dataSize: number, file: string): SafetensorsEntry {
-  const ctx = { file, tensor: name };
-  if (raw === NOT_OBJECT) throw new FormatError('entry is not an object', ctx);
+  if (raw === NOT_OBJECT) throw new FormatError('entry is not an object', { file, tensor: name });
   const { dtype: dt, shape, offsets: offs } = raw;
-  if (typeof dt !== 'string') throw new FormatError('entry has no dtype string', ctx);
+  if (typeof dt !== 'string') throw new FormatError('entry has no dtype string', { file, tensor: name });
   const dtype = fromSafetensorsDType(dt);
   if (dtype === undefined) {
-    if (FOREIGN_SAFETENSORS_DTYPES.includes(dt)) throw new LowrankError('E_UNSUPPORTED', `dtype ${dt} is valid safetensors but lowrank does not read it`, ctx);
-    throw new FormatError(`unknown dtype ${brief(dt)}`, ctx);
+    if (FOREIGN_SAFETENSORS_DTYPES.includes(dt)) throw new LowrankError('E_UNSUPPORTED', `dtype ${dt} is valid safetensors but lowrank does not read it`, { file, tensor: name });
+    throw new FormatError(`unknown dtype ${brief(dt)}`, { file, tensor: name });
   }
   if (!isCountList(shape)) {
-    throw new FormatError(`shape ${brief(shape)} is not a list of non-negative integers`, ctx);
+    throw new FormatError(`shape ${brief(shape)} is not a list of non-negative integers`, { file, tensor: name });
   }
   // In doubles: while the product stays a safe integer every partial product is exact, and once
   // past it the rounded product never comes back under (dimensions are whole numbers, zero aside).
   let count = shape.includes(0) ? 0 : 1;
   for (const d of shape) count *= d;
   const need = count * dtypeBytes(dtype);
-  if (need > Number.MAX_SAFE_INTEGER) throw new FormatError(`shape [${shape.join(', ')}] has more elements than any file can hold`, ctx);
+  if (need > Number.MAX_SAFE_INTEGER) throw new FormatError(`shape [${shape.join(', ')}] has more elements than any file can hold`, { file, tensor: name });
   if (!isCountList(offs) || offs.length !== 2) {
-    throw new FormatError(`data_offsets ${brief(offs)} is not a pair of non-negative integers`, ctx);
+    throw new FormatError(`data_offsets ${brief(offs)} is not a pair of non-negative integers`, { file, tensor: name });
   }
   const [begin, end] = offs;
-  if (begin > end) throw new FormatError(`data_offsets [${begin}, ${end}] end before they begin`, ctx);
+  if (begin > end) throw new FormatError(`data_offsets [${begin}, ${end}] end before they begin`, { file, tensor: name });
   if (end > dataSize) {
-    throw new FormatError(`data_offsets end at ${end}, past the data buffer of ${dataSize} bytes (file truncated?)`, { ...ctx, offset: dataStart + begin });
+    throw new FormatError(`data_offsets end at ${end}, past the data buffer of ${dataSize} bytes (file truncated?)`, { file, tensor: name, offset: dataStart + begin });
   }
   if (end - begin !== need) {
-    throw new FormatError(`data_offsets span ${end - begin} bytes but ${dt} x [${shape.join(', ')}] needs ${need}`, { ...ctx, offset: dataStart + begin });
+    throw new FormatError(`data_offsets span ${end - begin} bytes but ${dt} x [${shape.join(', ')}] needs ${need}`, { file, tensor: name, offset: dataStart + begin });
   }
   return { name, dtype, shape, byteOffset: dataStart + begin, byteLength: end - begin };
 }
