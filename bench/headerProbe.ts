@@ -17,6 +17,15 @@ export const PROBE_BYTES = 99_000_000;
 
 const EMPTY = '{"dtype":"F32","shape":[0],"data_offsets":[0,0]}';
 
+/**
+ * The `model.safetensors.index.json` of a folder whose one shard, `shard`, is the `zero-size` probe
+ * of `bytes`: every one of its tensors listed (about 76 MB for 1.65 million).
+ */
+export function probeIndexJson(shard: string, bytes = PROBE_BYTES): string {
+  const names = Object.keys(JSON.parse(probeJson('zero-size', bytes - 2)) as Record<string, unknown>);
+  return `{"metadata":{"total_size":0},"weight_map":{${names.map((n) => `"${n}":"${shard}"`).join(',')}}}`;
+}
+
 export function probeHeaderFile(kind: ProbeKind, bytes = PROBE_BYTES): Uint8Array {
   const json = new TextEncoder().encode(probeJson(kind, bytes - 2));
   const out = new Uint8Array(8 + bytes).fill(0x20, 8);

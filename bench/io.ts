@@ -11,6 +11,7 @@
  *    `openModel` each in a fresh child, with its time and peak RSS (VmHWM, which counts the
  *    header's bytes read before the clock starts for `parse`). Target: about 1-2 s to parse and
  *    2-3 s to open the 1.65 million zero-size tensors, memory a small multiple of the header.
+ *    Also that file as the one shard of a folder whose index lists all its tensors (76 MB).
  * e. An honest .npz bomb: 768 MiB of zeros deflated to about 780 KB by np.savez_compressed, read
  *    whole by `readNpz` in a fresh child (time and peak RSS; the array alone is 768 MiB).
  *
@@ -21,7 +22,7 @@ import { statSync } from 'node:fs';
 import { mkdir, open, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openSafetensors, writeSafetensors, type TensorSource } from '../src/io/index.js';
-import { PROBE_BYTES, PROBE_KINDS, probeHeaderFile } from './headerProbe.js';
+import { PROBE_BYTES, PROBE_KINDS, probeHeaderFile, probeIndexJson } from './headerProbe.js';
 import { bf16ToF32 } from '../src/core/dtype.js';
 import {
   bytesReadSoFar,
@@ -440,6 +441,19 @@ async function benchHeader(dir: string): Promise<unknown> {
     }
     await rm(path, { force: true });
   }
+  // The zero-size probe as the one shard of a model folder, with an index listing every tensor.
+  const folder = join(dir, 'sharded');
+  await mkdir(folder, { recursive: true });
+  const shard = 'model-00001-of-00001.safetensors';
+  await writeFile(join(folder, shard), probeHeaderFile('zero-size'));
+  await writeFile(join(folder, 'model.safetensors.index.json'), probeIndexJson(shard));
+  const runs: HeaderChild[] = [];
+  for (let r = 0; r < 3; r++) runs.push(runNodeJson<HeaderChild>('io-header-child.js', [folder, 'open']));
+  const seconds = median(runs.map((x) => x.seconds));
+  const peak = Math.max(...runs.map((x) => x.peakRssBytes));
+  rows.push(['zero-size + index', 'openModel', runs[0].error === undefined ? `${runs[0].tensors} tensors` : `refused: ${runs[0].error}`, fmtSeconds(seconds), runs.map((x) => fmtSeconds(x.seconds)).join(' / '), fmtMiB(peak), fmtMiB(runs[0].startRssBytes)]);
+  results['sharded/open'] = { tensors: runs[0].tensors, error: runs[0].error, medianSeconds: seconds, seconds: runs.map((x) => x.seconds), peakRssBytes: peak };
+  await rm(folder, { recursive: true, force: true });
   printTable(['header', 'step', 'outcome', 'median', 'runs', 'peak RSS', 'RSS before'], rows);
   return { headerBytes: PROBE_BYTES, runs: results };
 }

@@ -5,11 +5,12 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { FormatError, LowrankError, brief, fromSystemError } from '../core/errors.js';
+import { FormatError, LowrankError, fromSystemError } from '../core/errors.js';
 import type { FloatDType, Storage } from '../core/dtype.js';
 import { byteSize, type Tensor } from '../core/tensor.js';
 import { repairTarget, writeDirAtomic, writeTextFile, type WriteOptions } from './atomic.js';
-import { readJsonObject } from './files.js';
+import { MAX_JSON_BYTES, readBytes, readJsonObject } from './files.js';
+import { brief, JsonScanner } from './jsonScan.js';
 import { NameIndex } from './nameIndex.js';
 import { openSafetensors, type SafetensorsFile } from './safetensors/reader.js';
 import { writeSafetensors, type TensorSource } from './safetensors/writer.js';
@@ -64,10 +65,10 @@ export async function openModel(path: string): Promise<Model> {
   const config = names.includes('config.json') ? await readJsonObject(join(path, 'config.json')) : undefined;
   const index = names.includes(INDEX_FILE) ? INDEX_FILE : names.find((n) => n.endsWith('.safetensors.index.json'));
   let shardNames: string[];
-  let weightMap: Map<string, string> | undefined;
+  let weightMap: WeightMap | undefined;
   if (index !== undefined) {
     weightMap = await readIndex(join(path, index));
-    shardNames = [...new Set(weightMap.values())].sort();
+    shardNames = [...new Set(weightMap.shards)].sort();
   } else {
     const files = names.filter((n) => n.endsWith('.safetensors')).sort();
     if (files.length === 0) throw new LowrankError('E_NOT_FOUND', 'no .safetensors file and no safetensors index in this folder', { file: path });
@@ -86,7 +87,7 @@ export async function openModel(path: string): Promise<Model> {
   }
 }
 
-function assemble(path: string, config: Record<string, unknown> | undefined, shards: [string, SafetensorsFile][], weightMap: Map<string, string> | undefined): Model {
+function assemble(path: string, config: Record<string, unknown> | undefined, shards: [string, SafetensorsFile][], weightMap: WeightMap | undefined): Model {
   const tensors: ModelTensor[] = [];
   const owner: SafetensorsFile[] = [];
   for (const [shard, file] of shards) {
@@ -95,8 +96,12 @@ function assemble(path: string, config: Record<string, unknown> | undefined, sha
       owner.push(file);
     }
   }
-  const indexOf = shards.length === 1 ? (name: string) => shards[0][1].indexOf(name) : crossShardIndex(path, tensors);
-  if (weightMap !== undefined) checkWeightMap(path, tensors, indexOf, weightMap);
+  let indexOf = (name: string): number => shards[0][1].indexOf(name);
+  if (shards.length > 1 || weightMap !== undefined) {
+    const byName = crossShardIndex(path, tensors);
+    if (weightMap !== undefined) checkWeightMap(path, tensors, byName, weightMap);
+    indexOf = (name) => byName.find(name);
+  }
   const get = (name: string): { t: ModelTensor; file: SafetensorsFile } => {
     const i = indexOf(name);
     if (i < 0) throw new LowrankError('E_NOT_FOUND', 'no such tensor in this model', { file: path, tensor: name });
@@ -118,43 +123,102 @@ function assemble(path: string, config: Record<string, unknown> | undefined, sha
   };
 }
 
-/** Where each name is in `tensors` (one shard's file has this lookup already), after checking that no two shards hold one name. */
-function crossShardIndex(path: string, tensors: readonly ModelTensor[]): (name: string) => number {
+/** The names of `tensors` (one shard's file has this lookup already), after checking that no two shards hold one name. */
+function crossShardIndex(path: string, tensors: readonly ModelTensor[]): NameIndex {
   const byName = new NameIndex(tensors.map((t) => t.name));
   const twice = byName.firstDuplicate();
   if (twice !== undefined) {
     const t = tensors[twice.second];
     throw new FormatError(`tensor is in both ${tensors[twice.first].shard} and ${t.shard}`, { file: path, tensor: t.name });
   }
-  return (name) => byName.find(name);
+  return byName;
 }
 
-/** Every tensor must be where the index says, and every tensor the index lists must be somewhere. */
-function checkWeightMap(path: string, tensors: readonly ModelTensor[], indexOf: (name: string) => number, weightMap: Map<string, string>): void {
-  for (const t of tensors) {
-    const where = weightMap.get(t.name);
+/** Every tensor must be where the index says, and every tensor the index lists must be somewhere (two merges of sorted names, no lookups). */
+function checkWeightMap(path: string, tensors: readonly ModelTensor[], byName: NameIndex, weightMap: WeightMap): void {
+  const listed = byName.positionsIn(weightMap.byName);
+  tensors.forEach((t, i) => {
+    const where = listed[i] < 0 ? undefined : weightMap.shards[listed[i]];
     if (where !== t.shard) {
       throw new FormatError(where === undefined ? `tensor in ${t.shard} is missing from the index` : `index puts this tensor in ${where}, but it is in ${t.shard}`, { file: path, tensor: t.name });
     }
-  }
-  for (const [name, shard] of weightMap) {
-    if (indexOf(name) < 0) throw new FormatError(`the index lists this tensor in ${shard}, which does not hold it`, { file: path, tensor: name });
-  }
+  });
+  const held = weightMap.byName.positionsIn(byName);
+  held.forEach((at, i) => {
+    if (at < 0) throw new FormatError(`the index lists this tensor in ${weightMap.shards[i]}, which does not hold it`, { file: path, tensor: weightMap.names[i] });
+  });
 }
 
-async function readIndex(file: string): Promise<Map<string, string>> {
-  const idx = await readJsonObject(file);
-  const wm = idx.weight_map;
-  if (typeof wm !== 'object' || wm === null || Array.isArray(wm)) throw new FormatError('index has no weight_map object', { file });
-  const map = new Map<string, string>();
-  for (const [name, shard] of Object.entries(wm)) {
-    if (typeof shard !== 'string' || shard === '' || shard.includes('/') || shard.includes('\\') || shard === '..' || shard === '.') {
-      throw new FormatError(`weight_map entry ${brief(shard)} is not a file name inside the folder`, { file, tensor: name });
-    }
-    map.set(name, shard);
+/** A sharded model's weight_map: each tensor's name and shard file, in the index's order, and a lookup by name. */
+interface WeightMap {
+  readonly names: readonly string[];
+  readonly shards: readonly string[];
+  readonly byName: NameIndex;
+}
+
+const WEIGHT_MAP = ['"weight_map"'];
+/** How many distinct shard names one string each at most (shards repeat; a hostile index need not). */
+const MAX_SHARED_SHARDS = 4096;
+
+/**
+ * Reads the index with the JSON scanner (JSON.parse of a 76 MB weight_map of 1.65 million names
+ * took 13 s and 1 GB), refusing a tensor listed twice and shards that are not plain file names.
+ */
+async function readIndex(file: string): Promise<WeightMap> {
+  const s = new JsonScanner(new TextDecoder().decode(await readBytes(file, MAX_JSON_BYTES)), file, 'the index', 0);
+  if (s.peek() !== 0x7b) {
+    s.skipValue();
+    s.finish();
+    throw new FormatError('must hold a JSON object', { file });
   }
-  if (map.size === 0) throw new FormatError('index weight_map is empty', { file });
-  return map;
+  let map: { names: string[]; shards: unknown[] } | undefined;
+  let found = false;
+  for (let more = s.enter(); more; more = s.next()) {
+    if (s.knownName(WEIGHT_MAP) !== 0) {
+      s.skipValue();
+      continue;
+    }
+    found = true;
+    map = scanWeightMap(s);
+  }
+  s.finish();
+  if (!found || map === undefined) throw new FormatError('index has no weight_map object', { file });
+  const { names, shards } = map;
+  if (names.length === 0) throw new FormatError('index weight_map is empty', { file });
+  const files: string[] = [];
+  shards.forEach((shard, i) => {
+    if (typeof shard !== 'string' || shard === '' || shard.includes('/') || shard.includes('\\') || shard === '..' || shard === '.') {
+      throw new FormatError(`weight_map entry ${typeof shard === 'string' ? JSON.stringify(shard) : brief(shard)} is not a file name inside the folder`, { file, tensor: names[i] });
+    }
+    files.push(shard);
+  });
+  const byName = new NameIndex(names);
+  const twice = byName.firstDuplicate();
+  if (twice !== undefined) throw new FormatError('weight_map lists this tensor twice', { file, tensor: names[twice.second] });
+  return { names, shards: files, byName };
+}
+
+/** The weight_map object at the cursor: its names and their values (strings, or an Invalid); undefined for a value that is no object. */
+function scanWeightMap(s: JsonScanner): { names: string[]; shards: unknown[] } | undefined {
+  if (s.peek() !== 0x7b) {
+    s.skipValue();
+    return undefined;
+  }
+  const names: string[] = [];
+  const shards: unknown[] = [];
+  const shared = new Map<string, string>();
+  for (let more = s.enter(); more; more = s.next()) {
+    names.push(s.name());
+    if (s.peek() !== 0x22) {
+      shards.push(s.describe());
+      continue;
+    }
+    const shard = s.string();
+    const one = shared.get(shard);
+    if (one === undefined && shared.size < MAX_SHARED_SHARDS) shared.set(shard, shard);
+    shards.push(one ?? shard);
+  }
+  return { names, shards };
 }
 
 /**

@@ -200,5 +200,10 @@ test('NameIndex finds every name and the first repeat as a Map does, also when h
     for (const [n, i] of first) assert.equal(idx.find(n), i, n);
     assert.equal(idx.find('absent'), -1);
     assert.deepEqual(idx.firstDuplicate(), repeat);
+    // positionsIn: each name's first position in another list (half of it, shuffled, plus strangers), by merging.
+    const other = [...l.filter((_, i) => i % 2 === 0), ...colliding.flat().map((n) => `${n}!`)].reverse();
+    const at = new Map<string, number>();
+    other.forEach((n, i) => at.has(n) || at.set(n, i));
+    assert.deepEqual(Array.from(idx.positionsIn(new NameIndex(other))), l.map((n) => at.get(n) ?? -1));
   }
 });

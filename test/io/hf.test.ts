@@ -142,3 +142,33 @@ test('shard sizes parse as Hugging Face writes them', () => {
   assert.equal(parseSize('123'), 123);
   for (const bad of ['', 'lots', '-5GB', '0', '5 parsecs']) assert.throws(() => parseSize(bad), (e: unknown) => e instanceof LowrankError && e.code === 'E_USAGE', bad);
 });
+
+test('the index is read as JSON.parse would read it, however its names are escaped, but a tensor listed twice is refused', async (t) => {
+  const dir = await tempDir(t);
+  const good = join(dir, 'good');
+  await writeModel(good, randomWeights(llamaTensors(SHAPE), { seed: 6, dtype: 'f32' }), { maxShardSize: 20_000 });
+  const index = JSON.parse(await readFile(join(good, INDEX_FILE), 'utf8')) as { weight_map: Record<string, string> };
+  const entries = Object.entries(index.weight_map);
+  assert.ok(new Set(entries.map(([, s]) => s)).size > 1, 'several shards');
+  const escaped = (text: string): string => `"${Array.from({ length: text.length }, (_, k) => `\\u${text.charCodeAt(k).toString(16).padStart(4, '0')}`).join('')}"`;
+  const variants: [string, string, RegExp | undefined][] = [
+    ['escaped', `{ "metadata" : {"total_size": [1, {"x": 2}]}, "weight_map": {${entries.map(([n, s]) => `${escaped(n)}: ${escaped(s)}`).join(',\n ')}} }`, undefined],
+    ['twice', `{"weight_map": {${entries.map(([n, s]) => `${JSON.stringify(n)}:${JSON.stringify(s)}`).join(',')},${JSON.stringify(entries[3][0])}:${JSON.stringify(entries[3][1])}}}`, /model\.safetensors\.index\.json, tensor '.+': weight_map lists this tensor twice/],
+    ['not-json', `{"weight_map": {${entries.map(([n, s]) => `${JSON.stringify(n)}:${JSON.stringify(s)}`).join(',')}}`, /the index is not valid JSON/],
+    ['array', '[1, 2]', /must hold a JSON object/],
+    ['shard-number', `{"weight_map": {"a": 5}}`, /weight_map entry 5 is not a file name inside the folder/],
+  ];
+  for (const [name, text, msg] of variants) {
+    const d = join(dir, name);
+    await mkdir(d);
+    for (const f of await readdir(good)) if (f !== INDEX_FILE) await writeFile(join(d, f), await readFile(join(good, f)));
+    await writeFile(join(d, INDEX_FILE), text);
+    if (msg === undefined) {
+      const m = await openModel(d);
+      assert.deepEqual(m.tensors.map((x) => [x.name, x.shard]).sort(), entries.sort());
+      await m.close();
+    } else {
+      await assert.rejects(openModel(d), (e: unknown) => e instanceof LowrankError && e.code === 'E_FORMAT' && msg.test(e.message), name);
+    }
+  }
+});

@@ -66,12 +66,14 @@ export async function openSafetensors(path: string): Promise<SafetensorsFile> {
 }
 
 function makeFile(path: string, fileSize: number, header: SafetensorsHeader, fh: FileHandle, real: string): SafetensorsFile {
-  const byName = new NameIndex(header.entries.map((e) => e.name));
+  // Built at the first lookup: opening a model of many shards looks names up in its own index.
+  let index: NameIndex | undefined;
+  const byName = (): NameIndex => (index ??= new NameIndex(header.entries.map((e) => e.name)));
   let closed = false;
   let staging: Uint8Array[] | undefined;
   let stagingBusy = false;
   const entry = (name: string): SafetensorsEntry => {
-    const i = byName.find(name);
+    const i = byName().find(name);
     if (i < 0) throw new LowrankError('E_NOT_FOUND', 'no such tensor in this file', { file: path, tensor: name });
     return header.entries[i];
   };
@@ -83,8 +85,8 @@ function makeFile(path: string, fileSize: number, header: SafetensorsHeader, fh:
     path,
     fileSize,
     entry,
-    has: (name) => byName.find(name) >= 0,
-    indexOf: (name) => byName.find(name),
+    has: (name) => byName().find(name) >= 0,
+    indexOf: (name) => byName().find(name),
     async read(name) {
       live();
       const e = entry(name);
