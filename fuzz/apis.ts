@@ -17,11 +17,17 @@ export type ApiName =
   | 'openSafetensors' | 'openModel' | 'describe' | 'openAdapter' | 'isMethodFolder' | 'readMethodAdapter' | 'readMethodFolder'
   | 'readNpy' | 'readNpyHeader' | 'parseNpy' | 'readNpz' | 'readNpzHeaders' | 'parseNpz';
 
+/**
+ * Tensors read per file: enough to reach every kind of entry a mutation makes, while a file of 1.7
+ * million tensors (a probe) measures its parse, not 1.7 million reads of ~2 us each.
+ */
+const READS = 10_000;
+
 export const APIS: Record<ApiName, (target: string) => Promise<unknown>> = {
   async openSafetensors(path) {
     const f = await openSafetensors(path);
     try {
-      for (const e of f.entries) {
+      for (const e of f.entries.slice(0, READS)) {
         await f.read(e.name);
         await f.readAs(e.name, 'f32');
       }
@@ -34,7 +40,7 @@ export const APIS: Record<ApiName, (target: string) => Promise<unknown>> = {
   async openModel(path) {
     const m = await openModel(path);
     try {
-      for (const t of m.tensors) {
+      for (const t of m.tensors.slice(0, READS)) {
         await m.read(t.name);
         await m.readAs(t.name, 'f64');
       }

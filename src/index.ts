@@ -19,3 +19,5 @@ export * as infer from './infer/index.js';
 export { LowrankError, FormatError, isLowrankError, type ErrorCode } from './core/errors.js';
 export type { Tensor, TensorSpec } from './core/tensor.js';
 export type { DType, FloatDType, Storage } from './core/dtype.js';
+// Regexes from users and files on RE2 (not in the browser entry, which imports no npm package).
+export { compilePattern, patternOf, type Pattern } from './core/pattern.js';

@@ -80,5 +80,5 @@ test('lowrank init --method vera writes its PEFT folder (no residual); a PEFT tu
   await writeFile(join(root, 'v', 'adapter_config.json'), JSON.stringify({ ...config, peft_type: 'BOFT' }));
   const e = cli(['merge', '--base', dir, '--adapter', join(root, 'v'), '--out', join(root, 'm')]);
   assert.equal(e.code, 1, e.stderr);
-  assert.match(e.stderr, /PEFT BOFT adapter; lowrank reads peft_type LORA, .*VERA/);
+  assert.match(e.stderr, /PEFT 'BOFT' adapter; lowrank reads peft_type LORA, .*VERA/);
 });
