@@ -158,8 +158,9 @@ export function mutateZip(r: Rand, b: Uint8Array): { bytes: Uint8Array; what: st
   if (op === 0) {
     const rec = records(b);
     const kinds: [string, number[], [number, 2 | 4][]][] = [['end record', rec.end === undefined ? [] : [rec.end], END_FIELDS], ['central entry', rec.central, CENTRAL_FIELDS], ['local header', rec.local, LOCAL_FIELDS]];
-    const [kind, ats, fields] = r.pick(kinds.filter(([, a]) => a.length > 0));
-    if (ats === undefined) return undefined;
+    const present = kinds.filter(([, a]) => a.length > 0);
+    if (present.length === 0) return undefined; // no record found: a byte mutation instead
+    const [kind, ats, fields] = r.pick(present);
     const at = r.pick(ats);
     const [off, width] = r.pick(fields);
     if (at + off + width > b.length) return undefined;
