@@ -20,8 +20,8 @@ import { LOWRANK_TYPE, needShared, sharedState } from './shared.js';
 import { scalingOf, type AdapterMethod, type InitOptions, type Shared } from './types.js';
 
 const OPTIONS = defineOptions({
-  num_basis_A: { kind: 'int', default: 64, min: 1, help: 'k, the random bases A_i of A (coefficients α)' },
-  num_basis_B: { kind: 'int', default: 64, min: 1, help: 'l, the random bases B_j of B (coefficients β)' },
+  num_basis_A: { kind: 'int', default: 64, min: 1, max: 4096, help: 'k, the random bases A_i of A (coefficients α)' },
+  num_basis_B: { kind: 'int', default: 64, min: 1, max: 4096, help: 'l, the random bases B_j of B (coefficients β)' },
 });
 const config = (opts: InitOptions): { k: number; l: number } => {
   const c = configOf('nola', OPTIONS, opts.options);

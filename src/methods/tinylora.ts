@@ -34,7 +34,7 @@ import { needShared, sharedState } from './shared.js';
 import type { AdapterMethod, InitOptions, LayerInit, Shared } from './types.js';
 
 const OPTIONS = defineOptions({
-  u: { kind: 'int', default: 64, min: 1, help: 'length of the trained vector v (R = Σ_i v_i·P_i)' },
+  u: { kind: 'int', default: 64, min: 1, max: 2 ** 24, help: 'length of the trained vector v (R = Σ_i v_i·P_i)' },
   weight_tying: { kind: 'number', default: 1, min: 0, max: 1, help: 'fraction of layers tied to one v; only full tying (one group) is served' },
   projection_seed: { kind: 'int', default: 42, min: 0, help: 'seed of the random matrices P (plus the layer\'s seed)' },
 });

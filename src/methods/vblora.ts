@@ -28,8 +28,8 @@ import { needShared, sharedState } from './shared.js';
 import type { AdapterMethod, InitOptions, LayerInit, Shared } from './types.js';
 
 const OPTIONS = defineOptions({
-  num_vectors: { kind: 'int', default: 256, min: 1, help: 'N, the vectors of the shared bank' },
-  vector_length: { kind: 'int', default: 256, min: 1, help: 'L, the length of a bank vector; every layer\'s in and out must be multiples of it' },
+  num_vectors: { kind: 'int', default: 256, min: 1, max: 2 ** 20, help: 'N, the vectors of the shared bank' },
+  vector_length: { kind: 'int', default: 256, min: 1, max: 2 ** 16, help: 'L, the length of a bank vector; every layer\'s in and out must be multiples of it' },
   topk: { kind: 'int', default: 2, min: 1, help: 'K, the bank vectors mixed into each sub-vector (≤ num_vectors)' },
   init_vector_bank_bound: { kind: 'number', default: 0.02, min: 0, help: 'the bank starts U(−bound, bound)' },
   init_logits_std: { kind: 'number', default: 0.1, min: 0, help: 'the logits start N(0, std²)' },
