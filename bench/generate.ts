@@ -12,8 +12,7 @@
  * tokens/s = batch·(new − 1) / the time of every later step. Medians over the timed runs after
  * untimed warmup runs, the same count for every peer: 8 on the built-in model, where a run is 64
  * steps of well under a millisecond and V8 moves the step's code to its optimizing tier only after
- * a few hundred of them (this suite with one warmup run, at commit 190e010, measured lowrank at
- * 1,180 tok/s; with eight, 2,766–3,368);
+ * a few hundred of them (with one warmup run the suite measured lowrank before that tier);
  * 1 on the 99M model; peak RSS of each process.
  *
  * PyTorch: Debian's python3-torch (installed with apt-get when no python3 imports torch, the column

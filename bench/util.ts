@@ -127,7 +127,7 @@ export function findTorch(): { python?: string; version?: string; note?: string 
 /**
  * Runs a compiled bench script (a path relative to dist/bench) in a fresh node process with the
  * given node flags (and environment, this process's by default) and parses the JSON it prints
- * last. Such scripts report their own peak memory with {@link maxRssBytes}.
+ * last. Such scripts report their own peak memory with {@link peakRssBytes}.
  */
 export function runNodeJson<T>(script: string, args: readonly string[], nodeFlags: readonly string[] = [], env?: NodeJS.ProcessEnv): T {
   const r = spawnSync(process.execPath, [...nodeFlags, fileURLToPath(new URL(script, import.meta.url)), ...args], { encoding: 'utf8', maxBuffer: 1 << 26, env });

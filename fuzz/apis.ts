@@ -19,7 +19,7 @@ export type ApiName =
 
 /**
  * Tensors read per file: enough to reach every kind of entry a mutation makes, while a file of 1.7
- * million tensors (a probe) measures its parse, not 1.7 million reads of ~2 us each.
+ * million tensors (a probe) measures its parse, not 1.7 million reads.
  */
 const READS = 10_000;
 

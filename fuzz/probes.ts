@@ -4,7 +4,8 @@
  * 15,000 method keys, a 99 MB header, an honest deflate bomb, malformed pretty-printed JSON,
  * invalid regexes, allocations sized by a config). Each is built in memory, the big ones streamed.
  */
-import { constants, createDeflateRaw, crc32 } from 'node:zlib';
+import { constants, createDeflateRaw } from 'node:zlib';
+import { crc32 } from '../src/io/npz.js';
 import { patternKey } from '../src/io/peft.js';
 import type { ApiName } from './apis.js';
 import { joinNpy } from './mutate/npy.js';

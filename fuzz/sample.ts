@@ -16,10 +16,6 @@ export interface Sample {
 /** The name of the one file of a single-file format. */
 const SINGLE: Partial<Record<Format, string>> = { safetensors: 'input.safetensors', npy: 'input.npy', npz: 'input.npz' };
 
-export function singleFile(format: Format): string | undefined {
-  return SINGLE[format];
-}
-
 /** Writes a sample's files into `dir` and returns the path the read APIs open (the file, or the folder). */
 export async function writeSample(s: Sample, dir: string): Promise<string> {
   await mkdir(dir, { recursive: true });

@@ -158,18 +158,19 @@ static void set_identity(job_t *j, void *data, int n) {
 /* Kernels (run on a pool thread: no N-API calls here)                                         */
 
 /*
+ * One row times a weight of at most this many elements (x·Wᵀ, float32) runs in nn_gemv_small on
+ * this thread: for such small weights OpenBLAS's sgemv spends more on handing the product to its
+ * threads than on the product, and a small model's decoding step is ~30 of them (the built-in
+ * model's decode before and after: `npm run bench -- generate`).
+ */
+#define SMALL_GEMV_MAX_NK ((size_t)1 << 17)
+
+/*
  * C (m×n) = op(A) · op(B), or with a C given (flag_c) C + alpha · op(A) · op(B): C is copied into
  * the output here, on the pool thread, and gemm adds to it with beta = 1 (one pass over C, where a
  * product followed by a JavaScript loop makes three). k the inner dimension, lda/ldb the stored
  * column counts.
  */
-/*
- * One row times a weight of at most this many elements (x·Wᵀ, float32) runs in nn_gemv_small on
- * this thread: OpenBLAS's sgemv costs 5-8 us for a 344×128 weight (thread hand-off and call
- * setup), several times the product itself, and a small model's decoding step is ~30 of them.
- */
-#define SMALL_GEMV_MAX_NK ((size_t)1 << 17)
-
 static void run_gemm(job_t *j) {
   if (j->m == 0 || j->n == 0) return;
   const size_t bytes = (size_t)j->m * j->n * j->esz;
@@ -181,11 +182,12 @@ static void run_gemm(job_t *j) {
   enum CBLAS_TRANSPOSE ta = j->flag_a ? CblasTrans : CblasNoTrans;
   enum CBLAS_TRANSPOSE tb = j->flag_b ? CblasTrans : CblasNoTrans;
   const double alpha = j->flag_c ? j->alpha : 1.0, beta = j->flag_c ? 1.0 : 0.0;
-  if (j->m == 1 && !j->f64 && j->flag_b && (size_t)j->n * j->k <= SMALL_GEMV_MAX_NK) {
-    nn_gemv_small(j->out[0], j->in[0], j->in[1], j->n, j->k, j->ldb, (float)alpha, j->flag_c);
-    return;
-  }
   if (j->m == 1) {
+    /* A's one row is contiguous either way: stored [1, k], or [k, 1] with lda 1. */
+    if (!j->f64 && j->flag_b && (size_t)j->n * j->k <= SMALL_GEMV_MAX_NK) {
+      nn_gemv_small(j->out[0], j->in[0], j->in[1], j->n, j->k, j->ldb, (float)alpha, j->flag_c);
+      return;
+    }
     /*
      * One row (a decoding step's x·Wᵀ): a matrix-vector product. OpenBLAS 0.3.21's gemm packs all
      * of B for one row; its gemv streams B once (`npm run bench -- generate` shows decoding).

@@ -71,7 +71,7 @@ export function mutateConfig(r: Rand, bytes: Uint8Array): { bytes: Uint8Array; w
     return { bytes: encode(m.doc), what: `JSON: ${m.what}` };
   }
   // Fields the file has are changed more often than ones it lacks.
-  const present = FIELDS.filter((f) => f in doc || (f === 'weight_map' && 'weight_map' in doc));
+  const present = FIELDS.filter((f) => f in doc);
   const field = present.length > 0 && r.chance(0.7) ? r.pick(present) : r.pick(FIELDS);
   const value = FIELD_VALUES[field](r);
   if (field === 'total_size') doc.metadata = { total_size: value };

@@ -5,6 +5,7 @@
  * fields, a lying size) and, usually, honest CRCs and sizes so the change reaches the .npy reader.
  */
 import { deflateSync, inflateSync } from 'fflate';
+import { crc32 } from '../../src/io/npz.js';
 import type { Rand } from '../rand.js';
 import { mutateNpy } from './npy.js';
 
@@ -21,17 +22,6 @@ export interface Member {
   packed?: { stored: Uint8Array; crc: number; size: number };
 }
 
-let table: Uint32Array | undefined;
-export function crc32(b: Uint8Array): number {
-  table ??= Uint32Array.from({ length: 256 }, (_, n) => {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    return c >>> 0;
-  });
-  let c = 0xffffffff;
-  for (const x of b) c = table[(c ^ x) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
 
 /** Field offsets (from the record's signature) of the fields worth breaking, with their width. */
 const END_FIELDS: [number, 2 | 4][] = [[4, 2], [6, 2], [8, 2], [10, 2], [12, 4], [16, 4], [20, 2]];

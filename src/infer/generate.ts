@@ -22,7 +22,7 @@ export interface GenerateOptions extends SamplingOptions {
   /** What an empty prompt starts from (the model's BOS token); without it an empty prompt is an error. */
   readonly bosId?: number;
   /** Called with each new token as it is chosen (streaming). */
-  readonly onToken?: (sequence: number, id: number) => void;
+  readonly onToken?: (sequence: number, id: number, generated: Int32Array) => void;
   /** Stops generation between steps: every sequence ends as 'aborted' with what it has. */
   readonly signal?: AbortSignal;
 }
@@ -125,8 +125,9 @@ async function run<F extends FloatDType>(
       const id = sampleToken(logits.data.subarray(b * vocab, (b + 1) * vocab), opts, rngs[b]);
       out[b][count[b]++] = id;
       next[b] = id;
-      opts.onToken?.(b, id);
-      if (stopIds.has(id) || opts.stop?.(b, out[b].subarray(0, count[b])) === true) finish[b] = 'stop';
+      const generated = opts.onToken !== undefined || opts.stop !== undefined ? out[b].subarray(0, count[b]) : undefined;
+      if (generated !== undefined) opts.onToken?.(b, id, generated);
+      if (stopIds.has(id) || (generated !== undefined && opts.stop?.(b, generated) === true)) finish[b] = 'stop';
       else if (count[b] === steps) finish[b] = 'length';
       if (finish[b] !== undefined) ended[b] = seconds();
     }

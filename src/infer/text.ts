@@ -41,7 +41,6 @@ export async function generateText<F extends FloatDType>(m: CausalLm<F>, tok: Te
   const answers: TextAnswer[] = [];
   for (let from = 0; from < prompts.length; from += batch) {
     const part = prompts.slice(from, from + batch);
-    const ids = part.map(() => [] as number[]);
     // Each answer's text so far, decoded once per token when something follows it (the stop text, the stream).
     const latest = part.map(() => ({ text: '', stopped: false }));
     const follow = opts.onText !== undefined || stopText !== undefined;
@@ -62,15 +61,15 @@ export async function generateText<F extends FloatDType>(m: CausalLm<F>, tok: Te
     const r = await generate(m, part.map((p) => tok.encode(p)), {
       ...opts,
       stop: stopText === undefined ? undefined : (b) => latest[b].stopped,
-      onToken: (b, id) => {
-        ids[b].push(id);
-        if (!follow) return;
-        latest[b] = answerText(tok, Int32Array.from(ids[b]), stopIds, stopText);
-        stream(b, false);
-      },
+      onToken: follow
+        ? (b, _id, generated) => {
+            latest[b] = answerText(tok, generated, stopIds, stopText);
+            stream(b, false);
+          }
+        : undefined,
     });
     for (const [b, g] of r.outputs.entries()) {
-      latest[b] = answerText(tok, g.generatedIds, stopIds, stopText);
+      if (!follow) latest[b] = answerText(tok, g.generatedIds, stopIds, stopText); // else already decoded at its last token
       stream(b, true);
       answers.push({ prompt: part[b], text: latest[b].text, generation: g });
     }

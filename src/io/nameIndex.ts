@@ -8,8 +8,8 @@ import { LowrankError } from '../core/errors.js';
 /** Positions take the low 27 bits of a key, the hash the 26 above them (53 in all: exact in a double). */
 const POSITIONS = 2 ** 27;
 
-/** FNV-1a over UTF-16 code units, cut to 26 bits. */
-function hash26(name: string): number {
+/** FNV-1a over UTF-16 code units, cut to 26 bits (exported for the tests that make names collide). */
+export function hash26(name: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
   return h >>> 6;

@@ -122,7 +122,7 @@ export function defaultLr(method: string): number {
   return Object.hasOwn(DEFAULT_LR, method) ? DEFAULT_LR[method] : FALLBACK_LR;
 }
 
-/** The built-in task's training settings (the main job's): rank 8, alpha 16, every linear layer, batches of 16, warmup 5, clip 1, seed 0. */
+/** The built-in task's training settings (compare's; the main job runs longer, {@link MAIN_JOB}): rank 8, alpha 16, every linear layer, batches of 16, warmup 5, clip 1, seed 0. */
 export const BUILTIN_TRAINING = { rank: 8, alpha: 16, targets: 'all-linear', batch: 16, warmup: 5, clip: 1, seed: 0 } as const;
 
 /**

@@ -12,7 +12,7 @@ import { encodeNpy, parseNpy } from '../../src/io/npy.js';
 import { encodeNpz, parseNpz } from '../../src/io/npz.js';
 import { parseHeader } from '../../src/io/safetensors/header.js';
 import { loraConfig, loraScaling, isTargetModule, type LoraConfig } from '../../src/io/peft.js';
-import { HOSTILE_PATTERNS } from '../../fuzz/mutate/json.js';
+import { SMALL_PATTERNS } from '../../fuzz/mutate/json.js';
 
 const RUNS = { numRuns: 300, seed: 16 };
 
@@ -58,7 +58,7 @@ test('safetensors headers: any JSON in the entries gives entries or a typed erro
 });
 
 test('adapter configs: any pattern fields give a config that matches module names, or a typed error', () => {
-  const pattern = fc.oneof(fc.constantFrom(...HOSTILE_PATTERNS.filter((p) => p.length < 100)), fc.string({ maxLength: 12 }));
+  const pattern = fc.oneof(fc.constantFrom(...SMALL_PATTERNS), fc.string({ maxLength: 12 }));
   const fields = fc.record(
     {
       r: fc.oneof(fc.integer({ min: -1, max: 64 }), fc.double()),

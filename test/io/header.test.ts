@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MAX_METADATA_KEYS, parseHeader } from '../../src/io/safetensors/header.js';
-import { NameIndex } from '../../src/io/nameIndex.js';
+import { NameIndex, hash26 } from '../../src/io/nameIndex.js';
 import { LowrankError } from '../../src/core/errors.js';
 import { rng } from '../../src/core/rng.js';
 
@@ -174,11 +174,6 @@ test('NameIndex finds every name and the first repeat as a Map does, also when h
   const g = rng(7);
   // Names whose 26-bit hashes collide, found by the birthday bound among random names.
   const byHash = new Map<number, string[]>();
-  const hash26 = (s: string): number => {
-    let h = 0x811c9dc5;
-    for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-    return h >>> 6;
-  };
   const names: string[] = [];
   for (let i = 0; i < 40_000; i++) {
     const n = `n${g.uint32().toString(36)}`;

@@ -15,8 +15,8 @@
  * transferred until the promise settles.
  */
 import { existsSync } from 'node:fs';
-import { constants as osConstants } from 'node:os';
 import { createRequire } from 'node:module';
+import { getSystemErrorName } from 'node:util';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LowrankError } from '../../core/errors.js';
@@ -289,7 +289,7 @@ export function loadNativeBackend(): { backend?: Backend; reason?: string } {
 }
 
 /** The errnos with which renameat2 says it cannot exchange here (old kernel, file system without it). */
-const NO_EXCHANGE = new Set(['EINVAL', 'ENOSYS', 'EOPNOTSUPP', 'ENOTSUP']);
+const NO_EXCHANGE = new Set(['EINVAL', 'ENOSYS', 'EOPNOTSUPP', 'ENOTSUP']); // libuv names Linux's EOPNOTSUPP ENOTSUP
 
 /**
  * Swaps two existing paths in one step where the OS can (Linux renameat2 RENAME_EXCHANGE through
@@ -302,7 +302,7 @@ export function renameExchange(a: string, b: string): boolean {
   const r = exchange(a, b);
   if (r === 0) return true;
   if (r < 0) return false;
-  const name = Object.entries(osConstants.errno).find(([, n]) => n === r)?.[0] ?? `errno ${r}`;
+  const name = getSystemErrorName(-r);
   if (NO_EXCHANGE.has(name)) return false;
   throw Object.assign(new Error(`renameat2 ${a} <-> ${b}: ${name}`), { code: name, errno: r });
 }

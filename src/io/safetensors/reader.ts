@@ -6,7 +6,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { FormatError, LowrankError, fromSystemError } from '../../core/errors.js';
 import { assertLittleEndian, decodeInto, dtypeBytes, makeStorage, viewStorage, type FloatDType, type Storage } from '../../core/dtype.js';
 import { tensor, type Tensor } from '../../core/tensor.js';
-import { registerInput, releaseInput, repairTarget } from '../atomic.js';
+import { registerInput, releaseInput } from '../atomic.js';
 import { regularFileSize } from '../files.js';
 import { NameIndex } from '../nameIndex.js';
 import { parseHeader, parseHeaderLength, type SafetensorsEntry, type SafetensorsHeader } from './header.js';
@@ -39,7 +39,6 @@ export interface SafetensorsFile extends SafetensorsHeader {
 /** Opens a safetensors file and validates its header. Reads nothing else. */
 export async function openSafetensors(path: string): Promise<SafetensorsFile> {
   assertLittleEndian();
-  await repairTarget(path);
   await regularFileSize(path);
   let fh: FileHandle;
   try {
