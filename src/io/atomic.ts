@@ -13,12 +13,13 @@
  * `kill-after-aside` (old folder aside, new one not yet in) or `kill-after-exchange`, and
  * `no-exchange` takes the two-rename fallback where the exchange would work.
  */
-import { open, readdir, rename, rm, mkdir, stat, realpath, type FileHandle } from 'node:fs/promises';
+import { open, readdir, rename, rm, mkdir, realpath, type FileHandle } from 'node:fs/promises';
 import { existsSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { LowrankError, fromSystemError } from '../core/errors.js';
 import { renameExchange } from '../backend/native/index.js';
+import { exists } from './files.js';
 
 /** Options shared by every writer. */
 export interface WriteOptions {
@@ -52,11 +53,7 @@ export function releaseInput(real: string): void {
 export function removeTempOutputsSync(): void {
   for (const p of inProgress) rmSync(p, { recursive: true, force: true });
   inProgress.clear();
-  for (const [old, target] of movedAside) {
-    // Interrupted mid-swap: keep the new folder if it is in place, else put the old one back.
-    if (existsSync(target)) rmSync(old, { recursive: true, force: true });
-    else renameSync(old, target);
-  }
+  for (const [old, target] of movedAside) settleAsideSync(old, target);
   movedAside.clear();
 }
 
@@ -72,8 +69,6 @@ async function checkTarget(target: string, overwrite: boolean): Promise<void> {
     throw new LowrankError('E_EXISTS', 'output already exists (pass --force / overwrite: true to replace it)', { file: target });
   }
 }
-
-const exists = (path: string): Promise<boolean> => stat(path).then(() => true, () => false);
 
 function tempName(target: string, kind: 'tmp' | 'old'): string {
   return join(dirname(target), `.${basename(target)}.lowrank-${kind}-${process.pid}-${randomBytes(4).toString('hex')}`);
@@ -98,11 +93,20 @@ export async function repairTarget(target: string): Promise<void> {
     const path = join(dir, name);
     if (m !== null && m[1] === base && !writing(Number(m[3]), path)) stale.push({ path, kind: m[2] });
   }
-  for (const s of stale.filter((x) => x.kind === 'old')) {
-    if (await exists(target)) await rm(s.path, { recursive: true, force: true }).catch(() => undefined);
-    else await rename(s.path, target).catch(() => undefined);
-  }
+  for (const s of stale.filter((x) => x.kind === 'old')) await settleAside(s.path, target).catch(() => undefined);
   for (const s of stale.filter((x) => x.kind === 'tmp')) await rm(s.path, { recursive: true, force: true }).catch(() => undefined);
+}
+
+/** An old folder moved aside for `target`: removed if the new one is in place, else put back. */
+async function settleAside(old: string, target: string): Promise<void> {
+  if (await exists(target)) await rm(old, { recursive: true, force: true });
+  else await rename(old, target);
+}
+
+/** {@link settleAside} for a signal handler, which cannot wait. */
+function settleAsideSync(old: string, target: string): void {
+  if (existsSync(target)) rmSync(old, { recursive: true, force: true });
+  else renameSync(old, target);
 }
 
 /** Whether process `pid` may still be writing `path`: this process only if it is one of its own, another while it exists. */
@@ -193,7 +197,7 @@ async function swapIn(tmp: string, target: string): Promise<void> {
     fault('kill-after-aside');
     await rename(tmp, target);
   } catch (e) {
-    if (!(await exists(target))) await rename(old, target).catch(() => undefined); // else a later repair does it
+    await settleAside(old, target).catch(() => undefined); // if this fails, a later repair does it
     throw e;
   } finally {
     movedAside.delete(old);

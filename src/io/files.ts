@@ -17,6 +17,9 @@ export async function regularFileSize(path: string): Promise<number> {
   return st.size;
 }
 
+/** Whether something (a file, a folder) is at `path`. */
+export const exists = (path: string): Promise<boolean> => stat(path).then(() => true, () => false);
+
 /** A regular file's bytes, refusing files larger than `maxBytes`. */
 export async function readBytes(path: string, maxBytes = Number.MAX_SAFE_INTEGER): Promise<Uint8Array> {
   const size = await regularFileSize(path);

@@ -8,6 +8,7 @@
  */
 import { leading, sqrtSplit, transpose } from '../linalg/lowrank.js';
 import { stat } from 'node:fs/promises';
+import { exists } from '../io/files.js';
 import { dirname, resolve, sep } from 'node:path';
 import { LowrankError } from '../core/errors.js';
 import { isFloatDType, type FloatDType } from '../core/dtype.js';
@@ -165,8 +166,7 @@ async function checkOutput(o: ExtractOptions): Promise<void> {
     const abs = resolve(input);
     if (abs === out || abs.startsWith(out + sep)) throw new LowrankError('E_EXISTS', `refusing to write over an input of this job (${input})`, { file: o.out });
   }
-  const exists = await stat(o.out).then(() => true, () => false);
-  if (exists && o.overwrite !== true) throw new LowrankError('E_EXISTS', 'output already exists (pass --force / overwrite: true to replace it)', { file: o.out });
+  if (o.overwrite !== true && (await exists(o.out))) throw new LowrankError('E_EXISTS', 'output already exists (pass --force / overwrite: true to replace it)', { file: o.out });
   // An adapter folder's parents are created; a kohya file goes into a folder that must exist.
   if ((o.format ?? 'peft') === 'kohya' && !(await stat(dirname(out)).then((st) => st.isDirectory(), () => false))) {
     throw new LowrankError('E_NOT_FOUND', 'the folder of the output file does not exist', { file: o.out });

@@ -13,7 +13,7 @@
  * rounded once into the stored dtype; the factors are saved in float32. Streamed one tensor at a
  * time.
  */
-import { stat } from 'node:fs/promises';
+import { exists } from '../io/files.js';
 import { LowrankError } from '../core/errors.js';
 import { encodeFloat, type Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
@@ -96,7 +96,7 @@ async function run(model: Model, method: AdapterMethod, opts: InitAdapterOptions
   const residualOut = method.changesBase ? (opts.residualOut ?? `${opts.out}-residual`) : undefined;
   for (const out of [opts.out, residualOut]) {
     if (out === undefined || opts.overwrite === true) continue;
-    if (await stat(out).then(() => true, () => false)) throw new LowrankError('E_EXISTS', 'output already exists (pass --force / overwrite: true to replace it)', { file: out });
+    if (await exists(out)) throw new LowrankError('E_EXISTS', 'output already exists (pass --force / overwrite: true to replace it)', { file: out });
   }
   const fifo = isConv1dModel(model.config);
   const targets = opts.targets ?? 'all-linear';

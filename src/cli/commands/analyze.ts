@@ -4,7 +4,7 @@
  * with --json.
  */
 import type { Command } from 'commander';
-import { stat } from 'node:fs/promises';
+import { exists } from '../../io/files.js';
 import { LowrankError } from '../../core/errors.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { analyzeModel, type LayerRecord, type ModelAnalysis } from '../../analysis/model.js';
@@ -41,7 +41,7 @@ export function register(program: Command): void {
     .action(async (model: string, opts: Options) => {
       if (opts.compare !== undefined && opts.adapter !== undefined) throw new LowrankError('E_USAGE', '--compare and --adapter cannot be used together');
       for (const out of [opts.json, opts.html]) {
-        if (out !== undefined && opts.force !== true && (await stat(out).then(() => true, () => false))) {
+        if (out !== undefined && opts.force !== true && (await exists(out))) {
           throw new LowrankError('E_EXISTS', 'output already exists (pass --force to replace it)', { file: out });
         }
       }

@@ -4,7 +4,7 @@
  * --json writes the rows with every step's loss, --html a page with the loss curves and the table.
  */
 import type { Command } from 'commander';
-import { stat } from 'node:fs/promises';
+import { exists } from '../../io/files.js';
 import { LowrankError } from '../../core/errors.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { checkMethods, compareHtml, compareMethods, compareTable, DEFAULT_LR, FALLBACK_LR, folderTask } from '../../train/compare.js';
@@ -72,7 +72,7 @@ export function register(program: Command): void {
     };
     const seqLen = integerFlag('--seq-len', f.seqLen ?? '128', 2);
     for (const out of [f.json, f.html]) {
-      if (out !== undefined && f.force !== true && (await stat(out).then(() => true, () => false))) {
+      if (out !== undefined && f.force !== true && (await exists(out))) {
         throw new LowrankError('E_EXISTS', 'output already exists (pass --force to replace it)', { file: out });
       }
     }
