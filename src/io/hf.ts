@@ -165,7 +165,7 @@ const MAX_SHARED_SHARDS = 4096;
  * took 13 s and 1 GB), refusing a tensor listed twice and shards that are not plain file names.
  */
 async function readIndex(file: string): Promise<WeightMap> {
-  const s = new JsonScanner(new TextDecoder().decode(await readBytes(file, MAX_JSON_BYTES)), file, 'the index', 0);
+  const s = new JsonScanner(new TextDecoder().decode(await readBytes(file, MAX_JSON_BYTES)), file, 'index', 0);
   if (s.peek() !== 0x7b) {
     s.skipValue();
     s.finish();

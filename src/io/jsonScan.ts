@@ -4,7 +4,7 @@
  * (JSON.parse of an object of a million keys takes tens of seconds and GBs; of arrays nested
  * millions deep, a minute). Pure (no file system), so the browser can use it too.
  */
-import { FormatError, brief as describe } from '../core/errors.js';
+import { FormatError, brief as briefValue } from '../core/errors.js';
 
 /** A value that fails a check, described for the error (see JsonScanner.describe). */
 export class Invalid {
@@ -13,7 +13,7 @@ export class Invalid {
 
 /** core/errors' brief, which also names what the scanner found invalid. */
 export function brief(v: unknown): string {
-  return v instanceof Invalid ? v.brief : describe(v);
+  return v instanceof Invalid ? v.brief : briefValue(v);
 }
 
 /** How many spellings of arrays of numbers one scanner shares at most. */
@@ -81,8 +81,8 @@ export class JsonScanner {
   fail(what: string): never {
     this.failed = true;
     const c = this.text.charCodeAt(this.pos);
-    const found = Number.isNaN(c) ? 'the end of the header' : JSON.stringify(String.fromCodePoint(this.text.codePointAt(this.pos) ?? c));
-    throw new FormatError(`${this.what} is not valid JSON (${what}; found ${found})`, { file: this.file, offset: this.byteOffset() });
+    const found = Number.isNaN(c) ? `the end of the ${this.what}` : JSON.stringify(String.fromCodePoint(this.text.codePointAt(this.pos) ?? c));
+    throw new FormatError(`the ${this.what} is not valid JSON (${what}; found ${found})`, { file: this.file, offset: this.byteOffset() });
   }
 
   /** At a '{': moves past it; false when the object is empty (then past its '}' too). */

@@ -103,10 +103,11 @@ export function loraConfig(fields: Partial<LoraConfig> = {}, file?: string): Lor
       if (typeof v !== 'number' || !Number.isFinite(v) || (field === 'rank_pattern' && (!Number.isInteger(v) || v <= 0))) {
         bad(`${field}['${k}'] must be a ${field === 'rank_pattern' ? 'positive integer' : 'number'}`);
       }
-      if (!PLAIN_KEY.test(k)) compile(k, keySource(k), file, code); // a plain name is a valid pattern as it is
     }
-    const regexKeys = Object.keys(pattern).filter((k) => !PLAIN_KEY.test(k)).length;
-    if (regexKeys > MAX_REGEX_KEYS) bad(`${field} has ${regexKeys} regex keys; lowrank reads at most ${MAX_REGEX_KEYS} (keys that are plain module names are not limited)`);
+    // A plain name is a valid pattern as it is; the others are counted before any is compiled.
+    const regexKeys = Object.keys(pattern).filter((k) => !PLAIN_KEY.test(k));
+    if (regexKeys.length > MAX_REGEX_KEYS) bad(`${field} has ${regexKeys.length} regex keys; lowrank reads at most ${MAX_REGEX_KEYS} (keys that are plain module names are not limited)`);
+    for (const k of regexKeys) compile(k, keySource(k), file, code);
   }
   const isNames = (v: unknown): boolean => typeof v === 'string' || (Array.isArray(v) && v.every((x) => typeof x === 'string'));
   if (c.modules_to_save !== null && !(Array.isArray(c.modules_to_save) && isNames(c.modules_to_save))) bad('modules_to_save must be a list of names or null');
