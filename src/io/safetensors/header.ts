@@ -65,7 +65,7 @@ export function parseHeaderLength(first8: Uint8Array, fileSize: number, file: st
  * `__metadata__` may have at most MAX_METADATA_KEYS keys. On a 99 MB header of 1.65 million
  * zero-size tensors (`npm run bench -- io -- header`, 2-core machine): 2.4 s and a peak RSS of
  * 528 MiB, of which 144 MiB is the process and the header's bytes before parsing (so about 4x the
- * header); with JSON.parse and a duplicate-key rescan it was 11.3 s and 1.35 GiB.
+ * header).
  *
  * Errors come in the order a full `JSON.parse` would give them: invalid JSON anywhere first, then a
  * duplicate name, then the first entry (in file order) that breaks the format.
