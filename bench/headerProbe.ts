@@ -4,12 +4,16 @@
  * padded with spaces to `bytes`, and an empty data buffer: every tensor has no elements).
  *
  * - `zero-size`: as many tensors as fit, `"t0000001":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}`
- *   (about 1.65 million in 99 MB);
+ *   (about 1.65 million in 99 MB; refused past MAX_TENSORS);
+ * - `most-tensors`: MAX_TENSORS zero-size tensors, their names padded to fill the header (about 320
+ *   characters each): the largest header lowrank accepts;
  * - `long-names`: tensors named by 60,000 characters (about 1,600 of them);
  * - `nested`: one tensor with an extra key whose value is arrays nested as deep as fits (49 million);
  * - `metadata`: `__metadata__` with as many short keys as fit (refused: more than MAX_METADATA_KEYS).
  */
-export const PROBE_KINDS = ['zero-size', 'long-names', 'nested', 'metadata'] as const;
+import { MAX_TENSORS } from '../src/io/safetensors/header.js';
+
+export const PROBE_KINDS = ['zero-size', 'most-tensors', 'long-names', 'nested', 'metadata'] as const;
 export type ProbeKind = (typeof PROBE_KINDS)[number];
 
 /** Just under the format's 100 MB limit on the header. */
@@ -18,11 +22,11 @@ export const PROBE_BYTES = 99_000_000;
 const EMPTY = '{"dtype":"F32","shape":[0],"data_offsets":[0,0]}';
 
 /**
- * The `model.safetensors.index.json` of a folder whose one shard, `shard`, is the `zero-size` probe
- * of `bytes`: every one of its tensors listed (about 76 MB for 1.65 million).
+ * The `model.safetensors.index.json` of a folder whose one shard, `shard`, is the `kind` probe of
+ * `bytes`: every one of its tensors listed.
  */
-export function probeIndexJson(shard: string, bytes = PROBE_BYTES): string {
-  const names = Object.keys(JSON.parse(probeJson('zero-size', bytes - 2)) as Record<string, unknown>);
+export function probeIndexJson(shard: string, kind: ProbeKind, bytes = PROBE_BYTES): string {
+  const names = Object.keys(JSON.parse(probeJson(kind, bytes - 2)) as Record<string, unknown>);
   return `{"metadata":{"total_size":0},"weight_map":{${names.map((n) => `"${n}":"${shard}"`).join(',')}}}`;
 }
 
@@ -43,9 +47,12 @@ function probeJson(kind: ProbeKind, room: number): string {
   }
   const parts: string[] = [];
   let used = 2 + (kind === 'metadata' ? '"__metadata__":{}'.length : 0);
-  for (let i = 0; ; i++) {
+  // Each most-tensors member: quotes, colon, comma and EMPTY around a name of `padded` characters.
+  const padded = Math.floor((room - used) / MAX_TENSORS) - EMPTY.length - 4;
+  for (let i = 0; kind !== 'most-tensors' || i < MAX_TENSORS; i++) {
     const id = String(i).padStart(7, '0');
-    const member = kind === 'zero-size' ? `"t${id}":${EMPTY}` : kind === 'long-names' ? `"${id.padEnd(60_000, 'x')}":${EMPTY}` : `"k${id}":"v"`;
+    const member =
+      kind === 'zero-size' ? `"t${id}":${EMPTY}` : kind === 'most-tensors' ? `"${id.padEnd(padded, 'x')}":${EMPTY}` : kind === 'long-names' ? `"${id.padEnd(60_000, 'x')}":${EMPTY}` : `"k${id}":"v"`;
     if (used + member.length + 1 > room) break;
     parts.push(member);
     used += member.length + 1;

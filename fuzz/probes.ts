@@ -7,6 +7,7 @@
 import { constants, createDeflateRaw } from 'node:zlib';
 import { crc32 } from '../src/io/npz.js';
 import { patternKey } from '../src/io/peft.js';
+import { MAX_TENSORS } from '../src/io/safetensors/header.js';
 import type { ApiName } from './apis.js';
 import { joinNpy } from './mutate/npy.js';
 import { buildZip } from './mutate/zip.js';
@@ -46,11 +47,14 @@ export function safetensorsBytes(entries: readonly Entry[], metadata?: Record<st
   return out;
 }
 
-/** A safetensors file of `n` zero-size tensors with short names (about 57 header bytes each), built in pieces. */
-function zeroSizeHeader(n: number): Uint8Array {
+/**
+ * A safetensors file of `n` zero-size tensors (about 50 header bytes each besides the name), named
+ * by a base-36 count padded with x to `nameLength` characters; built in pieces.
+ */
+function zeroSizeHeader(n: number, nameLength = 0): Uint8Array {
   const pieces: Uint8Array[] = [];
   for (let from = 0; from < n; from += 100_000) {
-    const part = Array.from({ length: Math.min(100_000, n - from) }, (_, k) => `"t${(from + k).toString(36)}":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}`).join(',');
+    const part = Array.from({ length: Math.min(100_000, n - from) }, (_, k) => `"t${(from + k).toString(36).padEnd(nameLength, 'x')}":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}`).join(',');
     pieces.push(enc(from === 0 ? `{${part}` : `,${part}`));
   }
   pieces.push(enc('}'));
@@ -163,6 +167,12 @@ export const PROBES: readonly Probe[] = [
     name: 'a 99 MB safetensors header of 1.7M zero-size tensors',
     format: 'safetensors',
     build: () => ({ format: 'safetensors', files: { 'input.safetensors': zeroSizeHeader(1_700_000) } }),
+    expect: { openSafetensors: 'E_LIMIT' },
+  },
+  {
+    name: `the largest header read: ${MAX_TENSORS} zero-size tensors with 320-character names (99 MB)`,
+    format: 'safetensors',
+    build: () => ({ format: 'safetensors', files: { 'input.safetensors': zeroSizeHeader(MAX_TENSORS, 320) } }),
     expect: { openSafetensors: 'ok' },
   },
   { name: 'an honest deflate bomb: 768 MiB of zeros in an .npz', format: 'npz', build: deflateBomb, expect: { readNpzHeaders: 'ok', readNpz: 'ok' } },

@@ -157,6 +157,13 @@ interface WeightMap {
 }
 
 const WEIGHT_MAP = ['"weight_map"'];
+/**
+ * The most tensors a sharded model's index may list (an `E_LIMIT` error past it). The largest
+ * published checkpoints list some hundreds of thousands (a quantized 1T-parameter MoE: experts ×
+ * layers × 3 projections × qweight/scales/zeros); each shard still holds at most MAX_TENSORS.
+ */
+export const MAX_MODEL_TENSORS = 2 ** 20;
+
 /** How many distinct shard names one string each at most (shards repeat; a hostile index need not). */
 const MAX_SHARED_SHARDS = 4096;
 
@@ -165,7 +172,7 @@ const MAX_SHARED_SHARDS = 4096;
  * took 13 s and 1 GB), refusing a tensor listed twice and shards that are not plain file names.
  */
 async function readIndex(file: string): Promise<WeightMap> {
-  const s = new JsonScanner(new TextDecoder().decode(await readBytes(file, MAX_JSON_BYTES)), file, 'index', 0);
+  const s = new JsonScanner(await readBytes(file, MAX_JSON_BYTES), file, 'index', 0);
   if (s.peek() !== 0x7b) {
     s.skipValue();
     s.finish();
@@ -179,7 +186,7 @@ async function readIndex(file: string): Promise<WeightMap> {
       continue;
     }
     found = true;
-    map = scanWeightMap(s);
+    map = scanWeightMap(s, file);
   }
   s.finish();
   if (!found || map === undefined) throw new FormatError('index has no weight_map object', { file });
@@ -199,7 +206,7 @@ async function readIndex(file: string): Promise<WeightMap> {
 }
 
 /** The weight_map object at the cursor: its names and their values (strings, or an Invalid); undefined for a value that is no object. */
-function scanWeightMap(s: JsonScanner): { names: string[]; shards: unknown[] } | undefined {
+function scanWeightMap(s: JsonScanner, file: string): { names: string[]; shards: unknown[] } | undefined {
   if (s.peek() !== 0x7b) {
     s.skipValue();
     return undefined;
@@ -208,6 +215,7 @@ function scanWeightMap(s: JsonScanner): { names: string[]; shards: unknown[] } |
   const shards: unknown[] = [];
   const shared = new Map<string, string>();
   for (let more = s.enter(); more; more = s.next()) {
+    if (names.length === MAX_MODEL_TENSORS) throw new LowrankError('E_LIMIT', `the index lists more than ${MAX_MODEL_TENSORS} tensors, the most lowrank reads in one model`, { file });
     names.push(s.name());
     if (s.peek() !== 0x22) {
       shards.push(s.describe());

@@ -4,12 +4,14 @@
  * the `.npy` suffix, as in `np.load`.
  *
  * The zip container is read and written here (end record, zip64 end record and zip64 extra
- * fields, central directory, local headers, CRC-32); fflate only inflates and deflates.
- * {@link parseNpz} and {@link encodeNpz} are pure and work in browsers.
+ * fields, central directory, local headers, CRC-32). Whole members inflate through Node's zlib
+ * (inflate.ts, for speed); fflate inflates members' first bytes and deflates. {@link encodeNpz} is
+ * pure; {@link parseNpz} needs inflate.ts's zlib, which a browser build replaces.
  */
 import { readSync } from 'node:fs';
 import { Inflate, deflateSync } from 'fflate';
 import { FormatError, LowrankError, type ErrorContext } from '../core/errors.js';
+import { inflateMember } from './inflate.js';
 import type { Tensor } from '../core/tensor.js';
 import { writeAll, writeFileAtomic, type WriteOptions } from './atomic.js';
 import { readBytes, withRegularFile } from './files.js';
@@ -55,15 +57,7 @@ export const DEFAULT_NPZ_MAX_BYTES = 8 * 2 ** 30;
 
 /** Deflate's largest possible ratio of output to input bytes (2 bits per 258-byte match). */
 const MAX_DEFLATE_RATIO = 1032;
-/**
- * Compressed bytes inflated per step: about INFLATE_OUTPUT at the member's declared ratio, within
- * these bounds (a step makes at most 1032 times as much output; fflate copies a 32 KiB window per
- * step, so small steps are slow on data that barely compresses).
- */
-const MIN_INFLATE_STEP = 1 << 10;
-const MAX_INFLATE_STEP = 1 << 15;
-const INFLATE_OUTPUT = 1 << 22;
-/** The same when only a member's first bytes are wanted. */
+/** Compressed bytes inflated per step when only a member's first bytes are wanted. */
 const PREFIX_CHUNK = 1 << 10;
 /** The largest member read into memory (a typed array's limit in Node 20). */
 const MAX_MEMBER_BYTES = 2 ** 32;
@@ -327,7 +321,7 @@ function memberHeader(zip: Zip, m: Member, key: string): NpyHeader {
 function memberBytes(zip: Zip, m: Member): Uint8Array {
   const ctx = { file: zip.file, tensor: m.name, offset: m.dataStart };
   if (m.size > MAX_MEMBER_BYTES) throw new LowrankError('E_UNSUPPORTED', `members over ${MAX_MEMBER_BYTES} bytes are not read into memory`, ctx);
-  const { data, crc } = m.method === STORED ? storedMember(zip, m) : inflateWhole(zip, m, ctx);
+  const { data, crc } = m.method === STORED ? storedMember(zip, m) : inflateMember(zip.read(m.dataStart, m.compressedSize, `data of member '${m.name}'`), m.size, ctx, crc32);
   if (data.length !== m.size || crc !== m.crc) {
     throw new FormatError('corrupt zip archive: the member fails its size or CRC-32 check', ctx);
   }
@@ -337,35 +331,6 @@ function memberBytes(zip: Zip, m: Member): Uint8Array {
 function storedMember(zip: Zip, m: Member): { data: Uint8Array; crc: number } {
   const data = zip.read(m.dataStart, m.compressedSize, `data of member '${m.name}'`);
   return { data, crc: crc32(data) };
-}
-
-/**
- * A deflated member's bytes, inflated a piece at a time into a buffer of its declared size: output
- * past that size is an error the moment it appears, so a member that lies about its size costs
- * neither memory nor the time to inflate the rest. The CRC-32 is computed on each piece as it
- * comes out, while it is in the cache.
- */
-function inflateWhole(zip: Zip, m: Member, ctx: ErrorContext): { data: Uint8Array; crc: number } {
-  const out = new Uint8Array(m.size);
-  let filled = 0;
-  let crc = 0;
-  const inflater = new Inflate((chunk) => {
-    if (filled + chunk.length > m.size) throw new FormatError(`corrupt zip archive: the member inflates to more than its declared ${m.size} bytes`, ctx);
-    out.set(chunk, filled);
-    filled += chunk.length;
-    crc = crc32(chunk, crc);
-  });
-  const step = Math.min(MAX_INFLATE_STEP, Math.max(MIN_INFLATE_STEP, Math.floor((INFLATE_OUTPUT * m.compressedSize) / Math.max(1, m.size))));
-  try {
-    for (let at = 0; at < m.compressedSize; at += step) {
-      const n = Math.min(step, m.compressedSize - at);
-      inflater.push(zip.read(m.dataStart + at, n, `data of member '${m.name}'`), at + n === m.compressedSize);
-    }
-  } catch (e) {
-    if (e instanceof LowrankError) throw e;
-    throw new FormatError(`corrupt zip archive: the member does not inflate (${(e as Error).message})`, ctx, { cause: e });
-  }
-  return { data: out.subarray(0, filled), crc };
 }
 
 /**

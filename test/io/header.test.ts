@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MAX_METADATA_KEYS, parseHeader } from '../../src/io/safetensors/header.js';
+import { MAX_METADATA_KEYS, MAX_TENSORS, parseHeader } from '../../src/io/safetensors/header.js';
 import { NameIndex, hash26 } from '../../src/io/nameIndex.js';
 import { LowrankError } from '../../src/core/errors.js';
 import { rng } from '../../src/core/rng.js';
@@ -50,6 +50,37 @@ test('names with escapes and non-ASCII characters parse to the names JSON.parse 
   assert.deepEqual(h.entries.map((e) => e.name), names);
   assert.deepEqual([...h.entries.map((e) => e.name)].sort(), reference(text).names);
   assert.deepEqual(h.entries.map((e) => e.byteOffset - h.dataStart), names.map((_, i) => i));
+});
+
+test('bytes that are not UTF-8 are E_FORMAT wherever they stand: a name, a field, a skipped value, __metadata__', () => {
+  const bad = (before: string, after: string): Uint8Array => {
+    const a = new TextEncoder().encode(before);
+    const b = new TextEncoder().encode(after);
+    const out = new Uint8Array(a.length + 2 + b.length);
+    out.set(a);
+    out.set([0xc3, 0x28], a.length); // a lead byte and no continuation
+    out.set(b, a.length + 2);
+    return out;
+  };
+  const cases: [string, Uint8Array][] = [
+    ['name', bad('{"w', `":${EMPTY}}`)],
+    ['dtype', bad('{"w":{"dtype":"F', '32","shape":[0],"data_offsets":[0,0]}}')],
+    ['extra field', bad('{"w":{"dtype":"F32","shape":[0],"data_offsets":[0,0],"x":["', '"]}}')],
+    ['nested key', bad('{"w":{"dtype":"F32","shape":[0],"data_offsets":[0,0],"x":{"', '":1}}}')],
+    ['__metadata__', bad('{"__metadata__":{"k":"', `"},"w":${EMPTY}}`)],
+  ];
+  for (const [where, json] of cases) {
+    assert.throws(
+      () => parseHeader(json, 8 + json.length, FILE),
+      (e: unknown) => e instanceof LowrankError && e.code === 'E_FORMAT' && /not valid UTF-8/.test(e.message),
+      where,
+    );
+  }
+  // Outside strings, such a byte breaks the grammar; a byte-order mark is not JSON either (as for JSON.parse).
+  const outside = bad(`{"w":${EMPTY}`, '}');
+  assert.throws(() => parseHeader(outside, 8 + outside.length, FILE), /not valid JSON.*found byte 0xc3/);
+  const bom = new Uint8Array([0xef, 0xbb, 0xbf, ...new TextEncoder().encode(`{"w":${EMPTY}}`)]);
+  assert.throws(() => parseHeader(bom, 8 + bom.length, FILE), /header must be a JSON object|not valid JSON/);
 });
 
 test('valid JSON spelled every way JSON allows reads as JSON.parse reads it', () => {
@@ -168,6 +199,20 @@ test('__metadata__: read as JSON.parse reads it, up to MAX_METADATA_KEYS keys', 
   assert.equal(Object.getPrototypeOf(parse(odd).metadata), Object.prototype);
   assertFormatError('{"__metadata__":{"k":"s","k":1}}', /__metadata__ value of 'k' is not a string/);
   assertFormatError('{"__metadata__":["k"]}', /__metadata__ must be an object of strings/);
+});
+
+test('a header of MAX_TENSORS tensors reads; one more is E_LIMIT, raised before the rest is scanned', () => {
+  const members = Array.from({ length: MAX_TENSORS }, (_, i) => `"t${i}":${EMPTY}`);
+  const at = `{"__metadata__":{"format":"pt"},${members.join(',')}}`;
+  const header = parse(at);
+  assert.equal(header.entries.length, MAX_TENSORS, '__metadata__ is not a tensor');
+  assert.deepEqual(header.metadata, { format: 'pt' });
+  // One more tensor, and then invalid JSON: the limit is what is reported, by the scan at that tensor.
+  const over = `{${members.join(',')},"one more":${EMPTY},"then": not json`;
+  assert.throws(
+    () => parse(over),
+    (e: unknown) => e instanceof LowrankError && e.code === 'E_LIMIT' && /^hostile\.safetensors.*more than 262144 tensors/.test(e.message),
+  );
 });
 
 test('NameIndex finds every name and the first repeat as a Map does, also when hashes collide', () => {

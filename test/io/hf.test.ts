@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { open, readdir, readFile, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { openModel, writeModel, parseSize, INDEX_FILE } from '../../src/io/hf.js';
+import { openModel, writeModel, parseSize, INDEX_FILE, MAX_MODEL_TENSORS } from '../../src/io/hf.js';
 import { llamaConfig, llamaTensors, randomWeights, gpt2Tensors, type LlamaShape } from '../../src/io/synthetic.js';
 import { describe } from '../../src/io/describe.js';
 import { layoutHeader } from '../../src/io/safetensors/header.js';
@@ -157,6 +157,7 @@ test('the index is read as JSON.parse would read it, however its names are escap
     ['not-json', `{"weight_map": {${entries.map(([n, s]) => `${JSON.stringify(n)}:${JSON.stringify(s)}`).join(',')}}`, /the index is not valid JSON/],
     ['array', '[1, 2]', /must hold a JSON object/],
     ['shard-number', `{"weight_map": {"a": 5}}`, /weight_map entry 5 is not a file name inside the folder/],
+    ['too-many', `{"weight_map": {${Array.from({ length: MAX_MODEL_TENSORS + 1 }, (_, i) => `"t${i}":"s"`).join(',')}}}`, /the index lists more than 1048576 tensors/],
   ];
   for (const [name, text, msg] of variants) {
     const d = join(dir, name);
@@ -168,7 +169,8 @@ test('the index is read as JSON.parse would read it, however its names are escap
       assert.deepEqual(m.tensors.map((x) => [x.name, x.shard]).sort(), entries.sort());
       await m.close();
     } else {
-      await assert.rejects(openModel(d), (e: unknown) => e instanceof LowrankError && e.code === 'E_FORMAT' && msg.test(e.message), name);
+      const code = name === 'too-many' ? 'E_LIMIT' : 'E_FORMAT';
+      await assert.rejects(openModel(d), (e: unknown) => e instanceof LowrankError && e.code === code && msg.test(e.message), name);
     }
   }
 });

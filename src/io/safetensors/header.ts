@@ -19,6 +19,12 @@ export const MAX_HEADER_BYTES = 100_000_000;
  * handful there (`format: pt`); a million would cost JSON.parse the better part of a minute.
  */
 export const MAX_METADATA_KEYS = 10_000;
+/**
+ * The most tensors lowrank reads in one safetensors file (an `E_LIMIT` error past it, raised as
+ * soon as the scan reaches the next one). Real shards hold thousands; a whole MoE model in one file
+ * some tens of thousands. The format's 100 MB header would allow about two million.
+ */
+export const MAX_TENSORS = 2 ** 18;
 
 /** One tensor of a safetensors file: where its bytes are (offsets are absolute in the file). */
 export interface SafetensorsEntry extends TensorSpec {
@@ -74,13 +80,7 @@ export function parseHeader(json: Uint8Array, fileSize: number, file: string): S
   const headerBytes = json.length;
   const dataStart = 8 + headerBytes;
   const dataSize = fileSize - dataStart;
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(json);
-  } catch {
-    throw new FormatError('header is not valid UTF-8', { file, offset: 8 });
-  }
-  const s = new JsonScanner(text, file);
+  const s = new JsonScanner(json, file);
   if (s.peek() !== 0x7b) {
     const found = s.kindName();
     s.skipValue();
@@ -91,8 +91,12 @@ export function parseHeader(json: Uint8Array, fileSize: number, file: string): S
   let firstError: unknown;
   let metadata: Record<string, string> | undefined;
   const entries: SafetensorsEntry[] = [];
+  let tensors = 0;
   for (let more = s.enter(); more; more = s.next()) {
     const name = s.name();
+    if (name !== '__metadata__' && ++tensors > MAX_TENSORS) {
+      throw new LowrankError('E_LIMIT', `the header lists more than ${MAX_TENSORS} tensors, the most lowrank reads in one file`, { file, offset: 8 });
+    }
     names.push(name);
     // Checks run as entries are read, but their errors wait until the grammar of the whole header is known to be good.
     try {
