@@ -49,12 +49,12 @@ export function safetensorsBytes(entries: readonly Entry[], metadata?: Record<st
 
 /**
  * A safetensors file of `n` zero-size tensors (about 50 header bytes each besides the name), named
- * by a base-36 count padded with x to `nameLength` characters; built in pieces.
+ * by a base-36 count padded with _ to `nameLength` characters; built in pieces.
  */
 function zeroSizeHeader(n: number, nameLength = 0): Uint8Array {
   const pieces: Uint8Array[] = [];
   for (let from = 0; from < n; from += 100_000) {
-    const part = Array.from({ length: Math.min(100_000, n - from) }, (_, k) => `"t${(from + k).toString(36).padEnd(nameLength, 'x')}":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}`).join(',');
+    const part = Array.from({ length: Math.min(100_000, n - from) }, (_, k) => `"t${(from + k).toString(36).padEnd(nameLength, '_')}":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}`).join(',');
     pieces.push(enc(from === 0 ? `{${part}` : `,${part}`));
   }
   pieces.push(enc('}'));

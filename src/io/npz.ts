@@ -10,7 +10,7 @@
  */
 import { readSync } from 'node:fs';
 import { Inflate, deflateSync } from 'fflate';
-import { FormatError, LowrankError, type ErrorContext } from '../core/errors.js';
+import { FormatError, LowrankError } from '../core/errors.js';
 import { inflateMember } from './inflate.js';
 import type { Tensor } from '../core/tensor.js';
 import { writeAll, writeFileAtomic, type WriteOptions } from './atomic.js';

@@ -63,18 +63,19 @@ export function parseHeaderLength(first8: Uint8Array, fileSize: number, file: st
 /**
  * Parses and validates the JSON header against a data buffer of `fileSize - 8 - N` bytes.
  *
- * One pass over the text checks the JSON grammar and reads each entry's fields without building
- * the JSON tree; duplicate names (which `JSON.parse` would silently resolve to the last) are found
- * by a NameIndex, O(n log n) however the names hash. The format's 100 MB limit bounds the rest: at
- * most about two million entries (the shortest is some 50 bytes), a name or value at most the
- * header's length, values nested at most 50 million deep (skipped with one byte per level); and
- * `__metadata__` may have at most MAX_METADATA_KEYS keys. On a 99 MB header of 1.65 million
- * zero-size tensors (`npm run bench -- io -- header`, 2-core machine): 2.4 s and a peak RSS of
- * 528 MiB, of which 144 MiB is the process and the header's bytes before parsing (so about 4x the
- * header).
+ * One pass over the bytes checks the JSON grammar and reads each entry's fields without building
+ * the JSON tree or decoding the whole text; duplicate names (which `JSON.parse` would silently
+ * resolve to the last) are found by a NameIndex, O(n log n) however the names hash. The format's
+ * 100 MB limit bounds the rest: a name or value at most the header's length, values nested at most
+ * 50 million deep (skipped with one byte per level); `__metadata__` may have at most
+ * MAX_METADATA_KEYS keys and the file at most MAX_TENSORS tensors. The largest header accepted,
+ * 262,144 zero-size tensors whose names fill 99 MB (`npm run bench -- io -- header`, 2-core
+ * machine): about 1.8 s and a peak RSS of 300 MiB, of which 144 MiB is the process and the
+ * header's bytes before parsing.
  *
- * Errors come in the order a full `JSON.parse` would give them: invalid JSON anywhere first, then a
- * duplicate name, then the first entry (in file order) that breaks the format.
+ * Errors come in the order a full `JSON.parse` would give them: invalid JSON (or UTF-8) anywhere
+ * first, then a duplicate name, then the first entry (in file order) that breaks the format; except
+ * that one tensor past MAX_TENSORS is `E_LIMIT` at once.
  */
 export function parseHeader(json: Uint8Array, fileSize: number, file: string): SafetensorsHeader {
   const headerBytes = json.length;
