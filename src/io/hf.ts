@@ -179,17 +179,15 @@ async function readIndex(file: string): Promise<WeightMap> {
     throw new FormatError('must hold a JSON object', { file });
   }
   let map: { names: string[]; shards: unknown[] } | undefined;
-  let found = false;
   for (let more = s.enter(); more; more = s.next()) {
     if (s.knownName(WEIGHT_MAP) !== 0) {
       s.skipValue();
       continue;
     }
-    found = true;
     map = scanWeightMap(s, file);
   }
   s.finish();
-  if (!found || map === undefined) throw new FormatError('index has no weight_map object', { file });
+  if (map === undefined) throw new FormatError('index has no weight_map object', { file });
   const { names, shards } = map;
   if (names.length === 0) throw new FormatError('index weight_map is empty', { file });
   const files: string[] = [];

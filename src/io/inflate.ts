@@ -1,20 +1,19 @@
 /**
- * Whole-member inflation for .npz reading, on Node's zlib (C; several times fflate's speed on
- * highly compressed data). The output goes into one buffer of the declared size, so a member costs
- * its array once; output past that size stops inflation at once.
+ * Node's zlib for .npz reading (C; several times fflate's speed on highly compressed data): whole
+ * members inflated into one buffer of their declared size, so a member costs its array once and
+ * output past that size stops inflation at once; and zlib's CRC-32 where Node has it.
  */
 import zlib from 'node:zlib';
 import { FormatError, type ErrorContext } from '../core/errors.js';
 
-/** zlib.crc32 arrived in Node 20.15; older Nodes take the caller's. */
-const nativeCrc32: ((data: Uint8Array, value?: number) => number) | undefined = typeof zlib.crc32 === 'function' ? zlib.crc32 : undefined;
+/** zlib's CRC-32, continuing from `value`; undefined before Node 20.15. */
+export const zlibCrc32: ((data: Uint8Array, value?: number) => number) | undefined = typeof zlib.crc32 === 'function' ? zlib.crc32 : undefined;
 
 /**
- * The raw-deflate stream `input` inflated, with its CRC-32 (by `fallbackCrc32` where Node has none),
- * as a FormatError when it does not inflate or makes more than `size` bytes. Fewer bytes than
- * `size` come back as they are, for the caller's size check.
+ * The raw-deflate stream `input` inflated, as a FormatError when it does not inflate or makes more
+ * than `size` bytes. Fewer bytes than `size` come back as they are, for the caller's size check.
  */
-export function inflateMember(input: Uint8Array, size: number, ctx: ErrorContext, fallbackCrc32: (data: Uint8Array) => number): { data: Uint8Array; crc: number } {
+export function inflateMember(input: Uint8Array, size: number, ctx: ErrorContext): Uint8Array {
   let data: Uint8Array;
   try {
     // One spare byte in the single output chunk: zlib then never starts a second one, and
@@ -29,6 +28,5 @@ export function inflateMember(input: Uint8Array, size: number, ctx: ErrorContext
     );
   }
   // Node hands out small buffers from a shared pool; a member's array must own its buffer.
-  if (data.buffer.byteLength > size + 1) data = new Uint8Array(data);
-  return { data, crc: nativeCrc32 === undefined ? fallbackCrc32(data) : nativeCrc32(data) };
+  return data.buffer.byteLength > size + 1 ? new Uint8Array(data) : data;
 }

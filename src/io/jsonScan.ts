@@ -334,17 +334,6 @@ export class JsonScanner {
     return new Invalid(numbers.length === items && items <= 8 ? `[${numbers.join(', ')}]` : `(an array of ${items} items)`);
   }
 
-  /** Where the next value starts (past any whitespace). */
-  mark(): number {
-    this.peek();
-    return this.pos;
-  }
-
-  /** The text from `from` to the cursor. */
-  textFrom(from: number): string {
-    return this.decode(from, this.pos);
-  }
-
   /** Moves past one value of any depth. */
   skipValue(): void {
     let depth = 0;

@@ -11,7 +11,8 @@
 import { readSync } from 'node:fs';
 import { Inflate, deflateSync } from 'fflate';
 import { FormatError, LowrankError } from '../core/errors.js';
-import { inflateMember } from './inflate.js';
+import { MAX_ELEMENTS } from '../core/dtype.js';
+import { inflateMember, zlibCrc32 } from './inflate.js';
 import type { Tensor } from '../core/tensor.js';
 import { writeAll, writeFileAtomic, type WriteOptions } from './atomic.js';
 import { readBytes, withRegularFile } from './files.js';
@@ -59,8 +60,6 @@ export const DEFAULT_NPZ_MAX_BYTES = 8 * 2 ** 30;
 const MAX_DEFLATE_RATIO = 1032;
 /** Compressed bytes inflated per step when only a member's first bytes are wanted. */
 const PREFIX_CHUNK = 1 << 10;
-/** The largest member read into memory (a typed array's limit in Node 20). */
-const MAX_MEMBER_BYTES = 2 ** 32;
 /** The largest central directory read (about a million members). */
 const MAX_CENTRAL_BYTES = 1 << 26;
 
@@ -320,17 +319,13 @@ function memberHeader(zip: Zip, m: Member, key: string): NpyHeader {
 /** A member's uncompressed bytes, checked against its size and CRC-32. */
 function memberBytes(zip: Zip, m: Member): Uint8Array {
   const ctx = { file: zip.file, tensor: m.name, offset: m.dataStart };
-  if (m.size > MAX_MEMBER_BYTES) throw new LowrankError('E_UNSUPPORTED', `members over ${MAX_MEMBER_BYTES} bytes are not read into memory`, ctx);
-  const { data, crc } = m.method === STORED ? storedMember(zip, m) : inflateMember(zip.read(m.dataStart, m.compressedSize, `data of member '${m.name}'`), m.size, ctx, crc32);
-  if (data.length !== m.size || crc !== m.crc) {
+  if (m.size > MAX_ELEMENTS) throw new LowrankError('E_UNSUPPORTED', `members over ${MAX_ELEMENTS} bytes are not read into memory`, ctx);
+  const stored = zip.read(m.dataStart, m.compressedSize, `data of member '${m.name}'`);
+  const data = m.method === STORED ? stored : inflateMember(stored, m.size, ctx);
+  if (data.length !== m.size || memberCrc(data) !== m.crc) {
     throw new FormatError('corrupt zip archive: the member fails its size or CRC-32 check', ctx);
   }
   return data;
-}
-
-function storedMember(zip: Zip, m: Member): { data: Uint8Array; crc: number } {
-  const data = zip.read(m.dataStart, m.compressedSize, `data of member '${m.name}'`);
-  return { data, crc: crc32(data) };
 }
 
 /**
@@ -360,8 +355,14 @@ function inflatePrefix(zip: Zip, m: Member, limit: number): Uint8Array {
 
 let crcTables: Int32Array | undefined;
 
+/** The CRC-32 of a whole member: zlib's where Node has it (C), else {@link crc32}. */
+function memberCrc(bytes: Uint8Array): number {
+  return zlibCrc32 === undefined ? crc32(bytes) : zlibCrc32(bytes);
+}
+
 /**
- * CRC-32 (the zip/zlib polynomial), continuing from `crc`. Slicing-by-8: eight bytes per step
+ * CRC-32 (the zip/zlib polynomial), continuing from `crc`, in JavaScript (readers use zlib's where
+ * Node has it). Slicing-by-8: eight bytes per step
  * through eight tables (table k advances a byte's CRC by k more zero bytes), some 4x the speed of a
  * byte at a time.
  */
@@ -467,7 +468,7 @@ function npzMember(key: string, t: Tensor, compress: boolean): OutMember {
   const name = new TextEncoder().encode(`${key}.npy`);
   if (name.length > 0xffff) throw new LowrankError('E_USAGE', 'array name is too long for a zip member name', { tensor: key });
   const stored = compress ? deflateSync(npy, { level: 6 }) : npy;
-  return { name, method: compress ? DEFLATED : STORED, crc: crc32(npy), size: npy.length, stored };
+  return { name, method: compress ? DEFLATED : STORED, crc: memberCrc(npy), size: npy.length, stored };
 }
 
 /**

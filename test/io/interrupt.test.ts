@@ -59,8 +59,8 @@ test('a full disk is a typed E_IO error, and no partial file remains (1 MiB tmpf
   await mkdir(mnt);
   const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt], { encoding: 'utf8' });
   if (mounted.status !== 0) {
-    // Reason: mounting a tmpfs needs root (CI and the dev machines run as root); elsewhere this check cannot run.
-    t.skip(`cannot mount a tmpfs here (${mounted.stderr.trim() || mounted.error?.message}); the full-disk check needs root`);
+    // Mounting a tmpfs needs root: CI and the dev machines run as root, so there it runs; elsewhere it cannot.
+    t.skip(`cannot mount a tmpfs here (${mounted.stderr.trim() || mounted.error?.message}); the full-disk check needs root`); // reason: needs root to mount
     return;
   }
   try {

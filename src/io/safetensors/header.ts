@@ -102,8 +102,8 @@ export function parseHeader(json: Uint8Array, fileSize: number, file: string): S
     // Checks run as entries are read, but their errors wait until the grammar of the whole header is known to be good.
     try {
       if (name === '__metadata__') {
-        const value = scanMetadata(s);
-        if (firstError === undefined) metadata = checkMetadata(value, file);
+        const value = scanMetadata(s, file);
+        if (firstError === undefined) metadata = value;
       } else {
         const raw = scanEntry(s);
         if (firstError === undefined) entries.push(parseEntry(name, raw, dataStart, dataSize, file));
@@ -167,43 +167,33 @@ function scanEntry(s: JsonScanner): RawEntry | typeof NOT_OBJECT {
 }
 
 /**
- * The `__metadata__` value at the cursor as JSON.parse gives it when it is an object of at most
- * MAX_METADATA_KEYS strings; otherwise what is wrong with it. (JSON.parse of an object of a
- * million keys, or of arrays nested millions deep, takes the better part of a minute and GBs.)
+ * The `__metadata__` value at the cursor, read as JSON.parse reads it (the last value of a repeated
+ * key counts; a key named `__proto__` stays a key), when it is an object of at most
+ * MAX_METADATA_KEYS strings; otherwise a FormatError, thrown once the value has been scanned.
  */
-function scanMetadata(s: JsonScanner): unknown {
+function scanMetadata(s: JsonScanner, file: string): Record<string, string> {
   if (s.peek() !== 0x7b) {
     s.skipValue();
-    return NOT_AN_OBJECT;
+    throw new FormatError('__metadata__ must be an object of strings', { file });
   }
-  const from = s.mark();
-  let keys = 0;
+  const values = new Map<string, string>();
   const notString = new Set<string>();
+  let keys = 0;
   for (let more = s.enter(); more; more = s.next()) {
     const key = s.name();
-    keys++;
-    // As with JSON.parse, the last value of a repeated key is the one that counts.
-    if (s.peek() === 0x22) notString.delete(key);
-    else notString.add(key);
-    s.skipValue();
+    if (++keys > MAX_METADATA_KEYS) {
+      s.skipValue();
+    } else if (s.peek() !== 0x22) {
+      notString.add(key);
+      s.skipValue();
+    } else {
+      notString.delete(key);
+      values.set(key, s.string());
+    }
   }
-  if (keys > MAX_METADATA_KEYS) return TOO_MANY_KEYS;
-  for (const key of notString) return new NotString(key);
-  return JSON.parse(s.textFrom(from));
-}
-const TOO_MANY_KEYS = Symbol('too many keys');
-const NOT_AN_OBJECT = Symbol('not an object');
-
-function checkMetadata(value: unknown, file: string): Record<string, string> {
-  if (value === TOO_MANY_KEYS) throw new FormatError(`__metadata__ has more than ${MAX_METADATA_KEYS} keys, the most lowrank reads`, { file });
-  if (value === NOT_AN_OBJECT) throw new FormatError('__metadata__ must be an object of strings', { file });
-  if (value instanceof NotString) throw new FormatError(`__metadata__ value of '${value.key}' is not a string`, { file });
-  return value as Record<string, string>;
-}
-
-/** A `__metadata__` key whose value is not a string. */
-class NotString {
-  constructor(readonly key: string) {}
+  if (keys > MAX_METADATA_KEYS) throw new FormatError(`__metadata__ has more than ${MAX_METADATA_KEYS} keys, the most lowrank reads`, { file });
+  for (const key of notString) throw new FormatError(`__metadata__ value of '${key}' is not a string`, { file });
+  return Object.fromEntries(values);
 }
 
 function parseEntry(name: string, raw: RawEntry | typeof NOT_OBJECT, dataStart: number, dataSize: number, file: string): SafetensorsEntry {
