@@ -19,7 +19,7 @@ export type ErrorCode =
   | 'E_SHAPE'
   /** A wrong argument value: an unknown option, a rank out of range, a bad pattern. */
   | 'E_USAGE'
-  /** A budget the caller set (e.g. `maxBytes`) that reading a well-formed file would pass; nothing is allocated for it. */
+  /** A size limit that reading a well-formed file would pass, lowrank's own (tensors per file) or one the caller set (`maxBytes`); nothing is allocated for it. */
   | 'E_LIMIT'
   /** NaN or Inf where a finite number is required. */
   | 'E_NONFINITE'

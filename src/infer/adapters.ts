@@ -98,9 +98,13 @@ const CHUNK = 256;
  * before over these weights (DoRA's norms) are stale after.
  */
 export async function mergeAdapters<F extends FloatDType>(m: CausalLm<F>, adapters: readonly LoadedAdapter<F>[]): Promise<void> {
-  for (const [module, terms] of termsByModule(adapters)) {
+  // Every module found before the first weight changes, so a mismatch leaves the model as it was.
+  const targets = [...termsByModule(adapters)].map(([module, terms]) => {
     const w = m.weights.get(`${module}.weight`);
     if (w === undefined) throw new LowrankError('E_SHAPE', `an adapter has module ${module}, which the model does not`, { file: adapters.find((a) => a.terms.has(module))?.dir });
+    return { w, terms };
+  });
+  for (const { w, terms } of targets) {
     const term = sumOf(terms);
     const [out, inF] = w.shape;
     // Read whole before W changes: a term may read W (DoRA).

@@ -7,7 +7,8 @@
  * OS allows (Linux, through the native addon); elsewhere the old folder is moved aside first and
  * removed last. A process killed at any point (kill -9, power loss) can leave temporaries behind,
  * and with the two-rename fallback an old folder aside with nothing at the target: every later
- * write to a target, and every read of one, first repairs it ({@link repairTarget}).
+ * write to a target ({@link checkOutput}), and every read of a model folder (openModel) or an
+ * adapter folder (readAdapterConfig, isAdapterFolder), first repairs it ({@link repairTarget}).
  *
  * Test hook: LOWRANK_FAULT, a comma-separated list, makes this process SIGKILL itself at
  * `kill-after-aside` (old folder aside, new one not yet in) or `kill-after-exchange`, and
@@ -57,9 +58,14 @@ export function removeTempOutputsSync(): void {
   movedAside.clear();
 }
 
-async function checkTarget(target: string, overwrite: boolean): Promise<void> {
+/**
+ * Refuses an output that is (or holds) an input of this job, the inputs open now and `inputs`, or
+ * that exists without `overwrite`, after repairing the target ({@link repairTarget}). Writers call
+ * it; so do jobs before their work, to fail before it rather than after.
+ */
+export async function checkOutput(target: string, overwrite = false, inputs: readonly string[] = []): Promise<void> {
   const abs = await realpath(target).catch(() => resolve(target));
-  for (const input of openInputs.keys()) {
+  for (const input of [...openInputs.keys(), ...inputs.map((i) => resolve(i))]) {
     if (input === abs || input.startsWith(abs + sep)) {
       throw new LowrankError('E_EXISTS', `refusing to write over an input of this job (${input})`, { file: target });
     }
@@ -71,7 +77,8 @@ async function checkTarget(target: string, overwrite: boolean): Promise<void> {
 }
 
 function tempName(target: string, kind: 'tmp' | 'old'): string {
-  return join(dirname(target), `.${basename(target)}.lowrank-${kind}-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const abs = resolve(target);
+  return join(dirname(abs), `.${basename(abs)}.lowrank-${kind}-${process.pid}-${randomBytes(4).toString('hex')}`);
 }
 
 /** tempName's names: the target's base name, the kind, the writer's process id. */
@@ -132,7 +139,7 @@ function fault(point: 'no-exchange' | 'kill-after-aside' | 'kill-after-exchange'
  * and renamed over `target` only if `write` completes. On any failure the temporary file is removed.
  */
 export async function writeFileAtomic(target: string, write: (fh: FileHandle) => Promise<void>, opts: WriteOptions = {}): Promise<void> {
-  await checkTarget(target, opts.overwrite ?? false);
+  await checkOutput(target, opts.overwrite);
   const tmp = tempName(target, 'tmp');
   inProgress.add(tmp);
   let fh: FileHandle | undefined;
@@ -158,7 +165,7 @@ export async function writeFileAtomic(target: string, write: (fh: FileHandle) =>
  * is left as it was.
  */
 export async function writeDirAtomic(target: string, fill: (dir: string) => Promise<void>, opts: WriteOptions = {}): Promise<void> {
-  await checkTarget(target, opts.overwrite ?? false);
+  await checkOutput(target, opts.overwrite);
   await mkdir(dirname(resolve(target)), { recursive: true }).catch((e: unknown) => {
     throw fromSystemError(e, 'creating the parent folder', target);
   });

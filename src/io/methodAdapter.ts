@@ -7,11 +7,10 @@
  */
 import { join } from 'node:path';
 import type { Tensor } from '../core/tensor.js';
-import { repairTarget, writeDirAtomic, writeTextFile, type WriteOptions } from './atomic.js';
-import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, KEY_PREFIX } from './peft.js';
+import { writeDirAtomic, writeTextFile, type WriteOptions } from './atomic.js';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, KEY_PREFIX, readAdapterConfig } from './peft.js';
 import { writeSafetensors } from './safetensors/writer.js';
 import { openSafetensors } from './safetensors/reader.js';
-import { readJsonObject } from './files.js';
 import { FormatError, brief } from '../core/errors.js';
 
 /** The peft_type of these folders. */
@@ -49,9 +48,7 @@ export interface MethodAdapter {
  * const sigma = a.modules.get('model.layers.0.self_attn.q_proj')?.sigma;
  */
 export async function readMethodAdapter(dir: string): Promise<MethodAdapter> {
-  await repairTarget(dir);
-  const cfgPath = join(dir, ADAPTER_CONFIG);
-  const config = await readJsonObject(cfgPath);
+  const { cfgPath, fields: config } = await readAdapterConfig(dir);
   if (config.peft_type !== METHOD_ADAPTER_TYPE || typeof config.lowrank_method !== 'string') throw new FormatError(`is not a lowrank method adapter (peft_type ${brief(config.peft_type)})`, { file: cfgPath });
   const keys = config.lowrank_keys;
   if (typeof keys !== 'object' || keys === null || Object.values(keys).some((k) => typeof k !== 'string')) throw new FormatError('has no lowrank_keys map', { file: cfgPath });

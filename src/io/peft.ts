@@ -338,16 +338,26 @@ export interface Adapter {
 
 const KEY_RE = /^(?:base_model\.model\.)?(.+)\.(lora_A\.weight|lora_B\.weight|lora_B\.bias|lora_embedding_A|lora_embedding_B|lora_magnitude_vector(?:\.weight)?)$/;
 
-/** True when a folder holds an adapter_config.json. */
+/** True when a folder holds an adapter_config.json (after {@link repairTarget}, as for every read of an adapter folder). */
 export async function isAdapterFolder(dir: string): Promise<boolean> {
+  await repairTarget(dir);
   return stat(join(dir, ADAPTER_CONFIG)).then((s) => s.isFile(), () => false);
+}
+
+/**
+ * An adapter folder's adapter_config.json (any adapter type) and its path. Every reader of an
+ * adapter folder starts here: the folder is repaired first ({@link repairTarget}), in case a
+ * writer died replacing it.
+ */
+export async function readAdapterConfig(dir: string): Promise<{ cfgPath: string; fields: Record<string, unknown> }> {
+  await repairTarget(dir);
+  const cfgPath = join(dir, ADAPTER_CONFIG);
+  return { cfgPath, fields: await readJsonObject(cfgPath) };
 }
 
 /** Opens a PEFT adapter folder: reads the config and the weights' header, and pairs up each module's tensors. */
 export async function openAdapter(dir: string): Promise<Adapter> {
-  await repairTarget(dir);
-  const cfgPath = join(dir, ADAPTER_CONFIG);
-  const fields = await readJsonObject(cfgPath);
+  const { cfgPath, fields } = await readAdapterConfig(dir);
   if (typeof fields.peft_type !== 'string') throw new FormatError('has no peft_type', { file: cfgPath });
   const isLora = fields.peft_type === 'LORA';
   const config = isLora ? loraConfig(fields as Partial<LoraConfig>, cfgPath) : (fields as unknown as LoraConfig);

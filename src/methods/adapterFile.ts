@@ -13,8 +13,7 @@ import { FormatError, LowrankError, brief } from '../core/errors.js';
 import { tensor, toFloat, type Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
 import { writeDirAtomic, writeTextFile, type WriteOptions } from '../io/atomic.js';
-import { readJsonObject } from '../io/files.js';
-import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, KEY_PREFIX } from '../io/peft.js';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, KEY_PREFIX, readAdapterConfig } from '../io/peft.js';
 import { openSafetensors } from '../io/safetensors/reader.js';
 import { writeSafetensors, type TensorSource } from '../io/safetensors/writer.js';
 import { ALL_METHODS } from './all.js';
@@ -121,8 +120,8 @@ export function methodOfConfig(config: Readonly<Record<string, unknown>>, file: 
 
 /** True when the folder's config is an adapter of a method with its own format. */
 export async function isMethodFolder(dir: string): Promise<boolean> {
-  const config = await readJsonObject(join(dir, ADAPTER_CONFIG));
-  return methodOfConfig(config, join(dir, ADAPTER_CONFIG)) !== undefined;
+  const { cfgPath, fields } = await readAdapterConfig(dir);
+  return methodOfConfig(fields, cfgPath) !== undefined;
 }
 
 /** How far past the largest module dimension a saved adapter's rank may go (VeRA and NOLA use ranks above a small model's width). */
@@ -135,9 +134,8 @@ const MAX_RANK_FACTOR = 16;
  * saved frozen basis must equal the one its seed regenerates (adapters written here).
  */
 export async function readMethodFolder<F extends FloatDType>(dir: string, dtype: F, opts: { shapes?: ReadonlyMap<string, readonly [number, number]> } = {}): Promise<MethodAdapterData<F>> {
-  const cfgPath = join(dir, ADAPTER_CONFIG);
+  const { cfgPath, fields: config } = await readAdapterConfig(dir);
   const wPath = join(dir, ADAPTER_WEIGHTS);
-  const config = await readJsonObject(cfgPath);
   const method = methodOfConfig(config, cfgPath);
   if (method === undefined) throw new FormatError('is a PEFT LoRA adapter, not a method adapter', { file: cfgPath });
   const fmt = formatOf(method);
@@ -187,7 +185,7 @@ export async function readMethodFolder<F extends FloatDType>(dir: string, dtype:
       return { name, shape };
     });
     // A rank far past every module's size would only make `prepare` allocate and fill a shared basis for seconds.
-    const largest = Math.max(...layers.map((l) => Math.max(...l.shape)));
+    const largest = layers.reduce((most, l) => l.shape.reduce((a, d) => Math.max(a, d), most), 0);
     if (layers.length > 0 && initOpts.rank > MAX_RANK_FACTOR * largest) throw new FormatError(`r ${initOpts.rank} is more than ${MAX_RANK_FACTOR}× the largest module dimension (${largest})`, { file: cfgPath });
     const shared = method.prepare === undefined ? NO_SHARED : await method.prepare(layers, initOpts, dtype);
     for (const [role, t] of Object.entries(saved)) {

@@ -32,8 +32,8 @@ import type { DType } from '../core/dtype.js';
 import { svd, svdvals } from '../linalg/decompositions.js';
 import { matmul } from '../linalg/matmul.js';
 import { openModel, SINGLE_FILE, type Model } from '../io/hf.js';
-import { writeDirAtomic, writeTextFile, type WriteOptions } from '../io/atomic.js';
-import { exists, readJsonObject } from '../io/files.js';
+import { checkOutput, writeDirAtomic, writeTextFile, type WriteOptions } from '../io/atomic.js';
+import { readJsonObject } from '../io/files.js';
 import { writeSafetensors, type TensorSource } from '../io/safetensors/writer.js';
 import { checkPolicy, chooseRanks, formatPolicy, needsSpectra, usefulRank, type LayerSpectrum, type RankPolicy } from './policy.js';
 import { join } from 'node:path';
@@ -128,9 +128,7 @@ const FLOAT_DTYPES = new Set<DType>(['f64', 'f32', 'f16', 'bf16']);
  */
 export async function compressModel(opts: CompressOptions): Promise<CompressReport> {
   checkPolicy(opts.policy);
-  if (opts.overwrite !== true && (await exists(opts.out))) {
-    throw new LowrankError('E_EXISTS', 'output already exists (pass --force / overwrite: true to replace it)', { file: opts.out });
-  }
+  await checkOutput(opts.out, opts.overwrite);
   const targets = opts.targets === undefined ? undefined : patternOf(opts.targets);
   const model = await openModel(opts.model);
   try {

@@ -8,8 +8,8 @@
  */
 import { leading, sqrtSplit, transpose } from '../linalg/lowrank.js';
 import { stat } from 'node:fs/promises';
-import { exists } from '../io/files.js';
-import { dirname, resolve, sep } from 'node:path';
+import { checkOutput } from '../io/atomic.js';
+import { dirname, resolve } from 'node:path';
 import { LowrankError } from '../core/errors.js';
 import { isFloatDType, type FloatDType } from '../core/dtype.js';
 import { encodeFloat, tensor, toFloat, type Tensor } from '../core/tensor.js';
@@ -159,14 +159,10 @@ function checkOptions(o: ExtractOptions): void {
   if (o.dynamic !== undefined) dynamicRank([1], o.dynamic); // validates the rule
 }
 
-/** Refuses an existing output (unless overwrite) or an output that is an input, before any work. */
-async function checkOutput(o: ExtractOptions): Promise<void> {
+/** Refuses an existing output (unless overwrite), an output that is an input, or a kohya file's missing folder, before any work. */
+async function checkDestination(o: ExtractOptions): Promise<void> {
   const out = resolve(o.out);
-  for (const input of [o.base, o.tuned]) {
-    const abs = resolve(input);
-    if (abs === out || abs.startsWith(out + sep)) throw new LowrankError('E_EXISTS', `refusing to write over an input of this job (${input})`, { file: o.out });
-  }
-  if (o.overwrite !== true && (await exists(o.out))) throw new LowrankError('E_EXISTS', 'output already exists (pass --force / overwrite: true to replace it)', { file: o.out });
+  await checkOutput(o.out, o.overwrite, [o.base, o.tuned]);
   // An adapter folder's parents are created; a kohya file goes into a folder that must exist.
   if ((o.format ?? 'peft') === 'kohya' && !(await stat(dirname(out)).then((st) => st.isDirectory(), () => false))) {
     throw new LowrankError('E_NOT_FOUND', 'the folder of the output file does not exist', { file: o.out });
@@ -358,7 +354,7 @@ export async function extractLora(opts: ExtractOptions): Promise<ExtractReport> 
   checkOptions(opts);
   const format = opts.format ?? 'peft';
   const targets = opts.targets === undefined ? undefined : patternOf(opts.targets);
-  await checkOutput(opts);
+  await checkDestination(opts);
   const base = await openModel(opts.base);
   try {
     const tuned = await openModel(opts.tuned);

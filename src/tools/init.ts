@@ -13,7 +13,7 @@
  * rounded once into the stored dtype; the factors are saved in float32. Streamed one tensor at a
  * time.
  */
-import { exists } from '../io/files.js';
+import { checkOutput } from '../io/atomic.js';
 import { LowrankError } from '../core/errors.js';
 import { encodeFloat, type Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
@@ -94,10 +94,7 @@ export async function initAdapter(opts: InitAdapterOptions): Promise<InitAdapter
 
 async function run(model: Model, method: AdapterMethod, opts: InitAdapterOptions): Promise<InitAdapterResult> {
   const residualOut = method.changesBase ? (opts.residualOut ?? `${opts.out}-residual`) : undefined;
-  for (const out of [opts.out, residualOut]) {
-    if (out === undefined || opts.overwrite === true) continue;
-    if (await exists(out)) throw new LowrankError('E_EXISTS', 'output already exists (pass --force / overwrite: true to replace it)', { file: out });
-  }
+  for (const out of [opts.out, residualOut]) if (out !== undefined) await checkOutput(out, opts.overwrite);
   const fifo = isConv1dModel(model.config);
   const targets = opts.targets ?? 'all-linear';
   const chosen = selectLayers(model.tensors, targets);

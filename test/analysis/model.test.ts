@@ -268,7 +268,7 @@ test('lowrank analyze: the table and summary, --compare, --adapter, --json (refu
 
   const again = cli(['analyze', tunedDir, '--compare', baseDir, '--json', out]);
   assert.equal(again.code, 1);
-  assert.match(again.stderr, /^lowrank: error: .*analysis\.json: output already exists \(pass --force to replace it\)\n$/);
+  assert.match(again.stderr, /^lowrank: error: .*analysis\.json: output already exists \(pass --force \/ overwrite: true to replace it\)\n$/);
   const forced = cli(['analyze', baseDir, '--json', out, '--force', '--fast']);
   assert.equal(forced.code, 0, forced.stderr);
   assert.equal((JSON.parse(await readFile(out, 'utf8')) as ModelAnalysis).fast, true);

@@ -127,7 +127,8 @@ test('renameExchange swaps two folders in one step through the native addon (fal
   assert.equal(swapped, nativeInfo().available && process.platform === 'linux', 'the exchange runs wherever the addon is built on Linux');
   assert.equal(await readFile(join(b, 'x'), 'utf8'), swapped ? 'was a' : 'was b');
   assert.equal(await readFile(join(a, 'x'), 'utf8'), swapped ? 'was b' : 'was a');
-  assert.throws(() => renameExchange(join(dir, 'missing'), b), (e: unknown) => !swapped || (e as NodeJS.ErrnoException).code === 'ENOENT');
+  if (swapped) assert.throws(() => renameExchange(join(dir, 'missing'), b), (e: unknown) => (e as NodeJS.ErrnoException).code === 'ENOENT');
+  else assert.equal(renameExchange(join(dir, 'missing'), b), false, 'without the exchange nothing is tried');
 });
 
 for (const [name, fault, expect] of [
@@ -151,6 +152,7 @@ for (const [name, fault, expect] of [
         await modelFolder(join(dir, 'unrelated'), 'other', [0]);
         await writeModel(folder, [{ name: 'w', dtype: 'f32', shape: [1], data: Float32Array.of(9) }], { overwrite: true, config: { model_type: 'newer' } });
         assert.deepEqual(await contents(folder), { kind: 'newer', w: [9] });
+        assert.deepEqual(await contents(join(dir, 'unrelated')), { kind: 'other', w: [0] }, 'the repair touches only what belongs to the target');
         await rm(join(dir, 'unrelated'), { recursive: true });
       }
       assert.deepEqual(await readdir(dir), ['model'], 'nothing stale is left');

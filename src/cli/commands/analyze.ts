@@ -4,9 +4,8 @@
  * with --json.
  */
 import type { Command } from 'commander';
-import { exists } from '../../io/files.js';
 import { LowrankError } from '../../core/errors.js';
-import { writeFileAtomic } from '../../io/atomic.js';
+import { checkOutput, writeFileAtomic } from '../../io/atomic.js';
 import { analyzeModel, type LayerRecord, type ModelAnalysis } from '../../analysis/model.js';
 import { formatCount, table } from '../format.js';
 import { progress, type Progress } from '../progress.js';
@@ -41,9 +40,7 @@ export function register(program: Command): void {
     .action(async (model: string, opts: Options) => {
       if (opts.compare !== undefined && opts.adapter !== undefined) throw new LowrankError('E_USAGE', '--compare and --adapter cannot be used together');
       for (const out of [opts.json, opts.html]) {
-        if (out !== undefined && opts.force !== true && (await exists(out))) {
-          throw new LowrankError('E_EXISTS', 'output already exists (pass --force to replace it)', { file: out });
-        }
+        if (out !== undefined) await checkOutput(out, opts.force);
       }
       let bar: Progress | undefined;
       const res = await analyzeModel(model, {

@@ -4,9 +4,8 @@
  * --json writes the rows with every step's loss, --html a page with the loss curves and the table.
  */
 import type { Command } from 'commander';
-import { exists } from '../../io/files.js';
 import { LowrankError } from '../../core/errors.js';
-import { writeFileAtomic } from '../../io/atomic.js';
+import { checkOutput, writeFileAtomic } from '../../io/atomic.js';
 import { checkMethods, compareHtml, compareMethods, compareTable, DEFAULT_LR, FALLBACK_LR, folderTask } from '../../train/compare.js';
 import { formatCount, table } from '../format.js';
 import { integerFlag, positiveFlag } from '../parse.js';
@@ -72,9 +71,7 @@ export function register(program: Command): void {
     };
     const seqLen = integerFlag('--seq-len', f.seqLen ?? '128', 2);
     for (const out of [f.json, f.html]) {
-      if (out !== undefined && f.force !== true && (await exists(out))) {
-        throw new LowrankError('E_EXISTS', 'output already exists (pass --force to replace it)', { file: out });
-      }
+      if (out !== undefined) await checkOutput(out, f.force);
     }
     const task = model === undefined || data === undefined || held === undefined ? undefined : await folderTask(model, data, held, seqLen);
     const what = task === undefined ? 'built-in model (Llama, 0.84M parameters) on the addition task ("12 plus 7 is" → " 19.")' : `${model} on ${data} (held out: ${held})`;
