@@ -41,6 +41,8 @@ export interface SafetensorsHeader {
   readonly dataStart: number;
   readonly entries: readonly SafetensorsEntry[];
   readonly metadata: Readonly<Record<string, string>> | undefined;
+  /** The position of tensor `name` in `entries`, or -1 (O(log n)). */
+  indexOf(name: string): number;
 }
 
 /** Reads N from the first 8 bytes, checked against the format's limit and the file size. */
@@ -114,16 +116,23 @@ export function parseHeader(json: Uint8Array, fileSize: number, file: string): S
     }
   }
   s.finish();
-  const duplicate = new NameIndex(names).firstDuplicate();
-  if (duplicate !== undefined) throw new FormatError(`header names '${names[duplicate.second]}' twice`, { file, tensor: names[duplicate.second] });
-  if (firstError !== undefined) throw firstError;
+  const twice = (name: string): FormatError => new FormatError(`header names '${name}' twice`, { file, tensor: name });
+  if (firstError !== undefined) {
+    const duplicate = new NameIndex(names).firstDuplicate();
+    if (duplicate !== undefined) throw twice(names[duplicate.second]);
+    throw firstError;
+  }
+  if (names.length - entries.length > 1) throw twice('__metadata__');
+  entries.sort((a, b) => a.byteOffset - b.byteOffset || a.byteLength - b.byteLength);
+  const byName = new NameIndex(entries.map((e) => e.name));
+  const duplicate = byName.firstDuplicate();
+  if (duplicate !== undefined) throw twice(entries[duplicate.second].name);
   checkLayout(entries, dataStart, fileSize, file);
-  return { headerBytes, dataStart, entries, metadata };
+  return { headerBytes, dataStart, entries, metadata, indexOf: (name) => byName.find(name) };
 }
 
-/** Sorts the entries by offset and requires them to tile the data buffer exactly: no overlap, no hole, nothing after. */
-function checkLayout(entries: SafetensorsEntry[], dataStart: number, fileSize: number, file: string): void {
-  entries.sort((a, b) => a.byteOffset - b.byteOffset || a.byteLength - b.byteLength);
+/** Requires the entries, sorted by offset, to tile the data buffer exactly: no overlap, no hole, nothing after. */
+function checkLayout(entries: readonly SafetensorsEntry[], dataStart: number, fileSize: number, file: string): void {
   let expected = dataStart;
   let prev: SafetensorsEntry | undefined;
   for (const e of entries) {

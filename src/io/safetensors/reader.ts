@@ -8,7 +8,6 @@ import { assertLittleEndian, decodeInto, dtypeBytes, makeStorage, viewStorage, t
 import { tensor, type Tensor } from '../../core/tensor.js';
 import { registerInput, releaseInput } from '../atomic.js';
 import { regularFileSize } from '../files.js';
-import { NameIndex } from '../nameIndex.js';
 import { parseHeader, parseHeaderLength, type SafetensorsEntry, type SafetensorsHeader } from './header.js';
 
 /** Bytes read per system call when streaming. */
@@ -21,8 +20,6 @@ export interface SafetensorsFile extends SafetensorsHeader {
   /** The entry of a tensor; throws `E_NOT_FOUND` naming the file when absent. */
   entry(name: string): SafetensorsEntry;
   has(name: string): boolean;
-  /** Where a tensor is in `entries`, or -1 (a lookup by binary search: no Map of every name is built). */
-  indexOf(name: string): number;
   /** The tensor as stored (f16/bf16/fp8 as raw bits). */
   read(name: string): Promise<Tensor>;
   /**
@@ -65,14 +62,11 @@ export async function openSafetensors(path: string): Promise<SafetensorsFile> {
 }
 
 function makeFile(path: string, fileSize: number, header: SafetensorsHeader, fh: FileHandle, real: string): SafetensorsFile {
-  // Built at the first lookup: opening a model of many shards looks names up in its own index.
-  let index: NameIndex | undefined;
-  const byName = (): NameIndex => (index ??= new NameIndex(header.entries.map((e) => e.name)));
   let closed = false;
   let staging: Uint8Array[] | undefined;
   let stagingBusy = false;
   const entry = (name: string): SafetensorsEntry => {
-    const i = byName().find(name);
+    const i = header.indexOf(name);
     if (i < 0) throw new LowrankError('E_NOT_FOUND', 'no such tensor in this file', { file: path, tensor: name });
     return header.entries[i];
   };
@@ -84,8 +78,7 @@ function makeFile(path: string, fileSize: number, header: SafetensorsHeader, fh:
     path,
     fileSize,
     entry,
-    has: (name) => byName().find(name) >= 0,
-    indexOf: (name) => byName().find(name),
+    has: (name) => header.indexOf(name) >= 0,
     async read(name) {
       live();
       const e = entry(name);
