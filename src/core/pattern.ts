@@ -18,6 +18,8 @@ export interface Pattern {
 }
 
 const compiled = new Map<string, Pattern>();
+/** Compiled patterns kept at most (the cache starts over past it: a long process opens many configs). */
+const MAX_CACHED = 4096;
 
 /**
  * Compiles `source` on RE2 (once per source). A pattern RE2 cannot read is a `code` error (E_USAGE
@@ -38,6 +40,7 @@ export function compilePattern(source: string, what = `pattern '${source.slice(0
       return m.find() ? Array.from({ length: m.groupCount() + 1 }, (_, i) => m.group(i)) : null;
     };
     p = { source, test: (text) => re.matcher(text).find(), whole: (text) => re.matcher(text).matches(), exec };
+    if (compiled.size >= MAX_CACHED) compiled.clear();
     compiled.set(source, p);
   }
   return p;

@@ -17,8 +17,8 @@ export interface GenerateOptions extends SamplingOptions {
   readonly maxNewTokens?: number;
   /** Token ids that end a sequence (kept as its last generated id, as Hugging Face does). */
   readonly stopIds?: readonly number[];
-  /** Ends sequence `sequence` when this holds of its generated ids so far (e.g. a stop text); called after `onToken`. */
-  readonly stop?: (sequence: number, generated: Int32Array) => boolean;
+  /** Ends a sequence when this holds of its generated ids so far (e.g. a stop text); called after `onToken`. */
+  readonly stop?: (generated: Int32Array, sequence: number) => boolean;
   /** What an empty prompt starts from (the model's BOS token); without it an empty prompt is an error. */
   readonly bosId?: number;
   /** Called with each new token as it is chosen (streaming). */
@@ -125,9 +125,9 @@ async function run<F extends FloatDType>(
       const id = sampleToken(logits.data.subarray(b * vocab, (b + 1) * vocab), opts, rngs[b]);
       out[b][count[b]++] = id;
       next[b] = id;
-      const generated = opts.onToken !== undefined || opts.stop !== undefined ? out[b].subarray(0, count[b]) : undefined;
-      if (generated !== undefined) opts.onToken?.(b, id, generated);
-      if (stopIds.has(id) || (generated !== undefined && opts.stop?.(b, generated) === true)) finish[b] = 'stop';
+      const generated = out[b].subarray(0, count[b]);
+      opts.onToken?.(b, id, generated);
+      if (stopIds.has(id) || opts.stop?.(generated, b) === true) finish[b] = 'stop';
       else if (count[b] === steps) finish[b] = 'length';
       if (finish[b] !== undefined) ended[b] = seconds();
     }

@@ -60,7 +60,7 @@ export async function generateText<F extends FloatDType>(m: CausalLm<F>, tok: Te
     };
     const r = await generate(m, part.map((p) => tok.encode(p)), {
       ...opts,
-      stop: stopText === undefined ? undefined : (b) => latest[b].stopped,
+      stop: stopText === undefined ? undefined : (_generated, b) => latest[b].stopped,
       onToken: follow
         ? (b, _id, generated) => {
             latest[b] = answerText(tok, generated, stopIds, stopText);

@@ -157,7 +157,7 @@ interface PatternIndex {
 
 /**
  * The most regex keys (not plain module names) a rank_pattern or alpha_pattern may have: each is
- * compiled on RE2 (~0.1 ms) and tried on every module in turn; real configs have a handful.
+ * compiled on RE2 and tried on every module in turn; real configs have a handful.
  */
 export const MAX_REGEX_KEYS = 256;
 /** Regex keys per block: a module tries one pattern per block, then the keys of the first block that matches. */
@@ -174,7 +174,7 @@ function patternIndex(pattern: Readonly<Record<string, number>>): PatternIndex {
     if (!PLAIN_KEY.test(key)) {
       // A key that is not a whole regex by itself (`a)|(b`) would change its neighbours' meaning in a block's pattern: it gets a block of its own.
       const last = index.blocks.at(-1);
-      if (last !== undefined && last.keys.length < BLOCK_KEYS && last.keys.length > 0 && selfContained(key) && selfContained(last.keys[0].key)) last.keys.push({ at, key, value });
+      if (last !== undefined && last.keys.length < BLOCK_KEYS && selfContained(key) && selfContained(last.keys[0].key)) last.keys.push({ at, key, value });
       else index.blocks.push({ keys: [{ at, key, value }] });
     } else {
       const name = key.replace(/\\(.)/g, '$1');

@@ -28,7 +28,7 @@ import { NO_SHARED } from '../methods/shared.js';
 import { type AdapterMethod, type InitOptions, type LayerInit, type LayerShape } from '../methods/types.js';
 import { configOf, type OptionValues } from '../methods/options.js';
 import { writeMethodFolder } from '../methods/adapterFile.js';
-import { lastPart, selectLayers, targetPattern, type LayerTargets } from './targets.js';
+import { lastPart, selectLayers, isRegexTarget, type LayerTargets } from './targets.js';
 import { asOutIn, isConv1dModel, outIn, storedInOut } from '../io/layout.js';
 
 /** Options of {@link initAdapter}. */
@@ -143,7 +143,7 @@ async function run(model: Model, method: AdapterMethod, opts: InitAdapterOptions
     layers.push({ name, shape: [o, i], rank, trainable: method.trainableParams(o, i, rank, initOpts) });
     perModule.push({ name, init });
   }
-  const targetModules = targetPattern(targets)?.source ?? [...new Set(chosen.map((t) => lastPart(t.name.slice(0, -'.weight'.length))))].sort();
+  const targetModules = isRegexTarget(targets) ? targets.source : [...new Set(chosen.map((t) => lastPart(t.name.slice(0, -'.weight'.length))))].sort();
   const metadata: Record<string, string> = { lowrank_init: method.name, lowrank_rank: String(opts.rank) };
   if (opts.niter !== undefined) metadata.lowrank_niter = String(opts.niter);
   const base = residualOut ?? opts.model;

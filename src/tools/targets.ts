@@ -27,9 +27,14 @@ export function isDefaultLinear(module: string): boolean {
  */
 export type LayerTargets = readonly string[] | 'all-linear' | RegExp | Pattern;
 
+/** Whether `targets` is the regex form (not a list of suffixes or 'all-linear'). */
+export function isRegexTarget(targets: LayerTargets): targets is RegExp | Pattern {
+  return typeof targets === 'object' && 'source' in targets;
+}
+
 /** The regex form of `targets`; undefined for a list of suffixes or 'all-linear'. */
 export function targetPattern(targets: LayerTargets): Pattern | undefined {
-  return typeof targets === 'object' && 'source' in targets ? patternOf(targets) : undefined;
+  return isRegexTarget(targets) ? patternOf(targets) : undefined;
 }
 
 /** The float 2-D `<module>.weight` tensors the targets select, in the given order. */
