@@ -22,7 +22,7 @@
  */
 import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
-import { mkdir, open, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openSafetensors, writeSafetensors, type TensorSource } from '../src/io/index.js';
 import { PROBE_BYTES, PROBE_KINDS, probeHeaderFile, probeIndexJson } from './headerProbe.js';
@@ -36,6 +36,7 @@ import {
   median,
   now,
   printTable,
+  PY_PEAK_RSS,
   requireNumpy,
   withTempDir,
   runNodeJson,
@@ -430,33 +431,33 @@ async function benchHeader(dir: string): Promise<unknown> {
   console.log(`\nd. hostile headers of ${(PROBE_BYTES / 1e6).toFixed(0)} MB, each step in a fresh node child (median of 3 for most-tensors, else 1 run)\n`);
   const rows: string[][] = [];
   const results: Record<string, unknown> = {};
+  const measure = (label: string, path: string, mode: 'parse' | 'open', reps: number): void => {
+    const runs: HeaderChild[] = [];
+    for (let r = 0; r < reps; r++) runs.push(runNodeJson<HeaderChild>('io-header-child.js', [path, mode]));
+    const seconds = median(runs.map((x) => x.seconds));
+    const peak = Math.max(...runs.map((x) => x.peakRssBytes));
+    const outcome = runs[0].error === undefined ? `${runs[0].tensors} tensors` : `refused: ${runs[0].error}`;
+    rows.push([label, mode === 'parse' ? 'parseHeader' : 'openModel', outcome, fmtSeconds(seconds), runs.map((x) => fmtSeconds(x.seconds)).join(' / '), fmtMiB(peak), fmtMiB(runs[0].startRssBytes)]);
+    results[`${label}/${mode}`] = { tensors: runs[0].tensors, error: runs[0].error, medianSeconds: seconds, seconds: runs.map((x) => x.seconds), peakRssBytes: peak, startRssBytes: runs[0].startRssBytes };
+  };
+  // The largest accepted header is also the one shard of a model folder, with an index listing every tensor.
+  const folder = join(dir, 'sharded');
+  const shard = 'model-00001-of-00001.safetensors';
+  await mkdir(folder, { recursive: true });
   for (const kind of PROBE_KINDS) {
     const path = join(dir, `${kind}.safetensors`);
-    await writeFile(path, probeHeaderFile(kind));
-    for (const mode of ['parse', 'open'] as const) {
-      const runs: HeaderChild[] = [];
-      for (let r = 0; r < (kind === 'most-tensors' ? 3 : 1); r++) runs.push(runNodeJson<HeaderChild>('io-header-child.js', [path, mode]));
-      const seconds = median(runs.map((x) => x.seconds));
-      const peak = Math.max(...runs.map((x) => x.peakRssBytes));
-      const outcome = runs[0].error === undefined ? `${runs[0].tensors} tensors` : `refused: ${runs[0].error}`;
-      rows.push([kind, mode === 'parse' ? 'parseHeader' : 'openModel', outcome, fmtSeconds(seconds), runs.map((x) => fmtSeconds(x.seconds)).join(' / '), fmtMiB(peak), fmtMiB(runs[0].startRssBytes)]);
-      results[`${kind}/${mode}`] = { tensors: runs[0].tensors, error: runs[0].error, medianSeconds: seconds, seconds: runs.map((x) => x.seconds), peakRssBytes: peak, startRssBytes: runs[0].startRssBytes };
+    const { file, names } = probeHeaderFile(kind);
+    await writeFile(path, file);
+    for (const mode of ['parse', 'open'] as const) measure(kind, path, mode, kind === 'most-tensors' ? 3 : 1);
+    if (kind !== 'most-tensors') {
+      await rm(path, { force: true });
+      continue;
     }
-    await rm(path, { force: true });
+    await rename(path, join(folder, shard));
+    await writeFile(join(folder, 'model.safetensors.index.json'), probeIndexJson(shard, names));
+    measure('most-tensors + index', folder, 'open', 3);
+    await rm(folder, { recursive: true, force: true });
   }
-  // The largest accepted header as the one shard of a model folder, with an index listing every tensor.
-  const folder = join(dir, 'sharded');
-  await mkdir(folder, { recursive: true });
-  const shard = 'model-00001-of-00001.safetensors';
-  await writeFile(join(folder, shard), probeHeaderFile('most-tensors'));
-  await writeFile(join(folder, 'model.safetensors.index.json'), probeIndexJson(shard, 'most-tensors'));
-  const runs: HeaderChild[] = [];
-  for (let r = 0; r < 3; r++) runs.push(runNodeJson<HeaderChild>('io-header-child.js', [folder, 'open']));
-  const seconds = median(runs.map((x) => x.seconds));
-  const peak = Math.max(...runs.map((x) => x.peakRssBytes));
-  rows.push(['most-tensors + index', 'openModel', runs[0].error === undefined ? `${runs[0].tensors} tensors` : `refused: ${runs[0].error}`, fmtSeconds(seconds), runs.map((x) => fmtSeconds(x.seconds)).join(' / '), fmtMiB(peak), fmtMiB(runs[0].startRssBytes)]);
-  results['sharded/open'] = { tensors: runs[0].tensors, error: runs[0].error, medianSeconds: seconds, seconds: runs.map((x) => x.seconds), peakRssBytes: peak };
-  await rm(folder, { recursive: true, force: true });
   printTable(['header', 'step', 'outcome', 'median', 'runs', 'peak RSS', 'RSS before'], rows);
   return { headerBytes: PROBE_BYTES, runs: results };
 }
@@ -499,12 +500,12 @@ function benchNpz(dir: string): unknown {
 }
 
 /** numpy reading the array whole (np.load is lazy per member: indexing inflates it). */
-const NUMPY_LOAD_NPZ = `
+const NUMPY_LOAD_NPZ = `${PY_PEAK_RSS}
 import json, sys, time
-start_rss = _max_rss_bytes()
+start_rss = _peak_rss_bytes()
 t0 = time.perf_counter()
 with np.load(sys.argv[1]) as z:
     x = z['x']
 seconds = time.perf_counter() - t0
-print(json.dumps({'seconds': seconds, 'bytes': int(x.nbytes), 'startRssBytes': start_rss, 'peakRssBytes': _max_rss_bytes()}))
+print(json.dumps({'seconds': seconds, 'bytes': int(x.nbytes), 'startRssBytes': start_rss, 'peakRssBytes': _peak_rss_bytes()}))
 `;

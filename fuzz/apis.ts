@@ -18,19 +18,24 @@ export type ApiName =
   | 'readNpy' | 'readNpyHeader' | 'parseNpy' | 'readNpz' | 'readNpzHeaders' | 'parseNpz';
 
 /**
- * Tensors read per file: enough to reach every kind of entry a mutation makes, while a file of 1.7
- * million tensors (a probe) measures its parse, not 1.7 million reads.
+ * Tensors read per file: enough to reach every kind of entry a mutation makes, while the largest
+ * header accepted (a probe of 262,144 tensors) measures its parse, not 262,144 reads.
  */
 const READS = 10_000;
+
+/** Reads the first READS tensors as stored and decoded to `dtype`. */
+async function readEach(file: { read(name: string): Promise<unknown>; readAs(name: string, dtype: 'f32' | 'f64'): Promise<unknown> }, tensors: readonly { name: string }[], dtype: 'f32' | 'f64'): Promise<void> {
+  for (const { name } of tensors.slice(0, READS)) {
+    await file.read(name);
+    await file.readAs(name, dtype);
+  }
+}
 
 export const APIS: Record<ApiName, (target: string) => Promise<unknown>> = {
   async openSafetensors(path) {
     const f = await openSafetensors(path);
     try {
-      for (const e of f.entries.slice(0, READS)) {
-        await f.read(e.name);
-        await f.readAs(e.name, 'f32');
-      }
+      await readEach(f, f.entries, 'f32');
       const first = f.entries[0];
       if (first !== undefined) for await (const _ of f.chunks(first.name, 3));
     } finally {
@@ -40,10 +45,7 @@ export const APIS: Record<ApiName, (target: string) => Promise<unknown>> = {
   async openModel(path) {
     const m = await openModel(path);
     try {
-      for (const t of m.tensors.slice(0, READS)) {
-        await m.read(t.name);
-        await m.readAs(t.name, 'f64');
-      }
+      await readEach(m, m.tensors, 'f64');
     } finally {
       await m.close();
     }

@@ -3,9 +3,9 @@
  * each written to a temporary folder and read by every API of its format in a worker. Used by the
  * CLI (run.ts) and by the bounded slice in the test suite.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { withTempDir } from '../bench/util.js';
 import { APIS_OF, type ApiName } from './apis.js';
 import { findingId, saveFinding, type Finding } from './findings.js';
 import { mutateSample } from './mutate/index.js';
@@ -69,11 +69,15 @@ function problemOf(o: Outcome, expected: string | undefined): string | undefined
   return undefined;
 }
 
+/** Runs the probes, then the cases, each input written under a temporary folder removed at the end (also on Ctrl-C). */
 export async function runCampaign(opts: CampaignOptions): Promise<Summary> {
+  return withTempDir('lowrank-fuzz-', (tmp) => campaignIn(tmp, opts));
+}
+
+async function campaignIn(tmp: string, opts: CampaignOptions): Promise<Summary> {
   const limits = opts.limits ?? DEFAULT_LIMITS;
   const log = opts.log ?? (() => {});
   const started = performance.now();
-  const tmp = await mkdtemp(join(tmpdir(), 'lowrank-fuzz-'));
   const byFormat = Object.fromEntries(FORMATS.map((f) => [f, { inputs: 0, outcomes: {} }])) as Record<Format, FormatStats>;
   const findings = new Map<string, Finding>();
   const suspects: { input: Input; results: ApiResult[] }[] = [];
@@ -160,18 +164,17 @@ export async function runCampaign(opts: CampaignOptions): Promise<Summary> {
     return { probes: probeCount, cases: opts.cases, seconds: (performance.now() - started) / 1000, byFormat, findings: [...findings.values()], slowest };
   } finally {
     await pool.close();
-    await rm(tmp, { recursive: true, force: true });
   }
 }
 
 /** Reruns a saved finding's input through its API (or every API of its format). */
 export async function replay(sample: Sample, apis: readonly ApiName[], limits = DEFAULT_LIMITS): Promise<ApiResult[]> {
-  const tmp = await mkdtemp(join(tmpdir(), 'lowrank-fuzz-replay-'));
-  const pool = createPool(1, limits);
-  try {
-    return await pool.run(await writeSample(sample, join(tmp, 'input')), apis);
-  } finally {
-    await pool.close();
-    await rm(tmp, { recursive: true, force: true });
-  }
+  return withTempDir('lowrank-fuzz-replay-', async (tmp) => {
+    const pool = createPool(1, limits);
+    try {
+      return await pool.run(await writeSample(sample, join(tmp, 'input')), apis);
+    } finally {
+      await pool.close();
+    }
+  });
 }

@@ -29,12 +29,17 @@ export function findingId(api: ApiName, s: Sample): string {
   return h.digest('hex').slice(0, 16);
 }
 
+/** The command that reruns the finding saved in `dir`. */
+export function replayCommand(dir: string): string {
+  return `node dist/fuzz/run.js --replay ${dir}`;
+}
+
 /** Saves the finding's input under `root/<id>/input/` and its description as `root/<id>/finding.json`. */
 export async function saveFinding(root: string, f: Finding, s: Sample): Promise<string> {
   const dir = join(root, f.id);
   await mkdir(join(dir, 'input'), { recursive: true });
   for (const [name, bytes] of Object.entries(s.files)) await writeFile(join(dir, 'input', name), bytes);
-  await writeFile(join(dir, 'finding.json'), JSON.stringify({ ...f, dir: undefined, replay: `node dist/fuzz/run.js --replay ${dir}` }, null, 2) + '\n');
+  await writeFile(join(dir, 'finding.json'), JSON.stringify({ ...f, dir: undefined, replay: replayCommand(dir) }, null, 2) + '\n');
   return dir;
 }
 

@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { APIS_OF } from './apis.js';
 import { DEFAULT_LIMITS, replay, runCampaign, type Summary } from './campaign.js';
-import { loadFinding } from './findings.js';
+import { loadFinding, replayCommand } from './findings.js';
 import { isFinding, label } from './outcome.js';
 import { PROBES } from './probes.js';
 
@@ -44,7 +44,7 @@ function print(s: Summary): void {
   console.log('slowest calls:');
   for (const c of s.slowest) console.log(`  ${c.ms.toFixed(0)} ms ${c.api} ${c.name}: ${c.mutations.join('; ').slice(0, 200)}`);
   console.log(`${s.findings.length} findings`);
-  for (const f of s.findings) console.log(`  ${f.name} ${f.format} ${f.api}: ${f.problem}${f.dir === undefined ? '' : `\n    replay: node dist/fuzz/run.js --replay ${f.dir}`}`);
+  for (const f of s.findings) console.log(`  ${f.name} ${f.format} ${f.api}: ${f.problem}${f.dir === undefined ? '' : `\n    replay: ${replayCommand(f.dir)}`}`);
 }
 
 const limits = { timeMs: int('time-limit', values['time-limit']), rssBytes: int('memory-limit', values['memory-limit']) };

@@ -23,7 +23,7 @@ export async function writeSample(s: Sample, dir: string): Promise<string> {
   return targetOf(s.format, dir);
 }
 
-export function targetOf(format: Format, dir: string): string {
+function targetOf(format: Format, dir: string): string {
   const single = SINGLE[format];
   return single === undefined ? dir : join(dir, single);
 }

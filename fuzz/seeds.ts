@@ -2,8 +2,8 @@
  * The seed corpus: small valid inputs of every format, made by lowrank's own writers (so they are
  * what the readers expect) plus the PEFT-written adapters in test/fixtures. Mutations start here.
  */
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, stat } from 'node:fs/promises';
+import { withTempDir } from '../bench/util.js';
 import { join } from 'node:path';
 import { tensor, type Tensor } from '../src/core/tensor.js';
 import { makeStorage, type DType } from '../src/core/dtype.js';
@@ -36,12 +36,7 @@ const TINY_LLAMA = { hidden_size: 8, intermediate_size: 16, num_hidden_layers: 1
 
 /** Builds every seed (about a second: a few tiny models and adapters are written and read back). */
 export async function buildSeeds(): Promise<Sample[]> {
-  const tmp = await mkdtemp(join(tmpdir(), 'lowrank-fuzz-seeds-'));
-  try {
-    return [...(await safetensorsSeeds(tmp)), ...(await modelSeeds(tmp)), ...(await adapterSeeds(tmp)), ...npySeeds(), ...npzSeeds()];
-  } finally {
-    await rm(tmp, { recursive: true, force: true });
-  }
+  return withTempDir('lowrank-fuzz-seeds-', async (tmp) => [...(await safetensorsSeeds(tmp)), ...(await modelSeeds(tmp)), ...(await adapterSeeds(tmp)), ...npySeeds(), ...npzSeeds()]);
 }
 
 async function safetensorsSeeds(tmp: string): Promise<Sample[]> {

@@ -8,7 +8,7 @@ import type { Rand } from '../rand.js';
 const DESCRS = ['<f4', '<f8', '<f2', '<i8', '<i4', '<i2', '|i1', '|u1', '<u2', '<u4', '<u8', '|b1', '>f4', '=f4', '<c8', '|O', '<U3', '|S2', '<M8[s]', "[('a', '<f4')]", '<f16', 'f4', '<V4', '', '<x4', '<f4 ', '<ff'];
 const DIMS = ['0', '1', '3', '4', '-1', '1.5', '2**40', '9223372036854775807', '18446744073709551616', '1e3', '0x10', "'3'", 'None', '()', '1_000'];
 
-export function splitNpy(b: Uint8Array): { major: number; header: string; data: Uint8Array } | undefined {
+function splitNpy(b: Uint8Array): { major: number; header: string; data: Uint8Array } | undefined {
   if (b.length < 10 || b[0] !== 0x93) return undefined;
   const major = b[6];
   const view = new DataView(b.buffer, b.byteOffset, b.byteLength);

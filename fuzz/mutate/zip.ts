@@ -5,13 +5,13 @@
  * fields, a lying size) and, usually, honest CRCs and sizes so the change reaches the .npy reader.
  */
 import { deflateSync, inflateSync } from 'fflate';
-import { crc32 } from '../../src/io/npz.js';
+import { crc32, endRecord, SIG_CENTRAL, SIG_END, SIG_LOCAL, zipHeader, type ZipMember } from '../../src/io/npz.js';
 import type { Rand } from '../rand.js';
 import { mutateNpy } from './npy.js';
 
-const END = 0x06054b50;
-const CENTRAL = 0x02014b50;
-const LOCAL = 0x04034b50;
+const END = SIG_END;
+const CENTRAL = SIG_CENTRAL;
+const LOCAL = SIG_LOCAL;
 
 export interface Member {
   name: string;
@@ -71,75 +71,54 @@ interface BuildOptions {
   badCrc?: boolean;
 }
 
-/** A zip archive of these members (as np.savez writes one, or with the options' irregularities). */
+/** A zip archive of these members (as np.savez writes one, or with the options' irregularities), from npz's own writer pieces. */
 export function buildZip(ms: readonly Member[], opts: BuildOptions = {}): Uint8Array {
-  const chunks: Uint8Array[] = [];
+  const z64 = opts.zip64 === true;
+  const pieces: Uint8Array[] = [];
   const central: Uint8Array[] = [];
   let at = 0;
   ms.forEach((m, i) => {
-    const name = new TextEncoder().encode(m.name);
     const stored = m.packed?.stored ?? (m.method === 8 ? deflateSync(m.data) : m.data);
-    const realCrc = m.packed?.crc ?? crc32(m.data);
-    const crc = opts.badCrc === true && i === 0 ? (realCrc ^ 1) >>> 0 : realCrc;
-    const size = opts.lyingSize !== undefined && i === 0 ? opts.lyingSize : (m.packed?.size ?? m.data.length);
-    const z64 = opts.zip64 === true;
-    const extra = new Uint8Array(z64 ? 28 : 0);
+    const crc = m.packed?.crc ?? crc32(m.data);
+    const member: ZipMember = {
+      name: new TextEncoder().encode(m.name),
+      method: m.method,
+      crc: opts.badCrc === true && i === 0 ? (crc ^ 1) >>> 0 : crc,
+      size: opts.lyingSize !== undefined && i === 0 ? opts.lyingSize : (m.packed?.size ?? m.data.length),
+      stored,
+    };
+    const local = zipHeader('local', member, at, z64 ? zip64Extra(member.size, stored.length) : undefined);
+    const entry = zipHeader('central', member, at, z64 ? zip64Extra(member.size, stored.length, at) : undefined);
     if (z64) {
-      const ev = new DataView(extra.buffer);
-      ev.setUint16(0, 1, true);
-      ev.setUint16(2, 24, true);
-      ev.setBigUint64(4, BigInt(size), true);
-      ev.setBigUint64(12, BigInt(stored.length), true);
-      ev.setBigUint64(20, BigInt(at), true);
+      markZip64(local, 4, [18, 22]);
+      markZip64(entry, 6, [20, 24, 42]);
     }
-    const local = new Uint8Array(30 + name.length + (z64 ? 20 : 0));
-    const lv = new DataView(local.buffer);
-    lv.setUint32(0, LOCAL, true);
-    lv.setUint16(4, z64 ? 45 : 20, true);
-    lv.setUint16(6, 0x800, true);
-    lv.setUint16(8, m.method, true);
-    lv.setUint32(14, crc, true);
-    lv.setUint32(18, z64 ? 0xffffffff : stored.length, true);
-    lv.setUint32(22, z64 ? 0xffffffff : size, true);
-    lv.setUint16(26, name.length, true);
-    lv.setUint16(28, z64 ? 20 : 0, true);
-    local.set(name, 30);
-    if (z64) local.set(extra.subarray(0, 20), 30 + name.length);
-    const c = new Uint8Array(46 + name.length + extra.length);
-    const cv = new DataView(c.buffer);
-    cv.setUint32(0, CENTRAL, true);
-    cv.setUint16(4, z64 ? 45 : 20, true);
-    cv.setUint16(6, z64 ? 45 : 20, true);
-    cv.setUint16(8, 0x800, true);
-    cv.setUint16(10, m.method, true);
-    cv.setUint32(16, crc, true);
-    cv.setUint32(20, z64 ? 0xffffffff : stored.length, true);
-    cv.setUint32(24, z64 ? 0xffffffff : size, true);
-    cv.setUint16(28, name.length, true);
-    cv.setUint16(30, extra.length, true);
-    cv.setUint32(42, z64 ? 0xffffffff : at, true);
-    c.set(name, 46);
-    c.set(extra, 46 + name.length);
-    chunks.push(local, stored);
-    central.push(c);
+    pieces.push(local, stored);
+    central.push(entry);
     at += local.length + stored.length;
   });
-  const cdSize = central.reduce((n, c) => n + c.length, 0);
-  const end = new Uint8Array(22);
-  const ev = new DataView(end.buffer);
-  ev.setUint32(0, END, true);
-  ev.setUint16(8, ms.length, true);
-  ev.setUint16(10, ms.length, true);
-  ev.setUint32(12, cdSize, true);
-  ev.setUint32(16, at, true);
-  const all = [...chunks, ...central, end];
-  const out = new Uint8Array(all.reduce((n, c) => n + c.length, 0));
-  let o = 0;
-  for (const c of all) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
+  const centralSize = central.reduce((n, c) => n + c.length, 0);
+  return Buffer.concat([...pieces, ...central, endRecord(ms.length, centralSize, at)]);
+}
+
+/** A zip64 extended-information extra field: the two sizes and, in a central entry, the local header's offset. */
+function zip64Extra(size: number, compressed: number, offset?: number): Uint8Array {
+  const n = offset === undefined ? 16 : 24;
+  const extra = new Uint8Array(4 + n);
+  const v = new DataView(extra.buffer);
+  v.setUint16(0, 1, true);
+  v.setUint16(2, n, true);
+  v.setBigUint64(4, BigInt(size), true);
+  v.setBigUint64(12, BigInt(compressed), true);
+  if (offset !== undefined) v.setBigUint64(20, BigInt(offset), true);
+  return extra;
+}
+
+/** A header's 32-bit `fields` set to 0xffffffff (see the zip64 field) and its version needed to 4.5. */
+function markZip64(header: Uint8Array, versionNeeded: number, fields: readonly number[]): void {
+  const v = new DataView(header.buffer, header.byteOffset, header.byteLength);
+  v.setUint16(versionNeeded, 45, true);
+  for (const f of fields) v.setUint32(f, 0xffffffff, true);
 }
 
 /** One zip-level change, or undefined when the archive cannot be taken apart. */

@@ -18,9 +18,9 @@ import { writeAll, writeFileAtomic, type WriteOptions } from './atomic.js';
 import { readBytes, withRegularFile } from './files.js';
 import { encodeNpy, npyHeaderEnd, NPY_HEADER_PROBE, parseNpy, parseNpyHeader, type NpyHeader } from './npy.js';
 
-const SIG_LOCAL = 0x04034b50;
-const SIG_CENTRAL = 0x02014b50;
-const SIG_END = 0x06054b50;
+export const SIG_LOCAL = 0x04034b50;
+export const SIG_CENTRAL = 0x02014b50;
+export const SIG_END = 0x06054b50;
 const SIG_ZIP64_END = 0x06064b50;
 const SIG_ZIP64_LOCATOR = 0x07064b50;
 const STORED = 0;
@@ -435,7 +435,8 @@ export async function writeNpz(path: string, arrays: Readonly<Record<string, Ten
 }
 
 /** A member ready to write: name, CRC-32 and sizes of the .npy bytes, and the bytes as stored. */
-interface OutMember {
+/** A member as written: its name's bytes, method, CRC-32 and size of the inflated bytes, and the bytes stored. */
+export interface ZipMember {
   name: Uint8Array;
   method: number;
   crc: number;
@@ -463,7 +464,7 @@ function npzPieces(arrays: Readonly<Record<string, Tensor>>, compress: boolean):
   return pieces;
 }
 
-function npzMember(key: string, t: Tensor, compress: boolean): OutMember {
+function npzMember(key: string, t: Tensor, compress: boolean): ZipMember {
   const npy = encodeNpy(t, key);
   const name = new TextEncoder().encode(`${key}.npy`);
   if (name.length > 0xffff) throw new LowrankError('E_USAGE', 'array name is too long for a zip member name', { tensor: key });
@@ -472,12 +473,13 @@ function npzMember(key: string, t: Tensor, compress: boolean): OutMember {
 }
 
 /**
- * A local header (30 bytes + name) or central directory entry (46 bytes + name). From "version
- * needed" to the extra-field length the two share one layout, 2 bytes later in the central entry.
+ * A local header (30 bytes + name + extra) or central directory entry (46 bytes + name + extra).
+ * From "version needed" to the extra-field length the two share one layout, 2 bytes later in the
+ * central entry. (The fuzzer builds its archives with these too.)
  */
-function zipHeader(kind: 'local' | 'central', m: OutMember, localOffset: number): Uint8Array {
+export function zipHeader(kind: 'local' | 'central', m: ZipMember, localOffset: number, extra: Uint8Array = new Uint8Array(0)): Uint8Array {
   const fixed = kind === 'local' ? 30 : 46;
-  const out = new Uint8Array(fixed + m.name.length);
+  const out = new Uint8Array(fixed + m.name.length + extra.length);
   const v = new DataView(out.buffer);
   v.setUint32(0, kind === 'local' ? SIG_LOCAL : SIG_CENTRAL, true);
   const s = kind === 'local' ? 4 : 6;
@@ -491,12 +493,14 @@ function zipHeader(kind: 'local' | 'central', m: OutMember, localOffset: number)
   v.setUint32(s + 14, m.stored.length, true);
   v.setUint32(s + 18, m.size, true);
   v.setUint16(s + 22, m.name.length, true);
+  v.setUint16(s + 24, extra.length, true);
   if (kind === 'central') v.setUint32(42, localOffset, true);
   out.set(m.name, fixed);
+  out.set(extra, fixed + m.name.length);
   return out;
 }
 
-function endRecord(count: number, centralSize: number, centralOffset: number): Uint8Array {
+export function endRecord(count: number, centralSize: number, centralOffset: number): Uint8Array {
   const out = new Uint8Array(22);
   const v = new DataView(out.buffer);
   v.setUint32(0, SIG_END, true);

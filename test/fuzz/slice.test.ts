@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { DEFAULT_LIMITS, runCampaign, type Summary } from '../../fuzz/campaign.js';
-import type { Finding } from '../../fuzz/findings.js';
+import { replayCommand, type Finding } from '../../fuzz/findings.js';
 import { PROBES } from '../../fuzz/probes.js';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
@@ -22,7 +22,7 @@ const SEED = 16;
  */
 const LIMITS = { ...DEFAULT_LIMITS, timeMs: 60_000 };
 
-const describeFinding = (f: Finding): string => `${f.name} ${f.api}: ${f.problem}\n    ${f.mutations?.join('; ') ?? ''}\n    replay: node dist/fuzz/run.js --replay ${f.dir ?? '(not saved)'}`;
+const describeFinding = (f: Finding): string => `${f.name} ${f.api}: ${f.problem}\n    ${f.mutations?.join('; ') ?? ''}\n    replay: ${f.dir === undefined ? '(not saved)' : replayCommand(f.dir)}`;
 
 let summary: Summary | undefined;
 const campaign = async (): Promise<Summary> => (summary ??= await runCampaign({ seed: SEED, cases: CASES, findingsDir: FINDINGS, limits: LIMITS }));

@@ -12,6 +12,7 @@ import { tensor, type Tensor } from '../../src/core/tensor.js';
 import { encodeNpy, parseNpy, readNpy, readNpyHeader, writeNpy } from '../../src/io/npy.js';
 import { encodeNpz, parseNpz, readNpz, readNpzHeaders, writeNpz } from '../../src/io/npz.js';
 import { python, pythonJson } from '../helpers/python.js';
+import { assertThrowsCode } from '../helpers/errors.js';
 import { tempDir } from '../helpers/tmp.js';
 
 type NpyDType = Exclude<DType, 'bf16' | 'f8_e4m3' | 'f8_e5m2'>;
@@ -139,15 +140,6 @@ async function assertRejectsWith(p: Promise<unknown>, code: ErrorCode, pattern: 
   await assert.rejects(p, (e: unknown) => {
     assert.ok(e instanceof LowrankError, `expected a LowrankError, got ${String(e)}`);
     if (code === 'E_FORMAT') assert.ok(e instanceof FormatError, 'expected a FormatError');
-    assert.equal(e.code, code);
-    assert.match(e.message, pattern);
-    return true;
-  });
-}
-
-function assertThrowsWith(f: () => unknown, code: ErrorCode, pattern: RegExp): void {
-  assert.throws(f, (e: unknown) => {
-    assert.ok(e instanceof LowrankError, `expected a LowrankError, got ${String(e)}`);
     assert.equal(e.code, code);
     assert.match(e.message, pattern);
     return true;
@@ -462,7 +454,7 @@ test('refuses an object array (pickle) made by numpy', async (t) => {
   const dir = await tempDir(t);
   numpySaves(dir, { object: "np.array([1, 'a'], dtype=object)" });
   await assertRejectsWith(readNpy(join(dir, 'object.npy')), 'E_UNSUPPORTED', /pickle/);
-  assertThrowsWith(() => parseNpy(new Uint8Array([0x80, 4, 0x95]), 'p.pkl'), 'E_UNSUPPORTED', /p\.pkl: this is a Python pickle/);
+  assertThrowsCode(() => parseNpy(new Uint8Array([0x80, 4, 0x95]), 'p.pkl'), 'E_UNSUPPORTED', /p\.pkl: this is a Python pickle/);
 });
 
 test('refuses big-endian, structured and other dtypes made by numpy', async (t) => {
@@ -476,9 +468,9 @@ test('refuses big-endian, structured and other dtypes made by numpy', async (t) 
   await assertRejectsWith(readNpy(join(dir, 'structured.npy')), 'E_UNSUPPORTED', /structured/);
   await assertRejectsWith(readNpy(join(dir, 'complex.npy')), 'E_UNSUPPORTED', /'<c8' is not supported/);
   const withDescr = (descr: string): Uint8Array => rawNpy(`{'descr': '${descr}', 'fortran_order': False, 'shape': (1,), }`, new Uint8Array(4));
-  assertThrowsWith(() => parseNpy(withDescr('!f4'), 'd.npy'), 'E_UNSUPPORTED', /numpy dtype '!f4' is not supported/);
-  assertThrowsWith(() => parseNpy(withDescr('|f4'), 'd.npy'), 'E_UNSUPPORTED', /dtype '\|f4' has no byte order/);
-  assertThrowsWith(() => parseNpy(withDescr('|O'), 'd.npy'), 'E_UNSUPPORTED', /pickle is not supported/);
+  assertThrowsCode(() => parseNpy(withDescr('!f4'), 'd.npy'), 'E_UNSUPPORTED', /numpy dtype '!f4' is not supported/);
+  assertThrowsCode(() => parseNpy(withDescr('|f4'), 'd.npy'), 'E_UNSUPPORTED', /dtype '\|f4' has no byte order/);
+  assertThrowsCode(() => parseNpy(withDescr('|O'), 'd.npy'), 'E_UNSUPPORTED', /pickle is not supported/);
 });
 
 test('refuses truncated files and a shape the data cannot hold, naming file and offset', async (t) => {
@@ -493,10 +485,10 @@ test('refuses truncated files and a shape the data cannot hold, naming file and 
   await assertRejectsWith(readNpy(path), 'E_FORMAT', /truncated/);
   // A huge shape over 8 bytes of data must fail on the length check, not try to allocate.
   const huge = rawNpy(`{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000000, 1000000), }`, new Uint8Array(8));
-  assertThrowsWith(() => parseNpy(huge, 'huge.npy'), 'E_FORMAT', /truncated: the data section has 8 bytes/);
+  assertThrowsCode(() => parseNpy(huge, 'huge.npy'), 'E_FORMAT', /truncated: the data section has 8 bytes/);
   const extra = new Uint8Array(good.length + 3);
   extra.set(good);
-  assertThrowsWith(() => parseNpy(extra, 'extra.npy'), 'E_FORMAT', /3 unexpected bytes after the array data/);
+  assertThrowsCode(() => parseNpy(extra, 'extra.npy'), 'E_FORMAT', /3 unexpected bytes after the array data/);
 });
 
 test('refuses bad magic and an unknown version', async (t) => {
@@ -506,7 +498,7 @@ test('refuses bad magic and an unknown version', async (t) => {
   await assertRejectsWith(readNpy(path), 'E_FORMAT', /text\.npy, byte 0: not a \.npy file \(bad magic/);
   const v9 = encodeNpy(randomTensor('u8', [2], rng(21)));
   v9[6] = 9;
-  assertThrowsWith(() => parseNpy(v9, 'v9.npy'), 'E_UNSUPPORTED', /version 9\.0 is not supported/);
+  assertThrowsCode(() => parseNpy(v9, 'v9.npy'), 'E_UNSUPPORTED', /version 9\.0 is not supported/);
 });
 
 test('refuses headers that do not parse, with the byte offset', () => {
@@ -523,7 +515,7 @@ test('refuses headers that do not parse, with the byte offset', () => {
     [`{'descr': '<f4', 'fortran_order': False, 'shape': ${'('.repeat(100)}`, /nests too deeply/],
     [`['descr', '<f4']`, /not a Python dict/],
   ];
-  for (const [header, pattern] of cases) assertThrowsWith(() => parseNpy(rawNpy(header, data), 'h.npy'), 'E_FORMAT', pattern);
+  for (const [header, pattern] of cases) assertThrowsCode(() => parseNpy(rawNpy(header, data), 'h.npy'), 'E_FORMAT', pattern);
 });
 
 test('refuses to write bf16 and fp8 tensors and leaves no file', async (t) => {

@@ -197,7 +197,7 @@ test('broken adapters give typed errors', async (t) => {
   await assert.rejects(openAdapter(pickle), (e: unknown) => e instanceof LowrankError && e.code === 'E_UNSUPPORTED' && /pickle/.test(e.message));
 });
 
-test('patterns run in linear time: a catastrophically backtracking rank_pattern key over a long module name opens at once, with PEFT\'s result; lookarounds are E_FORMAT', { timeout: 30_000 }, async (t) => {
+test('patterns run on RE2: a catastrophically backtracking rank_pattern key over a long module name opens (the timeout is a hang guard), with PEFT\'s result; lookarounds are E_FORMAT', { timeout: 30_000 }, async (t) => {
   const root = await tempDir(t);
   // 2^40 paths for a backtracking engine (the issue measured 76 s for 31 characters, doubling with each).
   const name = `model.${'a'.repeat(40)}.q_proj`;
@@ -249,10 +249,11 @@ test('fuzz finding: 5,000 regex keys in rank_pattern and alpha_pattern over 3,00
   const layer = (i: number): string => `model.layers.${i}.self_attn.q_proj`;
   const pattern = (keys: number): Record<string, number> => Object.fromEntries(Array.from({ length: keys }, (_, i) => [`layers\\.${i}\\..*_proj`, 1]));
   const dir = join(root, 'many');
-  await writeAdapter(dir, { r: 1, lora_alpha: 1, target_modules: ['q_proj'], rank_pattern: pattern(100), alpha_pattern: pattern(100) }, Array.from({ length: 3000 }, (_, i) => module(layer(i), 1, 2, 2, i)));
-  // Below the limit the regex keys still match, first in order.
+  await writeAdapter(dir, { r: 2, lora_alpha: 1, target_modules: ['q_proj'], rank_pattern: pattern(100), alpha_pattern: pattern(100) }, Array.from({ length: 3000 }, (_, i) => module(layer(i), i < 100 ? 1 : 2, 2, 2, i)));
+  // Below the limit the regex keys still match: the first 100 layers take r 1 from theirs, the rest the default 2.
   const a = await openAdapter(dir);
-  assert.deepEqual(new Set(a.modules.map((m) => m.r)), new Set([1]));
+  const rankOf = new Map(a.modules.map((m) => [m.name, m.r]));
+  assert.deepEqual(Array.from({ length: 3000 }, (_, i) => rankOf.get(layer(i))), Array.from({ length: 3000 }, (_, i) => (i < 100 ? 1 : 2)));
   await a.close();
   const cfgFile = join(dir, 'adapter_config.json');
   const cfg = JSON.parse(await readFile(cfgFile, 'utf8')) as Record<string, unknown>;
