@@ -62,7 +62,7 @@ function problemOf(o: Outcome, expected: string | undefined): string | undefined
   if (isFinding(o)) {
     if (o.kind === 'untyped') return `${o.code ?? o.name}: ${o.message.slice(0, 300)}`;
     if (o.kind === 'timeout') return `still running after ${o.ms} ms`;
-    if (o.kind === 'memory') return `resident memory reached ${(o.rssBytes / 2 ** 20).toFixed(0)} MiB`;
+    if (o.kind === 'memory') return `resident memory grew by ${(o.rssBytes / 2 ** 20).toFixed(0)} MiB`;
     if (o.kind === 'crash') return `worker died: ${o.message}`;
   }
   if (expected !== undefined && label(o) !== expected) return `expected ${expected}, got ${label(o)}`;

@@ -7,6 +7,7 @@ export type Outcome =
   /** Anything else thrown: an untyped exception, E_INTERNAL, a message over several lines. */
   | { kind: 'untyped'; name: string; code?: string; message: string; stack?: string }
   | { kind: 'timeout'; ms: number }
+  /** The process's resident memory grew by more than the limit while the case ran. */
   | { kind: 'memory'; rssBytes: number }
   /** The worker died (an out-of-memory abort of its heap, a crash in native code). */
   | { kind: 'crash'; message: string };

@@ -1,8 +1,10 @@
 /**
  * A few worker threads reused across cases. The parent times each API call (a worker past the time
  * limit is terminated and replaced) and samples the process's resident memory, which includes every
- * worker's heap and array buffers; past the memory limit every busy worker is stopped and its case
- * reported as a memory suspect (the caller reruns suspects alone to tell which one it was).
+ * worker's heap and array buffers. A case is charged what that memory grew by since it started (not
+ * what the process held before: the garbage of building a large input, a previous case's heap not
+ * yet collected); past the limit every busy worker over it is stopped and its case reported as a
+ * memory suspect (the caller reruns suspects alone to tell which one it was).
  */
 import { Worker } from 'node:worker_threads';
 import type { ApiName } from './apis.js';
@@ -12,7 +14,7 @@ import type { Outcome } from './outcome.js';
 export interface Limits {
   /** Per API call, in milliseconds. */
   timeMs: number;
-  /** Resident memory of the whole process, in bytes. */
+  /** Growth of the whole process's resident memory while a case runs, in bytes. */
   rssBytes: number;
 }
 
@@ -33,6 +35,8 @@ interface Busy {
   results: ApiResult[];
   api?: ApiName;
   startedAt: number;
+  /** The process's resident memory when the case started. */
+  startRss: number;
   resolve: (r: ApiResult[]) => void;
 }
 
@@ -82,7 +86,7 @@ export function createPool(size: number, limits: Limits): Pool {
     });
     const died = (why: string, memory: boolean): void => {
       if (slot.worker !== worker || closed) return;
-      finish(slot, memory ? { kind: 'memory', rssBytes: process.memoryUsage.rss() } : { kind: 'crash', message: why });
+      finish(slot, memory ? { kind: 'memory', rssBytes: process.memoryUsage.rss() - (slot.busy?.startRss ?? 0) } : { kind: 'crash', message: why });
       spawn(slot);
       release(slot);
     };
@@ -110,7 +114,7 @@ export function createPool(size: number, limits: Limits): Pool {
       if (s.busy !== undefined && s.busy.api !== undefined && now - s.busy.startedAt > limits.timeMs) kill(s, { kind: 'timeout', ms: Math.round(now - s.busy.startedAt) });
     }
     const rss = process.memoryUsage.rss();
-    if (rss > limits.rssBytes) for (const s of slots) if (s.busy !== undefined) kill(s, { kind: 'memory', rssBytes: rss });
+    for (const s of slots) if (s.busy !== undefined && rss - s.busy.startRss > limits.rssBytes) kill(s, { kind: 'memory', rssBytes: rss - s.busy.startRss });
   }, SAMPLE_MS);
 
   return {
@@ -118,7 +122,7 @@ export function createPool(size: number, limits: Limits): Pool {
       return new Promise<ApiResult[]>((resolve) => {
         const start = (slot: Slot): void => {
           const job: Job = { id: nextId++, target, apis };
-          slot.busy = { job, results: [], startedAt: performance.now(), resolve };
+          slot.busy = { job, results: [], startedAt: performance.now(), startRss: process.memoryUsage.rss(), resolve };
           slot.worker.postMessage(job);
         };
         const free = slots.find((s) => s.busy === undefined);
