@@ -6,12 +6,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeSafetensors } from '../../src/io/safetensors/index.js';
 import { openModel, writeModel } from '../../src/io/hf.js';
 import { repairTarget } from '../../src/io/atomic.js';
+import { isAdapterFolder, openAdapter, writeAdapter } from '../../src/io/peft.js';
+import { isMethodFolder } from '../../src/methods/adapterFile.js';
+import { tensor } from '../../src/core/tensor.js';
 import { nativeInfo, renameExchange } from '../../src/backend/native/index.js';
 import { LowrankError } from '../../src/core/errors.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -171,4 +174,24 @@ test('repair leaves the temporaries of a live writer alone and removes those of 
   for (const n of names) await writeFile(join(dir, n), 'partial');
   await repairTarget(target);
   assert.deepEqual((await readdir(dir)).sort(), [names[1], names[2], 'out.safetensors'].sort(), 'only the dead writer’s temporary of this target goes');
+});
+
+test('an adapter folder a dead writer left aside is put back by the next read of it, whichever reader comes first', async (t) => {
+  const dir = await tempDir(t);
+  const target = join(dir, 'adapter');
+  const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+  const reads: [string, () => Promise<unknown>][] = [
+    ['isAdapterFolder', () => isAdapterFolder(target)],
+    ['isMethodFolder', () => isMethodFolder(target)],
+    ['openAdapter', async () => (await openAdapter(target)).close()],
+  ];
+  for (const [name, read] of reads) {
+    await rm(target, { recursive: true, force: true });
+    await writeAdapter(target, { r: 1, lora_alpha: 1, target_modules: ['q_proj'] }, [{ name: 'model.q_proj', A: tensor('f32', [1, 2]), B: tensor('f32', [2, 1]) }]);
+    // The state a kill between the two renames of the fallback leaves: the old folder aside, nothing at the target.
+    await rename(target, join(dir, `.adapter.lowrank-old-${dead}-0123abcd`));
+    await read();
+    assert.deepEqual(await readdir(dir), ['adapter'], `${name}: the old folder is back and nothing stale is left`);
+    assert.equal(await isMethodFolder(target), false, `${name}: it is the LoRA adapter it was`);
+  }
 });
