@@ -4,7 +4,6 @@
  * Any adapter the training loop can evaluate loads: PEFT LoRA and DoRA folders (the PiSSA family
  * saves as LoRA on the original base) and the methods with a format of their own.
  */
-import { basename } from 'node:path';
 import { LowrankError } from '../core/errors.js';
 import { tensor, type Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
@@ -15,6 +14,7 @@ import { doraTerm } from '../methods/dora.js';
 import type { CausalLm } from '../nn/causalLm.js';
 import type { LinearAdapter } from '../nn/linear.js';
 import { addInto } from '../nn/weights.js';
+import { basename } from '../io/paths.js';
 
 /** An adapter read over a model: its term per module (module name without `.weight`), not applied. */
 export interface LoadedAdapter<F extends FloatDType> {

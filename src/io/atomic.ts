@@ -14,13 +14,10 @@
  * `kill-after-aside` (old folder aside, new one not yet in) or `kill-after-exchange`, and
  * `no-exchange` takes the two-rename fallback where the exchange would work.
  */
-import { open, readdir, rename, rm, mkdir, realpath, type FileHandle } from 'node:fs/promises';
-import { existsSync, renameSync, rmSync } from 'node:fs';
-import { basename, dirname, join, resolve, sep } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { LowrankError, fromSystemError } from '../core/errors.js';
-import { renameExchange } from '../backend/native/index.js';
 import { exists } from './files.js';
+import { fs, type FileHandle } from './fs.js';
+import { basename, dirname, join, resolve, sep } from './paths.js';
 
 /** Options shared by every writer. */
 export interface WriteOptions {
@@ -35,7 +32,7 @@ const openInputs = new Map<string, number>();
 
 /** Marks a file as an input of this process (writers will refuse it) until {@link releaseInput}. */
 export async function registerInput(path: string): Promise<string> {
-  const real = await realpath(path).catch(() => resolve(path));
+  const real = await fs().realpath(path).catch(() => resolve(path));
   openInputs.set(real, (openInputs.get(real) ?? 0) + 1);
   return real;
 }
@@ -52,7 +49,7 @@ export function releaseInput(real: string): void {
  * before the process exits (the CLI does, on Ctrl-C).
  */
 export function removeTempOutputsSync(): void {
-  for (const p of inProgress) rmSync(p, { recursive: true, force: true });
+  for (const p of inProgress) fs().rmSync(p);
   inProgress.clear();
   for (const [old, target] of movedAside) settleAsideSync(old, target);
   movedAside.clear();
@@ -64,7 +61,7 @@ export function removeTempOutputsSync(): void {
  * it; so do jobs before their work, to fail before it rather than after.
  */
 export async function checkOutput(target: string, overwrite = false, inputs: readonly string[] = []): Promise<void> {
-  const abs = await realpath(target).catch(() => resolve(target));
+  const abs = await fs().realpath(target).catch(() => resolve(target));
   for (const input of [...openInputs.keys(), ...inputs.map((i) => resolve(i))]) {
     if (input === abs || input.startsWith(abs + sep)) {
       throw new LowrankError('E_EXISTS', `refusing to write over an input of this job (${input})`, { file: target });
@@ -78,7 +75,8 @@ export async function checkOutput(target: string, overwrite = false, inputs: rea
 
 function tempName(target: string, kind: 'tmp' | 'old'): string {
   const abs = resolve(target);
-  return join(dirname(abs), `.${basename(abs)}.lowrank-${kind}-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const random = [...crypto.getRandomValues(new Uint8Array(4))].map((b) => b.toString(16).padStart(2, '0')).join('');
+  return join(dirname(abs), `.${basename(abs)}.lowrank-${kind}-${fs().pid}-${random}`);
 }
 
 /** tempName's names: the target's base name, the kind, the writer's process id. */
@@ -93,7 +91,7 @@ const TEMP_NAME = /^\.(.+)\.lowrank-(tmp|old)-(\d+)-[0-9a-f]{8}$/s;
 export async function repairTarget(target: string): Promise<void> {
   const dir = dirname(resolve(target));
   const base = basename(resolve(target));
-  const names = await readdir(dir).catch((): string[] => []);
+  const names = await fs().readdir(dir).catch((): string[] => []);
   const stale: { path: string; kind: string }[] = [];
   for (const name of names) {
     const m = TEMP_NAME.exec(name);
@@ -101,35 +99,30 @@ export async function repairTarget(target: string): Promise<void> {
     if (m !== null && m[1] === base && !writing(Number(m[3]), path)) stale.push({ path, kind: m[2] });
   }
   for (const s of stale.filter((x) => x.kind === 'old')) await settleAside(s.path, target).catch(() => undefined);
-  for (const s of stale.filter((x) => x.kind === 'tmp')) await rm(s.path, { recursive: true, force: true }).catch(() => undefined);
+  for (const s of stale.filter((x) => x.kind === 'tmp')) await fs().rm(s.path, { recursive: true, force: true }).catch(() => undefined);
 }
 
 /** An old folder moved aside for `target`: removed if the new one is in place, else put back. */
 async function settleAside(old: string, target: string): Promise<void> {
-  if (await exists(target)) await rm(old, { recursive: true, force: true });
-  else await rename(old, target);
+  if (await exists(target)) await fs().rm(old, { recursive: true, force: true });
+  else await fs().rename(old, target);
 }
 
 /** {@link settleAside} for a signal handler, which cannot wait. */
 function settleAsideSync(old: string, target: string): void {
-  if (existsSync(target)) rmSync(old, { recursive: true, force: true });
-  else renameSync(old, target);
+  if (fs().existsSync(target)) fs().rmSync(old);
+  else fs().renameSync(old, target);
 }
 
 /** Whether process `pid` may still be writing `path`: this process only if it is one of its own, another while it exists. */
 function writing(pid: number, path: string): boolean {
-  if (pid === process.pid) return inProgress.has(path) || movedAside.has(path);
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by someone else
-  }
+  if (pid === fs().pid) return inProgress.has(path) || movedAside.has(path);
+  return fs().alive(pid);
 }
 
 /** The test hook of the module comment: true when `point` is set; the kill points do not return. */
 function fault(point: 'no-exchange' | 'kill-after-aside' | 'kill-after-exchange'): boolean {
-  if (!(process.env.LOWRANK_FAULT ?? '').split(',').includes(point)) return false;
+  if (typeof process === 'undefined' || !(process.env.LOWRANK_FAULT ?? '').split(',').includes(point)) return false;
   if (point !== 'no-exchange') process.kill(process.pid, 'SIGKILL');
   return true;
 }
@@ -144,15 +137,15 @@ export async function writeFileAtomic(target: string, write: (fh: FileHandle) =>
   inProgress.add(tmp);
   let fh: FileHandle | undefined;
   try {
-    fh = await open(tmp, 'wx');
+    fh = await fs().open(tmp, 'wx');
     await write(fh);
     await fh.sync();
     await fh.close();
     fh = undefined;
-    await rename(tmp, target);
+    await fs().rename(tmp, target);
   } catch (e) {
     await fh?.close().catch(() => undefined);
-    await rm(tmp, { force: true });
+    await fs().rm(tmp, { force: true });
     throw fromSystemError(e, 'writing', target);
   } finally {
     inProgress.delete(tmp);
@@ -166,13 +159,13 @@ export async function writeFileAtomic(target: string, write: (fh: FileHandle) =>
  */
 export async function writeDirAtomic(target: string, fill: (dir: string) => Promise<void>, opts: WriteOptions = {}): Promise<void> {
   await checkOutput(target, opts.overwrite);
-  await mkdir(dirname(resolve(target)), { recursive: true }).catch((e: unknown) => {
+  await fs().mkdir(dirname(resolve(target)), { recursive: true }).catch((e: unknown) => {
     throw fromSystemError(e, 'creating the parent folder', target);
   });
   const tmp = tempName(target, 'tmp');
   inProgress.add(tmp);
   try {
-    await mkdir(tmp);
+    await fs().mkdir(tmp);
     await fill(tmp);
     await syncDir(tmp);
     await swapIn(tmp, target);
@@ -181,7 +174,7 @@ export async function writeDirAtomic(target: string, fill: (dir: string) => Prom
     throw renamePath(fromSystemError(e, 'writing', target), tmp, target);
   } finally {
     // The partial new folder, or after an exchange the old one.
-    await rm(tmp, { recursive: true, force: true });
+    await fs().rm(tmp, { recursive: true, force: true });
     inProgress.delete(tmp);
   }
 }
@@ -192,24 +185,24 @@ export async function writeDirAtomic(target: string, fill: (dir: string) => Prom
  * new one moved in, and the old one removed; if the second rename fails the old one is put back.
  */
 async function swapIn(tmp: string, target: string): Promise<void> {
-  if (!(await exists(target))) return rename(tmp, target);
-  if (!fault('no-exchange') && renameExchange(tmp, target)) {
+  if (!(await exists(target))) return fs().rename(tmp, target);
+  if (!fault('no-exchange') && fs().exchange(tmp, target)) {
     fault('kill-after-exchange');
     return;
   }
   const old = tempName(target, 'old');
-  await rename(target, old);
+  await fs().rename(target, old);
   movedAside.set(old, target);
   try {
     fault('kill-after-aside');
-    await rename(tmp, target);
+    await fs().rename(tmp, target);
   } catch (e) {
     await settleAside(old, target).catch(() => undefined); // if this fails, a later repair does it
     throw e;
   } finally {
     movedAside.delete(old);
   }
-  await rm(old, { recursive: true, force: true });
+  await fs().rm(old, { recursive: true, force: true });
 }
 
 /** An error whose message speaks of the temporary folder, re-worded to name the target instead. */
@@ -220,7 +213,7 @@ function renamePath(e: unknown, tmp: string, target: string): unknown {
 
 /** Flushes a folder's entries to disk (where the platform allows fsync on a folder). */
 async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r').catch(() => undefined);
+  const fh = await fs().open(dir, 'r').catch(() => undefined);
   if (fh === undefined) return;
   await fh.sync().catch(() => undefined);
   await fh.close();
@@ -228,9 +221,9 @@ async function syncDir(dir: string): Promise<void> {
 
 /** Writes a small text file (a config, an index) and syncs it: for files inside a folder being written atomically. */
 export async function writeTextFile(path: string, text: string): Promise<void> {
-  const fh = await open(path, 'wx');
+  const fh = await fs().open(path, 'wx');
   try {
-    await fh.writeFile(text, 'utf8');
+    await fh.writeFile(text);
     await fh.sync();
   } finally {
     await fh.close();

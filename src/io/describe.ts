@@ -3,8 +3,6 @@
  * the config's architecture fields and, for an adapter, its method, rank and targets. Reads headers
  * and configs only. `lowrank inspect` prints this.
  */
-import { stat } from 'node:fs/promises';
-import { basename } from 'node:path';
 import { byteSize, numel } from '../core/tensor.js';
 import { toSafetensorsDType, type DType } from '../core/dtype.js';
 import { fromSystemError } from '../core/errors.js';
@@ -12,6 +10,8 @@ import { openModel } from './hf.js';
 import { isAdapterFolder, openAdapter, loraScaling } from './peft.js';
 import { readNpyHeader } from './npy.js';
 import { readNpzHeaders } from './npz.js';
+import { fs } from './fs.js';
+import { basename } from './paths.js';
 
 /** One tensor in a description. */
 export interface TensorRow {
@@ -72,7 +72,7 @@ const ARCH_FIELDS = [
  * alone (for .npz, the zip directory and each member's .npy header).
  */
 export async function describe(path: string): Promise<Description> {
-  const st = await stat(path).catch((e: unknown) => {
+  const st = await fs().stat(path).catch((e: unknown) => {
     throw fromSystemError(e, 'inspecting', path);
   });
   if (st.isDirectory() && (await isAdapterFolder(path))) return describeAdapter(path);

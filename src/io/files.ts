@@ -1,6 +1,6 @@
 /** Whole-file reads with lowrank's errors: a missing file is E_NOT_FOUND, bad JSON is E_FORMAT. */
-import { open, readFile, stat, constants, type FileHandle } from 'node:fs/promises';
 import { FormatError, LowrankError, fromSystemError } from '../core/errors.js';
+import { fs, type FileHandle } from './fs.js';
 
 /** The largest JSON file lowrank reads (configs and indexes are kilobytes; this stops hostile ones). */
 export const MAX_JSON_BYTES = 100_000_000;
@@ -10,7 +10,7 @@ export const MAX_JSON_BYTES = 100_000_000;
  * a device like /dev/zero would never end. Returns its size.
  */
 export async function regularFileSize(path: string): Promise<number> {
-  const st = await stat(path).catch((e: unknown) => {
+  const st = await fs().stat(path).catch((e: unknown) => {
     throw fromSystemError(e, 'reading', path);
   });
   if (!st.isFile()) throw new LowrankError('E_IO', `not a regular file (${st.isDirectory() ? 'a folder' : 'a device, pipe or socket'})`, { file: path });
@@ -18,14 +18,14 @@ export async function regularFileSize(path: string): Promise<number> {
 }
 
 /** Whether something (a file, a folder) is at `path`. */
-export const exists = (path: string): Promise<boolean> => stat(path).then(() => true, () => false);
+export const exists = (path: string): Promise<boolean> => fs().stat(path).then(() => true, () => false);
 
 /** A regular file's bytes, refusing files larger than `maxBytes`. */
 export async function readBytes(path: string, maxBytes = Number.MAX_SAFE_INTEGER): Promise<Uint8Array> {
   const size = await regularFileSize(path);
   if (size > maxBytes) throw new FormatError(`file is ${size} bytes, more than the ${maxBytes} this kind of file may have`, { file: path });
   try {
-    return await readFile(path);
+    return await fs().readFile(path);
   } catch (e) {
     throw fromSystemError(e, 'reading', path);
   }
@@ -50,7 +50,7 @@ export async function readJsonObject(path: string): Promise<Record<string, unkno
  */
 export async function withRegularFile<T>(path: string, use: (fh: FileHandle, size: number) => Promise<T>): Promise<T> {
   await regularFileSize(path);
-  const fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK).catch((e: unknown) => {
+  const fh = await fs().open(path, 'r').catch((e: unknown) => {
     throw fromSystemError(e, 'opening', path);
   });
   try {

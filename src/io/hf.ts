@@ -3,8 +3,6 @@
  * `model.safetensors.index.json`. Opening reads the config and the shard headers only; tensors are
  * read one at a time by name.
  */
-import { readdir, stat } from 'node:fs/promises';
-import { basename, join } from 'node:path';
 import { FormatError, LowrankError, fromSystemError } from '../core/errors.js';
 import type { FloatDType, Storage } from '../core/dtype.js';
 import { byteSize, type Tensor } from '../core/tensor.js';
@@ -15,6 +13,8 @@ import { NameIndex } from './nameIndex.js';
 import { openSafetensors, type SafetensorsFile } from './safetensors/reader.js';
 import { writeSafetensors, type TensorSource } from './safetensors/writer.js';
 import type { SafetensorsEntry } from './safetensors/header.js';
+import { fs } from './fs.js';
+import { basename, join } from './paths.js';
 
 /** A tensor of a model and the shard that holds it. */
 export interface ModelTensor extends SafetensorsEntry {
@@ -55,11 +55,11 @@ export const INDEX_FILE = 'model.safetensors.index.json';
  */
 export async function openModel(path: string): Promise<Model> {
   await repairTarget(path);
-  const st = await stat(path).catch((e: unknown) => {
+  const st = await fs().stat(path).catch((e: unknown) => {
     throw fromSystemError(e, 'opening the model', path);
   });
   if (st.isFile()) return assemble(path, undefined, [[basename(path), await openSafetensors(path)]], undefined);
-  const names = await readdir(path).catch((e: unknown) => {
+  const names = await fs().readdir(path).catch((e: unknown) => {
     throw fromSystemError(e, 'listing the model folder', path);
   });
   const config = names.includes('config.json') ? await readJsonObject(join(path, 'config.json')) : undefined;

@@ -5,13 +5,13 @@
  * one of its own), `lowrank_method` naming the method and `lowrank_keys` mapping each role to its
  * key suffix. Factors are stored for the weight as [out, in] whatever the checkpoint's layout.
  */
-import { join } from 'node:path';
 import type { Tensor } from '../core/tensor.js';
 import { writeDirAtomic, writeTextFile, type WriteOptions } from './atomic.js';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, KEY_PREFIX, readAdapterConfig } from './peft.js';
 import { writeSafetensors } from './safetensors/writer.js';
 import { openSafetensors } from './safetensors/reader.js';
 import { FormatError, brief } from '../core/errors.js';
+import { join } from './paths.js';
 
 /** The peft_type of these folders. */
 export const METHOD_ADAPTER_TYPE = 'LOWRANK';

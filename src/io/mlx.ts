@@ -8,11 +8,11 @@
  * applies them to the last `num_layers` blocks, so only modules under `model.layers.<i>.` are
  * accepted.
  */
-import { join } from 'node:path';
 import { LowrankError } from '../core/errors.js';
 import { encodeFloat, tensor, toFloat, type Tensor } from '../core/tensor.js';
 import { writeDirAtomic, writeTextFile, type WriteOptions } from './atomic.js';
 import { writeSafetensors, type TensorSource } from './safetensors/writer.js';
+import { join } from './paths.js';
 
 /** The weights file of an mlx-lm adapter folder. */
 export const MLX_ADAPTER_WEIGHTS = 'adapters.safetensors';

@@ -16,6 +16,7 @@ import { inflateMember, zlibCrc32 } from './inflate.js';
 import type { Tensor } from '../core/tensor.js';
 import { writeAll, writeFileAtomic, type WriteOptions } from './atomic.js';
 import { readBytes, withRegularFile } from './files.js';
+import { fs } from './fs.js';
 import { encodeNpy, npyHeaderEnd, NPY_HEADER_PROBE, parseNpy, parseNpyHeader, type NpyHeader } from './npy.js';
 
 export const SIG_LOCAL = 0x04034b50;
@@ -118,6 +119,9 @@ export async function readNpz(path: string, opts: NpzReadOptions = {}): Promise<
  */
 export async function readNpzHeaders(path: string): Promise<Record<string, NpyHeader>> {
   return withRegularFile(path, async (fh, size) => {
+    // The archive is walked with synchronous reads (parseNpz's walk), which need Node's descriptor.
+    const fd = 'fd' in fh && typeof fh.fd === 'number' ? fh.fd : undefined;
+    if (fd === undefined) throw new LowrankError('E_UNSUPPORTED', `reading .npz headers needs Node's files (this file system is ${fs().name})`, { file: path });
     const zip: Zip = {
       file: path,
       size,
@@ -125,7 +129,7 @@ export async function readNpzHeaders(path: string): Promise<Record<string, NpyHe
         need(zip, at, length, what);
         const out = new Uint8Array(length);
         for (let got = 0; got < length; ) {
-          const n = readSync(fh.fd, out, got, length - got, at + got);
+          const n = readSync(fd, out, got, length - got, at + got);
           if (n === 0) throw new FormatError(`the file shrank while the ${what} was read`, { file: path, offset: at + got });
           got += n;
         }

@@ -5,8 +5,6 @@
  * its config semantics (scaling alpha/r or alpha/sqrt(r), rank_pattern/alpha_pattern, target_modules
  * as a list or a regex).
  */
-import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { compilePattern, type Pattern } from '../core/pattern.js';
 import { FormatError, LowrankError, brief } from '../core/errors.js';
 import type { FloatDType, Storage } from '../core/dtype.js';
@@ -16,6 +14,8 @@ import { readJsonObject } from './files.js';
 import { openSafetensors, type SafetensorsFile } from './safetensors/reader.js';
 import { writeSafetensors, type TensorSource } from './safetensors/writer.js';
 import type { SafetensorsEntry } from './safetensors/header.js';
+import { fs } from './fs.js';
+import { join } from './paths.js';
 
 /** The config file of a PEFT adapter folder. */
 export const ADAPTER_CONFIG = 'adapter_config.json';
@@ -341,7 +341,7 @@ const KEY_RE = /^(?:base_model\.model\.)?(.+)\.(lora_A\.weight|lora_B\.weight|lo
 /** True when a folder holds an adapter_config.json (after {@link repairTarget}, as for every read of an adapter folder). */
 export async function isAdapterFolder(dir: string): Promise<boolean> {
   await repairTarget(dir);
-  return stat(join(dir, ADAPTER_CONFIG)).then((s) => s.isFile(), () => false);
+  return fs().stat(join(dir, ADAPTER_CONFIG)).then((s) => s.isFile(), () => false);
 }
 
 /**
@@ -362,7 +362,7 @@ export async function openAdapter(dir: string): Promise<Adapter> {
   const isLora = fields.peft_type === 'LORA';
   const config = isLora ? loraConfig(fields as Partial<LoraConfig>, cfgPath) : (fields as unknown as LoraConfig);
 
-  const names = await readdir(dir);
+  const names = await fs().readdir(dir);
   if (!names.includes(ADAPTER_WEIGHTS)) {
     const legacy = names.includes('adapter_model.bin') ? ' (only adapter_model.bin, a pickle, which lowrank does not load: convert it to safetensors)' : '';
     throw new LowrankError(legacy ? 'E_UNSUPPORTED' : 'E_NOT_FOUND', `no ${ADAPTER_WEIGHTS}${legacy}`, { file: dir });

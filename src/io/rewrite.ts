@@ -3,12 +3,12 @@
  * the same shard files, index, tensor order and dtypes, the folder's other files (config.json,
  * tokenizer, ...) copied; streamed one tensor at a time and written atomically.
  */
-import { copyFile, readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Tensor } from '../core/tensor.js';
 import { writeDirAtomic, writeTextFile, type WriteOptions } from './atomic.js';
 import { INDEX_FILE, type Model, type ModelTensor } from './hf.js';
 import { writeSafetensors, type TensorSource } from './safetensors/writer.js';
+import { fs } from './fs.js';
+import { join } from './paths.js';
 
 const WEIGHT_SUFFIXES = ['.safetensors', '.bin', '.pt', '.pth', '.ckpt', '.gguf', '.h5', '.msgpack', '.onnx'];
 
@@ -41,7 +41,7 @@ export async function rewriteModel(model: Model, out: string, replace: (t: Model
         },
       }));
   const copied: string[] = [];
-  const single = (await stat(model.path)).isFile();
+  const single = (await fs().stat(model.path)).isFile();
   await writeDirAtomic(
     out,
     async (tmp) => {
@@ -57,10 +57,10 @@ export async function rewriteModel(model: Model, out: string, replace: (t: Model
         await writeTextFile(join(tmp, INDEX_FILE), JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2) + '\n');
       }
       if (!single) {
-        for (const name of (await readdir(model.path)).sort()) {
+        for (const name of (await fs().readdir(model.path)).sort()) {
           if (WEIGHT_SUFFIXES.some((s) => name.endsWith(s)) || name.endsWith('.index.json')) continue;
-          if (!(await stat(join(model.path, name))).isFile()) continue;
-          await copyFile(join(model.path, name), join(tmp, name));
+          if (!(await fs().stat(join(model.path, name))).isFile()) continue;
+          await fs().copyFile(join(model.path, name), join(tmp, name));
           copied.push(name);
         }
       }

@@ -8,7 +8,6 @@
  * [out, in] shape (`lowrank_shapes`) and the seed, so an adapter written here reads back without
  * its base model, and regenerated bases are checked against the saved ones.
  */
-import { join } from 'node:path';
 import { FormatError, LowrankError, brief } from '../core/errors.js';
 import { tensor, toFloat, type Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
@@ -20,6 +19,7 @@ import { ALL_METHODS } from './all.js';
 import { configOf, fromPeftFields, peftFields } from './options.js';
 import { LOWRANK_TYPE, NO_SHARED } from './shared.js';
 import type { AdapterFormat, AdapterMethod, InitOptions, LayerShape, Shared } from './types.js';
+import { join } from '../io/paths.js';
 
 
 /** An adapter of a method with its own format, in memory. */

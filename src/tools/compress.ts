@@ -36,9 +36,9 @@ import { checkOutput, writeDirAtomic, writeTextFile, type WriteOptions } from '.
 import { readJsonObject } from '../io/files.js';
 import { writeSafetensors, type TensorSource } from '../io/safetensors/writer.js';
 import { checkPolicy, chooseRanks, formatPolicy, needsSpectra, usefulRank, type LayerSpectrum, type RankPolicy } from './policy.js';
-import { join } from 'node:path';
 import { isDefaultLinear } from './targets.js';
 import { patternOf, type Pattern } from '../core/pattern.js';
+import { join } from '../io/paths.js';
 
 /** The manifest's file name inside a compressed model folder. */
 export const MANIFEST_FILE = 'lowrank_manifest.json';

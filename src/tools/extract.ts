@@ -7,9 +7,9 @@
  * Streams one tensor at a time from each model.
  */
 import { leading, sqrtSplit, transpose } from '../linalg/lowrank.js';
-import { stat } from 'node:fs/promises';
 import { checkOutput } from '../io/atomic.js';
-import { dirname, resolve } from 'node:path';
+import { fs } from '../io/fs.js';
+import { dirname, resolve } from '../io/paths.js';
 import { LowrankError } from '../core/errors.js';
 import { isFloatDType, type FloatDType } from '../core/dtype.js';
 import { encodeFloat, tensor, toFloat, type Tensor } from '../core/tensor.js';
@@ -164,7 +164,7 @@ async function checkDestination(o: ExtractOptions): Promise<void> {
   const out = resolve(o.out);
   await checkOutput(o.out, o.overwrite, [o.base, o.tuned]);
   // An adapter folder's parents are created; a kohya file goes into a folder that must exist.
-  if ((o.format ?? 'peft') === 'kohya' && !(await stat(dirname(out)).then((st) => st.isDirectory(), () => false))) {
+  if ((o.format ?? 'peft') === 'kohya' && !(await fs().stat(dirname(out)).then((st) => st.isDirectory(), () => false))) {
     throw new LowrankError('E_NOT_FOUND', 'the folder of the output file does not exist', { file: o.out });
   }
 }

@@ -3,7 +3,7 @@
  * pairs (the loss masked on the prompt), tokenized with an end-of-sequence token after each
  * example, packed into fixed-length sequences, shuffled from a seed.
  */
-import { readFile } from 'node:fs/promises';
+import { fs } from '../io/fs.js';
 import { LowrankError } from '../core/errors.js';
 import { rng } from '../core/rng.js';
 import { IGNORE } from '../nn/loss.js';
@@ -23,9 +23,11 @@ export interface Sequence {
 
 /** The records of a JSONL file, each with its line number (E_FORMAT naming the line of a bad one). */
 async function jsonlRecords(path: string): Promise<{ rec: Record<string, unknown>; bad: (why: string) => never }[]> {
-  const text = await readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => {
-    throw new LowrankError(e.code === 'ENOENT' ? 'E_NOT_FOUND' : 'E_IO', `cannot read the data file: ${e.message}`, { file: path });
-  });
+  const text = new TextDecoder().decode(
+    await fs().readFile(path).catch((e: NodeJS.ErrnoException) => {
+      throw new LowrankError(e.code === 'ENOENT' ? 'E_NOT_FOUND' : 'E_IO', `cannot read the data file: ${e.message}`, { file: path });
+    }),
+  );
   const out: { rec: Record<string, unknown>; bad: (why: string) => never }[] = [];
   text.split('\n').forEach((line, i) => {
     if (line.trim() === '') return;

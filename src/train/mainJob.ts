@@ -192,7 +192,7 @@ export async function runMainJob(opts: MainJobOptions): Promise<MainJobResult> {
     // Loaded here: the report's plotting code is the largest module of the CLI to start up.
     const { renderReport } = await import('../analysis/report.js');
     const html = await renderReport(analysis, { title: `what ${method} changed in the built-in model` });
-    await writeFileAtomic(report, (fh) => fh.writeFile(html, 'utf8'), { overwrite: true });
+    await writeFileAtomic(report, (fh) => fh.writeFile(html), { overwrite: true });
     const trainable = trainableCount(adapter);
     rows.push({
       method,
@@ -212,6 +212,6 @@ export async function runMainJob(opts: MainJobOptions): Promise<MainJobResult> {
   const result = { rows, heldOut, baseAnswers: base.answers, baseAccuracy: { correct: base.correct, total: base.total } };
   const page = join(opts.out, 'compare.html');
   const html = await mainJobHtml(result, { reports: (r) => relative(opts.out, r.report), adapters: (r) => relative(opts.out, r.adapter) });
-  await writeFileAtomic(page, (fh) => fh.writeFile(html, 'utf8'), { overwrite: true });
+  await writeFileAtomic(page, (fh) => fh.writeFile(html), { overwrite: true });
   return { ...result, page };
 }

@@ -2,8 +2,8 @@
  * A model folder's tokenizer: tokenizer.json (and tokenizer_config.json when present) through
  * @huggingface/tokenizers, the pure-JS implementation of Hugging Face's tokenizers.
  */
-import { join } from 'node:path';
-import { stat } from 'node:fs/promises';
+import { fs } from '../io/fs.js';
+import { join } from '../io/paths.js';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { LowrankError } from '../core/errors.js';
 import { readJsonObject } from '../io/files.js';
@@ -27,10 +27,10 @@ export interface TextTokenizer {
  */
 export async function loadTokenizer(dir: string): Promise<TextTokenizer> {
   const file = join(dir, 'tokenizer.json');
-  if (!(await stat(file).then((s) => s.isFile(), () => false))) throw new LowrankError('E_NOT_FOUND', 'the model folder has no tokenizer.json', { file: dir });
+  if (!(await fs().stat(file).then((s) => s.isFile(), () => false))) throw new LowrankError('E_NOT_FOUND', 'the model folder has no tokenizer.json', { file: dir });
   const json = await readJsonObject(file);
   const cfgFile = join(dir, 'tokenizer_config.json');
-  const config = (await stat(cfgFile).then((s) => s.isFile(), () => false)) ? await readJsonObject(cfgFile) : {};
+  const config = (await fs().stat(cfgFile).then((s) => s.isFile(), () => false)) ? await readJsonObject(cfgFile) : {};
   let tok: HfTokenizer;
   try {
     tok = new HfTokenizer(json, config);

@@ -57,14 +57,14 @@ export function register(program: Command): void {
       process.stdout.write(render(res));
       if (opts.json !== undefined) {
         const text = JSON.stringify(res, null, 2) + '\n';
-        await writeFileAtomic(opts.json, (fh) => fh.writeFile(text, 'utf8'), { overwrite: opts.force === true });
+        await writeFileAtomic(opts.json, (fh) => fh.writeFile(text), { overwrite: opts.force === true });
         process.stdout.write(`\nwrote ${opts.json}\n`);
       }
       if (opts.html !== undefined) {
         // Loaded here: vega and vega-lite take a while to import, and only this option needs them.
         const { renderReport } = await import('../../analysis/report.js');
         const html = await renderReport(res, { title: `lowrank analyze ${model}` });
-        await writeFileAtomic(opts.html, (fh) => fh.writeFile(html, 'utf8'), { overwrite: opts.force === true });
+        await writeFileAtomic(opts.html, (fh) => fh.writeFile(html), { overwrite: opts.force === true });
         process.stdout.write(`${opts.json === undefined ? '\n' : ''}wrote ${opts.html}\n`);
       }
     });

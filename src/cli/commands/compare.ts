@@ -94,12 +94,12 @@ export function register(program: Command): void {
     process.stdout.write(`\n${table(header, cells, right)}\n`);
     if (f.json !== undefined) {
       const text = JSON.stringify({ model: model ?? 'builtin', data, eval: held, steps, rank: settings.rank, rows }, null, 2) + '\n';
-      await writeFileAtomic(f.json, (fh) => fh.writeFile(text, 'utf8'), { overwrite: f.force === true });
+      await writeFileAtomic(f.json, (fh) => fh.writeFile(text), { overwrite: f.force === true });
       process.stdout.write(`\nwrote ${f.json}\n`);
     }
     if (f.html !== undefined) {
       const html = await compareHtml(rows, { note: `${what}; rank ${settings.rank}, ${steps} steps, the same seed and data for every method` });
-      await writeFileAtomic(f.html, (fh) => fh.writeFile(html, 'utf8'), { overwrite: f.force === true });
+      await writeFileAtomic(f.html, (fh) => fh.writeFile(html), { overwrite: f.force === true });
       process.stdout.write(`${f.json === undefined ? '\n' : ''}wrote ${f.html}\n`);
     }
   });

@@ -2,12 +2,12 @@
  * Streamed safetensors reading: opening reads only the header; each tensor is read by offset,
  * whole or in chunks, so a file larger than memory can be processed tensor by tensor.
  */
-import { open, type FileHandle } from 'node:fs/promises';
 import { FormatError, LowrankError, fromSystemError } from '../../core/errors.js';
 import { assertLittleEndian, decodeInto, dtypeBytes, makeStorage, viewStorage, type FloatDType, type Storage } from '../../core/dtype.js';
 import { tensor, type Tensor } from '../../core/tensor.js';
 import { registerInput, releaseInput } from '../atomic.js';
 import { regularFileSize } from '../files.js';
+import { fs, type FileHandle } from '../fs.js';
 import { parseHeader, parseHeaderLength, type SafetensorsEntry, type SafetensorsHeader } from './header.js';
 
 /** Bytes read per system call when streaming. */
@@ -39,7 +39,7 @@ export async function openSafetensors(path: string): Promise<SafetensorsFile> {
   await regularFileSize(path);
   let fh: FileHandle;
   try {
-    fh = await open(path, 'r');
+    fh = await fs().open(path, 'r');
   } catch (e) {
     throw fromSystemError(e, 'opening', path);
   }
