@@ -1,8 +1,10 @@
 /**
- * lowrank's entry for browsers (the package's "browser" export, also `lowrank/browser`): the parts
- * that import nothing of Node. `core` (dtypes, tensors, errors, the seeded RNG), `linalg` (on
- * the js backend until {@link initWasmBackend} has made the wasm one) and `tensor` (on linalg). The file readers and
- * writers (`io`) and the native backend need Node and are not here.
+ * lowrank's entry for browsers (the package's "browser" export, also `lowrank/browser`): the
+ * library without Node. `core`, `linalg` (on the js backend until {@link initWasmBackend} has made
+ * the wasm one), `tensor`, and over a file system the page installs ({@link useFileSystem}, a
+ * {@link memoryFileSystem} holding the files the user gave and the outputs): `io`, `analysis`,
+ * `tools`, `methods` and `infer`, the same code as in Node. The native backend is not here.
+ * `npm run build` bundles this module (and its npm packages) into dist/studio/lowrank.js.
  *
  * ```ts
  * import { initWasmBackend, linalg } from 'lowrank';  // the "browser" condition picks this module
@@ -21,6 +23,13 @@ import type { WasmBackend } from './backend/wasm/create.js';
 export * as core from './core/index.js';
 export * as linalg from './linalg/index.js';
 export * as tensor from './tensor/index.js';
+export * as io from './io/index.js';
+export * as analysis from './analysis/index.js';
+export * as tools from './tools/index.js';
+export * as methods from './methods/index.js';
+export * as infer from './infer/index.js';
+export { useFileSystem, fs, type FileSystem, type FileHandle, type FileStats } from './io/fs.js';
+export { memoryFileSystem, type MemoryFileSystem } from './io/memoryFs.js';
 export { LowrankError, FormatError, isLowrankError, type ErrorCode } from './core/errors.js';
 export type { Tensor, TensorSpec } from './core/tensor.js';
 export type { DType, FloatDType, Storage } from './core/dtype.js';

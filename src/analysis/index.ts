@@ -15,3 +15,4 @@ export {
   analyzeModel, summarize, layerIndex, moduleName,
   type AnalyzeModelOptions, type ModelAnalysis, type LayerRecord, type SkippedTensor, type Unmatched, type ModelSummary, type ComparisonSummary,
 } from './model.js';
+export { renderReport, type ReportOptions } from './report.js';

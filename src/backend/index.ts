@@ -8,6 +8,7 @@
  * installed with {@link useBackendInstance}; until then the js backend is used.
  */
 import { LowrankError } from '../core/errors.js';
+import { IN_NODE } from '../core/host.js';
 import { jsBackend } from './js/index.js';
 import type { Backend, BackendName } from './types.js';
 
@@ -35,7 +36,7 @@ const WASM_MODULE = './wasm/index.js';
  * node:* imports cannot load).
  */
 async function nodeLoaders(): Promise<{ native: Loader; wasm: Loader } | undefined> {
-  if (typeof process === 'undefined' || typeof process.versions?.node !== 'string') return undefined;
+  if (!IN_NODE) return undefined;
   const [native, wasm] = await Promise.all([
     import(/* webpackIgnore: true */ /* @vite-ignore */ NATIVE_MODULE) as Promise<typeof import('./native/index.js')>,
     import(/* webpackIgnore: true */ /* @vite-ignore */ WASM_MODULE) as Promise<typeof import('./wasm/index.js')>,

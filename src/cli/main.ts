@@ -20,10 +20,11 @@ import { register as merge } from './commands/merge.js';
 import { register as params } from './commands/params.js';
 import { register as resize } from './commands/resize.js';
 import { register as start } from './commands/start.js';
+import { register as studio } from './commands/studio.js';
 import { register as tour } from './commands/tour.js';
 import { register as train } from './commands/train.js';
 
-const COMMANDS = [inspect, convert, analyze, compress, extract, merge, resize, init, convertToLora, params, train, generate, compare, start, doctor, tour];
+const COMMANDS = [inspect, convert, analyze, compress, extract, merge, resize, init, convertToLora, params, train, generate, compare, start, studio, doctor, tour];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };

@@ -9,6 +9,7 @@
  * installs one, such as a memoryFileSystem() holding a page's dropped files.
  */
 import { LowrankError } from '../core/errors.js';
+import { IN_NODE } from '../core/host.js';
 
 /** What a stat says. */
 export interface FileStats {
@@ -62,10 +63,9 @@ export interface FileSystem {
 /** Where Node's implementation is (a variable, so that bundlers for browsers leave it out). */
 const NODE_FS = './nodeFs.js';
 
-const host: FileSystem | undefined =
-  typeof process !== 'undefined' && typeof process.versions?.node === 'string'
-    ? ((await import(/* webpackIgnore: true */ /* @vite-ignore */ NODE_FS)) as typeof import('./nodeFs.js')).nodeFileSystem
-    : undefined;
+const host: FileSystem | undefined = IN_NODE
+  ? ((await import(/* webpackIgnore: true */ /* @vite-ignore */ NODE_FS)) as typeof import('./nodeFs.js')).nodeFileSystem
+  : undefined;
 
 let current: FileSystem | undefined = host;
 

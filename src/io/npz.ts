@@ -8,7 +8,6 @@
  * (inflate.ts, for speed); fflate inflates members' first bytes and deflates. {@link encodeNpz} is
  * pure; {@link parseNpz} needs inflate.ts's zlib, which a browser build replaces.
  */
-import { readSync } from 'node:fs';
 import { Inflate, deflateSync } from 'fflate';
 import { FormatError, LowrankError } from '../core/errors.js';
 import { MAX_ELEMENTS } from '../core/dtype.js';
@@ -16,7 +15,7 @@ import { inflateMember, zlibCrc32 } from './inflate.js';
 import type { Tensor } from '../core/tensor.js';
 import { writeAll, writeFileAtomic, type WriteOptions } from './atomic.js';
 import { readBytes, withRegularFile } from './files.js';
-import { fs } from './fs.js';
+import { IN_NODE } from '../core/host.js';
 import { encodeNpy, npyHeaderEnd, NPY_HEADER_PROBE, parseNpy, parseNpyHeader, type NpyHeader } from './npy.js';
 
 export const SIG_LOCAL = 0x04034b50;
@@ -25,6 +24,10 @@ export const SIG_END = 0x06054b50;
 const SIG_ZIP64_END = 0x06064b50;
 const SIG_ZIP64_LOCATOR = 0x07064b50;
 const STORED = 0;
+
+/** Node's synchronous read, for walking an archive on disk without reading it whole (absent elsewhere). */
+const NODE_FS_SYNC = 'node:fs';
+const readSync = IN_NODE ? ((await import(/* webpackIgnore: true */ /* @vite-ignore */ NODE_FS_SYNC)) as typeof import('node:fs')).readSync : undefined;
 const DEFLATED = 8;
 /** General-purpose flag bit 11: the member name is UTF-8. */
 const UTF8_NAMES = 0x800;
@@ -86,14 +89,7 @@ const MAX_CENTRAL_BYTES = 1 << 26;
 export function parseNpz(bytes: Uint8Array, file: string, opts: NpzReadOptions = {}): Record<string, Tensor> {
   const maxBytes = opts.maxBytes ?? DEFAULT_NPZ_MAX_BYTES;
   if (!(maxBytes >= 0)) throw new LowrankError('E_USAGE', `maxBytes must be a number of bytes ≥ 0 (or Infinity), got ${String(opts.maxBytes)}`, { file });
-  const zip: Zip = {
-    file,
-    size: bytes.length,
-    read: (at, length, what) => {
-      need(zip, at, length, what);
-      return bytes.subarray(at, at + length);
-    },
-  };
+  const zip = memoryZip(bytes, file);
   return eachArray(zip, maxBytes, (m, key) => {
     memberHeader(zip, m, key);
     // An inflated member is a buffer of this read's own: its array is used in place (peak ≈ 1x the
@@ -119,9 +115,13 @@ export async function readNpz(path: string, opts: NpzReadOptions = {}): Promise<
  */
 export async function readNpzHeaders(path: string): Promise<Record<string, NpyHeader>> {
   return withRegularFile(path, async (fh, size) => {
-    // The archive is walked with synchronous reads (parseNpz's walk), which need Node's descriptor.
+    // The archive is walked with synchronous reads (parseNpz's walk): Node's on its descriptor,
+    // elsewhere (a browser's files) from the file read whole.
     const fd = 'fd' in fh && typeof fh.fd === 'number' ? fh.fd : undefined;
-    if (fd === undefined) throw new LowrankError('E_UNSUPPORTED', `reading .npz headers needs Node's files (this file system is ${fs().name})`, { file: path });
+    if (fd === undefined || readSync === undefined) {
+      const zip = memoryZip(await readBytes(path), path);
+      return eachArray(zip, Infinity, (m, key) => memberHeader(zip, m, key));
+    }
     const zip: Zip = {
       file: path,
       size,
@@ -138,6 +138,18 @@ export async function readNpzHeaders(path: string): Promise<Record<string, NpyHe
     };
     return eachArray(zip, Infinity, (m, key) => memberHeader(zip, m, key));
   });
+}
+
+function memoryZip(bytes: Uint8Array, file: string): Zip {
+  const zip: Zip = {
+    file,
+    size: bytes.length,
+    read: (at, length, what) => {
+      need(zip, at, length, what);
+      return bytes.subarray(at, at + length);
+    },
+  };
+  return zip;
 }
 
 /** An archive read piece by piece: from memory, or (for the header reader) from an open file. */

@@ -2,7 +2,7 @@
  * Checkpoint tools over model and adapter folders, one tensor at a time: LoRA extraction from a
  * fine-tuned model and its base, re-ranking an adapter, merging adapters into a model or combining
  * them, SVD compression with rank policies, and kohya's dynamic rank rules they share.
- * Node only (they read and write folders).
+ * They read and write folders on the file system io uses (io/fs.ts): the disk in Node, a page's files in a browser.
  */
 export { extractLora, type ExtractOptions, type ExtractReport, type ExtractedModule, type ChangedTensor, type ExtractFormat, type FactorDType } from './extract.js';
 export { resizeAdapter, loraSvd, type ResizeOptions, type ResizeResult, type ResizedModule } from './resize.js';

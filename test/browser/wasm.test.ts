@@ -1,7 +1,7 @@
 /**
  * The wasm backend in a real browser: headless Chromium (Debian's `chromium`, driven by
- * playwright-core) loads a page that imports the package's browser entry (dist/src/browser.js) as
- * an ES module, from a small static server over dist/ and the kernel files.
+ * playwright-core) loads a page that imports the package's browser entry as the build bundles it
+ * (dist/studio/lowrank.js), served by the studio's server with the kernel files beside it.
  *
  * Served with `Cross-Origin-Opener-Policy: same-origin` and `Cross-Origin-Embedder-Policy:
  * require-corp`, the page is cross-origin isolated: the backend must use the shared kernel build on
@@ -16,36 +16,24 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { extname, join, normalize, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type * as Lowrank from '../../src/browser.js';
 import { rng } from '../../src/core/rng.js';
+import { serveStudio, STUDIO_DIR } from '../../src/studio/serve.js';
 import { referenceProduct } from '../helpers/reference.js';
 
-/** The repository (or package) root: this file runs as dist/test/browser/wasm.test.js. */
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CHROMIUM = process.env.LOWRANK_CHROMIUM ?? '/usr/bin/chromium';
 
-/** What the server serves besides the page: the build and the kernel files. */
-const SERVED = ['/dist/', '/src/backend/wasm/kernels/'];
-const MIME: Record<string, string> = {
-  '.js': 'text/javascript; charset=utf-8',
-  '.wasm': 'application/wasm',
-  '.map': 'application/json; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.html': 'text/html; charset=utf-8',
-};
-
-/** The page: imports the browser entry as an ES module and leaves it (or why it failed) on globalThis. */
+/** The page: imports the bundled browser entry as an ES module and leaves it (or why it failed) on globalThis. */
 const PAGE = `<!doctype html>
 <meta charset="utf-8">
 <title>lowrank wasm backend</title>
+<link rel="icon" href="data:,">
 <script type="module">
-  import('/dist/src/browser.js').then(
+  import('./lowrank.js').then(
     (m) => { globalThis.lowrank = m; },
     (e) => { globalThis.lowrankError = String((e && e.stack) || e); },
   );
@@ -60,48 +48,21 @@ const TOL = {
 const [M, K, N] = [256, 300, 200];
 const [SM, SN] = [64, 48];
 
-/** A static server over dist/ and the kernels, with or without the cross-origin isolation headers. */
+/**
+ * The studio's server over a folder holding the build's bundle (dist/studio/: lowrank.js, its
+ * worker, the kernels) and this test's page, with or without the cross-origin isolation headers.
+ */
 async function serve(isolated: boolean): Promise<{ url: string; close(): Promise<void> }> {
-  const respond = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const headers: Record<string, string> = { 'Cache-Control': 'no-store' };
-    if (isolated) {
-      headers['Cross-Origin-Opener-Policy'] = 'same-origin';
-      headers['Cross-Origin-Embedder-Policy'] = 'require-corp';
-    }
-    const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://localhost').pathname));
-    if (path === '/') {
-      res.writeHead(200, { ...headers, 'Content-Type': MIME['.html'] }).end(PAGE);
-      return;
-    }
-    if (path === '/favicon.ico') {
-      res.writeHead(204, headers).end();
-      return;
-    }
-    const file = join(ROOT, path);
-    if (!SERVED.some((prefix) => path.startsWith(prefix)) || !file.startsWith(ROOT.endsWith(sep) ? ROOT : ROOT + sep)) {
-      res.writeHead(404, headers).end();
-      return;
-    }
-    try {
-      const body = await readFile(file);
-      res.writeHead(200, { ...headers, 'Content-Type': MIME[extname(file)] ?? 'application/octet-stream' }).end(body);
-    } catch {
-      res.writeHead(404, headers).end();
-    }
-  };
-  const server = createServer((req, res) => void respond(req, res));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
+  const dir = await mkdtemp(join(tmpdir(), 'lowrank-wasm-page-'));
+  await cp(STUDIO_DIR, dir, { recursive: true });
+  await writeFile(join(dir, 'index.html'), PAGE);
+  const server = await serveStudio({ port: 0, isolated, dir });
   return {
-    url: `http://127.0.0.1:${port}/`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    url: server.url,
+    close: async () => {
+      await server.close();
+      await rm(dir, { recursive: true, force: true });
+    },
   };
 }
 

@@ -7,7 +7,8 @@ import type { Command } from 'commander';
 import { LowrankError } from '../../core/errors.js';
 import { checkOutput, writeFileAtomic } from '../../io/atomic.js';
 import { analyzeModel, type LayerRecord, type ModelAnalysis } from '../../analysis/model.js';
-import { formatCount, table } from '../format.js';
+import { table } from '../format.js';
+import { formatCount } from '../../core/units.js';
 import { progress, type Progress } from '../progress.js';
 
 interface Options {

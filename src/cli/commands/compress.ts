@@ -2,7 +2,8 @@
 import type { Command } from 'commander';
 import { compressModel, type CompressReport } from '../../tools/compress.js';
 import { parsePolicy } from '../../tools/policy.js';
-import { formatCount, table } from '../format.js';
+import { table } from '../format.js';
+import { formatCount } from '../../core/units.js';
 import { progress, type Progress } from '../progress.js';
 
 interface CompressFlags {

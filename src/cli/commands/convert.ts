@@ -2,7 +2,7 @@
 import { Option, type Command } from 'commander';
 import { convertModel, TORCH_DTYPES, type ModelDType } from '../../io/convert.js';
 import { parseSize } from '../../io/hf.js';
-import { formatBytes } from '../format.js';
+import { formatBytes } from '../../core/units.js';
 import { progress, type Progress } from '../progress.js';
 
 /** Adds the command to the program. */

@@ -3,7 +3,8 @@ import { Option, type Command } from 'commander';
 import { LowrankError } from '../../core/errors.js';
 import { extractLora, type ExtractFormat, type ExtractReport, type FactorDType } from '../../tools/extract.js';
 import { parseRankRule } from '../../tools/ranks.js';
-import { formatCount, table } from '../format.js';
+import { table } from '../format.js';
+import { formatCount } from '../../core/units.js';
 import { progress, type Progress } from '../progress.js';
 
 interface ExtractFlags {

@@ -1,7 +1,8 @@
 /** `lowrank inspect <path>`: what a model folder, adapter folder, safetensors or numpy file holds. */
 import type { Command } from 'commander';
 import { describe, type Description } from '../../io/describe.js';
-import { formatBytes, formatCount, table } from '../format.js';
+import { table } from '../format.js';
+import { formatBytes, formatCount } from '../../core/units.js';
 
 /** Adds the command to the program. */
 export function register(program: Command): void {

@@ -4,7 +4,8 @@ import { LowrankError } from '../../core/errors.js';
 import { methodNames } from '../../methods/registry.js';
 import { adapterParams } from '../../tools/params.js';
 import { parseLayerTargets } from '../../tools/targets.js';
-import { formatCount, table } from '../format.js';
+import { table } from '../format.js';
+import { formatCount } from '../../core/units.js';
 import { methodOptionValues, withMethodOptions } from '../methodOptions.js';
 
 /** Adds the command to the program. */

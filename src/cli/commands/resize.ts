@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { LowrankError } from '../../core/errors.js';
 import { parseRankRule, RANK_RULES } from '../../tools/ranks.js';
 import { resizeAdapter, type ResizeResult } from '../../tools/resize.js';
-import { formatCount, table } from '../format.js';
+import { table } from '../format.js';
+import { formatCount } from '../../core/units.js';
 import { progress, type Progress } from '../progress.js';
 
 /** Adds the command to the program. */

@@ -15,7 +15,7 @@ import { llamaConfig, llamaTensors, randomWeights, type LlamaShape } from '../..
 import { openModel, writeModel } from '../../io/hf.js';
 import { writeAdapter, type LoraModuleTensors } from '../../io/peft.js';
 import { readNpy, writeNpy } from '../../io/npy.js';
-import { formatBytes, formatCount } from '../format.js';
+import { formatBytes, formatCount } from '../../core/units.js';
 import { progress } from '../progress.js';
 
 const SHAPE: LlamaShape = { hidden_size: 128, intermediate_size: 344, num_hidden_layers: 4, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 1024 };

@@ -1,0 +1,371 @@
+/**
+ * The studio page (`lowrank studio`; built into dist/studio/ by scripts/build-studio.mjs): files
+ * the user drops or picks go into a memory file system, and the library runs on them in the tab
+ * as the CLI runs on folders (the same calls, the same outputs), on the wasm backend. Nothing is
+ * uploaded. Plain DOM: the page's elements are in index.html, this script fills them.
+ */
+import { zipSync } from 'fflate';
+import {
+  analysis, initWasmBackend, io, isLowrankError, LowrankError, memoryFileSystem, tools, useFileSystem,
+} from '../browser.js';
+import { formatBytes, formatCount } from '../core/units.js';
+
+/** Where each kind of input goes in the memory file system, and what the page calls it. */
+const SLOTS = {
+  model: 'Model',
+  base: 'Base model',
+  adapter: 'Adapter',
+  adapter2: 'Second adapter',
+} as const;
+type Slot = keyof typeof SLOTS;
+
+const files = memoryFileSystem();
+useFileSystem(files);
+
+/** The folder (or file) name each slot was given, for titles and adapter configs. */
+const given = new Map<Slot, string>();
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
+  const e = document.getElementById(id);
+  if (e === null) throw new Error(`the page has no #${id}`);
+  return e as T;
+};
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  e.append(...children);
+  return e;
+}
+
+// ---- errors, as the CLI words them ----
+
+function showError(e: unknown): void {
+  const box = $('error');
+  const text = isLowrankError(e) ? `error: ${e.message}` : `internal error: ${e instanceof Error ? e.message : String(e)}`;
+  box.textContent = text;
+  box.dataset.code = isLowrankError(e) ? e.code : 'internal';
+  box.hidden = false;
+  if (!isLowrankError(e)) console.error(e);
+}
+
+function clearError(): void {
+  $('error').hidden = true;
+  $('error').textContent = '';
+}
+
+/** Runs one user action: one at a time, errors shown, the busy state on the body for tests and styles. */
+async function action(name: string, run: () => Promise<void>): Promise<void> {
+  if (document.body.dataset.busy !== undefined) return;
+  clearError();
+  document.body.dataset.busy = name;
+  try {
+    await run();
+  } catch (e) {
+    showError(e);
+  } finally {
+    delete document.body.dataset.busy;
+    refresh();
+  }
+}
+
+// ---- inputs ----
+
+interface Picked {
+  readonly path: string;
+  readonly blob: Blob;
+}
+
+/** Files from a folder pick carry 'top/inner/name': the top folder names the input, the rest is the path inside it. */
+function fromInput(list: FileList): { name: string; picked: Picked[] } {
+  const all = [...list];
+  const rel = all.map((f) => f.webkitRelativePath || f.name);
+  const tops = new Set(rel.map((p) => (p.includes('/') ? p.slice(0, p.indexOf('/')) : '')));
+  const top = tops.size === 1 ? [...tops][0] : '';
+  const picked = all.map((f, i) => ({ path: top === '' ? rel[i] : rel[i].slice(top.length + 1), blob: f }));
+  return { name: top !== '' ? top : all.length === 1 ? all[0].name : 'files', picked };
+}
+
+/** What was dropped: one folder's files (read through the entries API), or the files themselves. */
+async function fromDrop(dt: DataTransfer): Promise<{ name: string; picked: Picked[] }> {
+  const entries = [...dt.items].map((i) => i.webkitGetAsEntry()).filter((e): e is FileSystemEntry => e !== null);
+  if (entries.length === 1 && entries[0].isDirectory) {
+    const picked: Picked[] = [];
+    await walk(entries[0] as FileSystemDirectoryEntry, '', picked);
+    return { name: entries[0].name, picked };
+  }
+  return fromInput(dt.files);
+}
+
+async function walk(dir: FileSystemDirectoryEntry, prefix: string, out: Picked[]): Promise<void> {
+  const reader = dir.createReader();
+  for (;;) {
+    const batch = await new Promise<FileSystemEntry[]>((resolve, reject) => reader.readEntries(resolve, reject));
+    if (batch.length === 0) return;
+    for (const e of batch) {
+      if (e.isDirectory) await walk(e as FileSystemDirectoryEntry, `${prefix}${e.name}/`, out);
+      else out.push({ path: prefix + e.name, blob: await new Promise<File>((resolve, reject) => (e as FileSystemFileEntry).file(resolve, reject)) });
+    }
+  }
+}
+
+async function load(slot: Slot, name: string, picked: readonly Picked[]): Promise<void> {
+  const dir = `/in/${slot}`;
+  await files.rm(dir, { recursive: true, force: true });
+  given.delete(slot);
+  for (const p of picked) files.add(`${dir}/${p.path}`, p.blob);
+  const panel = $(`${slot}-info`);
+  panel.replaceChildren();
+  if (picked.length === 0) return;
+  given.set(slot, name);
+  panel.append(el('p', { class: 'note' }, `${name}: reading headers…`));
+  try {
+    const d = await io.describe(dir);
+    panel.replaceChildren(describeView(name, d));
+  } catch (e) {
+    panel.replaceChildren(el('p', { class: 'bad' }, `${name}: not readable`));
+    await files.rm(dir, { recursive: true, force: true });
+    given.delete(slot);
+    throw e;
+  }
+}
+
+/** The inspect view: what kind of folder, its config and adapter summary, the tensor table and totals. */
+function describeView(name: string, d: Awaited<ReturnType<typeof io.describe>>): HTMLElement {
+  const shards = d.shards.length > 1 ? ` in ${d.shards.length} shards` : '';
+  const head = el('p', {}, el('strong', {}, name), ` — ${d.kind}${shards}, ${d.totals.tensors} tensors, ${formatCount(d.totals.parameters)} parameters, ${formatBytes(d.totals.bytes)}`);
+  const box = el('div', { class: 'described', 'data-kind': d.kind, 'data-tensors': String(d.totals.tensors) }, head);
+  if (d.adapter !== undefined) {
+    const a = d.adapter;
+    box.append(el('p', { class: 'note' }, `${a.peft_type} adapter (${a.method})${a.r !== undefined ? `, rank ${a.r}, alpha ${a.lora_alpha}` : ''}, ${a.modules} modules`));
+  }
+  const rows = d.tensors.map((t) => el('tr', {}, el('td', {}, t.name), el('td', {}, t.dtype), el('td', {}, `[${t.shape.join(', ')}]`), el('td', { class: 'num' }, formatBytes(t.bytes))));
+  const table = el('table', { class: 'tensors' }, el('thead', {}, el('tr', {}, el('th', {}, 'name'), el('th', {}, 'dtype'), el('th', {}, 'shape'), el('th', {}, 'bytes'))), el('tbody', {}, ...rows));
+  box.append(el('details', {}, el('summary', {}, `tensors (${d.tensors.length})`), table));
+  return box;
+}
+
+function wireSlot(slot: Slot): void {
+  const pick = async (list: FileList | null): Promise<void> => {
+    if (list === null || list.length === 0) return;
+    const { name, picked } = fromInput(list);
+    await action(`load-${slot}`, () => load(slot, name, picked));
+  };
+  const folder = $<HTMLInputElement>(`${slot}-folder`);
+  const single = $<HTMLInputElement>(`${slot}-files`);
+  folder.addEventListener('change', () => void pick(folder.files).finally(() => (folder.value = '')));
+  single.addEventListener('change', () => void pick(single.files).finally(() => (single.value = '')));
+  const zone = $(`${slot}-zone`);
+  zone.addEventListener('dragover', (ev) => {
+    ev.preventDefault();
+    zone.classList.add('over');
+  });
+  zone.addEventListener('dragleave', () => zone.classList.remove('over'));
+  zone.addEventListener('drop', (ev) => {
+    ev.preventDefault();
+    zone.classList.remove('over');
+    const dt = ev.dataTransfer;
+    if (dt === null) return;
+    void action(`load-${slot}`, async () => {
+      const { name, picked } = await fromDrop(dt);
+      await load(slot, name, picked);
+    });
+  });
+}
+
+// ---- progress and cancel ----
+
+let cancelled = false;
+
+/** A progress callback for the library's onTensor/onModule hooks; throws E_INTERRUPTED once Cancel was pressed. */
+function progress(label: string): (name: string, index: number, count: number) => void {
+  cancelled = false;
+  const bar = $<HTMLProgressElement>('progress');
+  const text = $('progress-text');
+  $('progress-box').hidden = false;
+  bar.max = 1;
+  bar.value = 0;
+  text.textContent = `${label}…`;
+  return (name, index, count) => {
+    if (cancelled) throw new LowrankError('E_INTERRUPTED', `${label} cancelled`);
+    bar.max = count;
+    bar.value = index;
+    text.textContent = `${label}: ${index + 1} of ${count} — ${name}`;
+  };
+}
+
+/** Lets the page paint between tensors (the library's awaits alone may all be microtasks). */
+const paint = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
+
+function done(text: string): void {
+  $<HTMLProgressElement>('progress').value = $<HTMLProgressElement>('progress').max;
+  $('progress-text').textContent = text;
+}
+
+// ---- analysis ----
+
+async function analyze(): Promise<void> {
+  const model = '/in/model';
+  const withBase = given.has('base');
+  const withAdapter = !withBase && given.has('adapter');
+  const tick = progress('analysis');
+  const result = await analysis.analyzeModel(model, {
+    compare: withBase ? '/in/base' : undefined,
+    adapter: withAdapter ? '/in/adapter' : undefined,
+    fast: $<HTMLInputElement>('fast').checked,
+    onTensor: (name, i, n) => {
+      tick(name, i, n);
+    },
+  });
+  const name = given.get('model') ?? 'model';
+  const title = withBase ? `${name} against ${given.get('base')}` : withAdapter ? `${name} with ${given.get('adapter')}` : name;
+  const html = await analysis.renderReport({ ...result, model: name, compare: withBase ? (given.get('base') ?? null) : null, adapter: withAdapter ? (given.get('adapter') ?? null) : null }, { title: `lowrank analyze: ${title}` });
+  const frame = $<HTMLIFrameElement>('report');
+  frame.srcdoc = html;
+  frame.hidden = false;
+  const s = result.summary;
+  done(`analysis done: ${result.layers.length} matrices, ${s.skipped} skipped`);
+  $('report-box').dataset.layers = String(result.layers.length);
+  offer('analysis', [
+    { path: 'report.html', blob: new Blob([html], { type: 'text/html' }) },
+    { path: 'analysis.json', blob: new Blob([JSON.stringify(result, null, 2) + '\n'], { type: 'application/json' }) },
+  ]);
+}
+
+// ---- adapter operations: each writes a folder under /out, offered for download ----
+
+const positive = (id: string, what: string): number => {
+  const v = Number($<HTMLInputElement>(id).value);
+  if (!Number.isInteger(v) || v < 1) throw new LowrankError('E_USAGE', `${what} must be a whole number ≥ 1`);
+  return v;
+};
+
+async function fresh(out: string): Promise<string> {
+  await files.rm(out, { recursive: true, force: true });
+  await files.mkdir('/out', { recursive: true });
+  return out;
+}
+
+const OPERATIONS: Record<string, { needs: Slot[]; run: () => Promise<string> }> = {
+  extract: {
+    needs: ['base', 'model'],
+    async run() {
+      const out = await fresh('/out/extract');
+      const r = await tools.extractLora({ base: '/in/base', tuned: '/in/model', out, rank: positive('extract-rank', 'rank'), baseModelName: given.get('base'), onTensor: progress('extraction') });
+      done(`extracted ${r.modules.length} modules`);
+      return out;
+    },
+  },
+  merge: {
+    needs: ['model', 'adapter'],
+    async run() {
+      const out = await fresh('/out/merge');
+      const r = await tools.mergeAdapters({ base: '/in/model', adapters: [{ dir: '/in/adapter' }], out, onTensor: progress('merge') });
+      done(`merged ${r.merged.length} weights, ${r.unchanged} unchanged`);
+      return out;
+    },
+  },
+  resize: {
+    needs: ['adapter'],
+    async run() {
+      const out = await fresh('/out/resize');
+      const r = await tools.resizeAdapter({ adapter: '/in/adapter', out, rank: positive('resize-rank', 'rank'), onModule: progress('resize') });
+      done(`resized ${r.modules.length} modules`);
+      return out;
+    },
+  },
+  convert: {
+    needs: ['adapter', 'adapter2'],
+    async run() {
+      const out = await fresh('/out/convert');
+      progress('conversion');
+      const r = await tools.convertToLora({ initial: '/in/adapter', trained: '/in/adapter2', out });
+      done(`converted ${r.modules} modules to rank-2r LoRA`);
+      return out;
+    },
+  },
+  combine: {
+    needs: ['adapter', 'adapter2'],
+    async run() {
+      const out = await fresh('/out/combine');
+      const r = await tools.combineAdapters({ adapters: [{ dir: '/in/adapter' }, { dir: '/in/adapter2' }], combine: 'linear', out, onModule: progress('combination') });
+      done(`combined ${r.modules.length} modules`);
+      return out;
+    },
+  },
+};
+
+/** Shows an output's files: one link each and a zip of all, named for the operation. */
+function offer(name: string, list: readonly Picked[]): void {
+  const box = $('outputs');
+  const zip = el('button', { type: 'button', id: `${name}-zip` }, `download ${name}.zip`);
+  zip.addEventListener('click', () => {
+    void action('zip', async () => {
+      const entries: Record<string, Uint8Array> = {};
+      for (const f of list) entries[f.path] = new Uint8Array(await f.blob.arrayBuffer());
+      save(`${name}.zip`, new Blob([zipSync(entries, { level: 0 })], { type: 'application/zip' }));
+    });
+  });
+  const links = list.map((f) => {
+    const a = el('a', { href: '#', 'data-file': f.path }, `${f.path} (${formatBytes(f.blob.size)})`);
+    a.addEventListener('click', (ev) => {
+      ev.preventDefault();
+      save(f.path.replaceAll('/', '_'), f.blob);
+    });
+    return el('li', {}, a);
+  });
+  box.querySelector(`[data-output="${name}"]`)?.remove();
+  box.prepend(el('div', { class: 'output', 'data-output': name }, el('h3', {}, name), zip, el('ul', {}, ...links)));
+}
+
+function save(name: string, blob: Blob): void {
+  const url = URL.createObjectURL(blob);
+  const a = el('a', { href: url, download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+// ---- state ----
+
+/** Enables what the loaded inputs allow. */
+function refresh(): void {
+  const busy = document.body.dataset.busy !== undefined;
+  $<HTMLButtonElement>('analyze').disabled = busy || !given.has('model');
+  for (const [op, { needs }] of Object.entries(OPERATIONS)) {
+    $<HTMLButtonElement>(`run-${op}`).disabled = busy || !needs.every((s) => given.has(s));
+  }
+  $<HTMLButtonElement>('cancel').disabled = !busy;
+}
+
+async function start(): Promise<void> {
+  for (const slot of Object.keys(SLOTS) as Slot[]) wireSlot(slot);
+  $('analyze').addEventListener('click', () => void action('analyze', analyze));
+  for (const [op, { run }] of Object.entries(OPERATIONS)) {
+    $(`run-${op}`).addEventListener('click', () =>
+      void action(op, async () => {
+        const out = await run();
+        await paint();
+        offer(op, files.list(out));
+      }),
+    );
+  }
+  $('cancel').addEventListener('click', () => {
+    cancelled = true;
+  });
+  refresh();
+  try {
+    const wasm = await initWasmBackend();
+    const threads = wasm.info.threads === 1 ? `one thread${wasm.info.threadsNote ? ` (${wasm.info.threadsNote})` : ''}` : `${wasm.info.threads} worker threads`;
+    $('backend').textContent = `wasm backend, ${wasm.info.simd === 'relaxed' ? 'relaxed SIMD' : 'SIMD128'}, ${threads}`;
+    document.body.dataset.backend = 'wasm';
+  } catch (e) {
+    $('backend').textContent = 'js backend (the wasm kernels did not load)';
+    document.body.dataset.backend = 'js';
+    showError(e);
+  }
+  document.body.dataset.ready = '';
+}
+
+void start();
