@@ -24,6 +24,15 @@ useFileSystem(files);
 
 /** The folder (or file) name each slot was given, for titles and adapter configs. */
 const given = new Map<Slot, string>();
+/** How paths inside each slot are shown: under the folder's name, or bare for files picked one by one. */
+const shownAs = new Map<Slot, string>();
+
+/** A message with the memory file system's paths (/in/model/...) put as the user knows them. */
+function userPaths(text: string): string {
+  let out = text;
+  for (const slot of Object.keys(SLOTS) as Slot[]) out = out.split(`/in/${slot}/`).join(shownAs.get(slot) ?? '').split(`/in/${slot}`).join(given.get(slot) ?? slot);
+  return out.replace(/\/out\//g, '');
+}
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
   const e = document.getElementById(id);
@@ -42,7 +51,7 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string,
 
 function showError(e: unknown): void {
   const box = $('error');
-  const text = isLowrankError(e) ? `error: ${e.message}` : `internal error: ${e instanceof Error ? e.message : String(e)}`;
+  const text = userPaths(isLowrankError(e) ? `error: ${e.message}` : `internal error: ${e instanceof Error ? e.message : String(e)}`);
   box.textContent = text;
   box.dataset.code = isLowrankError(e) ? e.code : 'internal';
   box.hidden = false;
@@ -77,22 +86,22 @@ interface Picked {
 }
 
 /** Files from a folder pick carry 'top/inner/name': the top folder names the input, the rest is the path inside it. */
-function fromInput(list: FileList): { name: string; picked: Picked[] } {
+function fromInput(list: FileList): { name: string; folder: boolean; picked: Picked[] } {
   const all = [...list];
   const rel = all.map((f) => f.webkitRelativePath || f.name);
   const tops = new Set(rel.map((p) => (p.includes('/') ? p.slice(0, p.indexOf('/')) : '')));
   const top = tops.size === 1 ? [...tops][0] : '';
   const picked = all.map((f, i) => ({ path: top === '' ? rel[i] : rel[i].slice(top.length + 1), blob: f }));
-  return { name: top !== '' ? top : all.length === 1 ? all[0].name : 'files', picked };
+  return { name: top !== '' ? top : all.length === 1 ? all[0].name : 'files', folder: top !== '', picked };
 }
 
 /** What was dropped: one folder's files (read through the entries API), or the files themselves. */
-async function fromDrop(dt: DataTransfer): Promise<{ name: string; picked: Picked[] }> {
+async function fromDrop(dt: DataTransfer): Promise<{ name: string; folder: boolean; picked: Picked[] }> {
   const entries = [...dt.items].map((i) => i.webkitGetAsEntry()).filter((e): e is FileSystemEntry => e !== null);
   if (entries.length === 1 && entries[0].isDirectory) {
     const picked: Picked[] = [];
     await walk(entries[0] as FileSystemDirectoryEntry, '', picked);
-    return { name: entries[0].name, picked };
+    return { name: entries[0].name, folder: true, picked };
   }
   return fromInput(dt.files);
 }
@@ -109,7 +118,7 @@ async function walk(dir: FileSystemDirectoryEntry, prefix: string, out: Picked[]
   }
 }
 
-async function load(slot: Slot, name: string, picked: readonly Picked[]): Promise<void> {
+async function load(slot: Slot, { name, folder, picked }: { name: string; folder: boolean; picked: readonly Picked[] }): Promise<void> {
   const dir = `/in/${slot}`;
   await files.rm(dir, { recursive: true, force: true });
   given.delete(slot);
@@ -118,6 +127,7 @@ async function load(slot: Slot, name: string, picked: readonly Picked[]): Promis
   panel.replaceChildren();
   if (picked.length === 0) return;
   given.set(slot, name);
+  shownAs.set(slot, folder ? `${name}/` : '');
   panel.append(el('p', { class: 'note' }, `${name}: reading headers…`));
   try {
     const d = await io.describe(dir);
@@ -148,8 +158,8 @@ function describeView(name: string, d: Awaited<ReturnType<typeof io.describe>>):
 function wireSlot(slot: Slot): void {
   const pick = async (list: FileList | null): Promise<void> => {
     if (list === null || list.length === 0) return;
-    const { name, picked } = fromInput(list);
-    await action(`load-${slot}`, () => load(slot, name, picked));
+    const input = fromInput(list);
+    await action(`load-${slot}`, () => load(slot, input));
   };
   const folder = $<HTMLInputElement>(`${slot}-folder`);
   const single = $<HTMLInputElement>(`${slot}-files`);
@@ -166,10 +176,7 @@ function wireSlot(slot: Slot): void {
     zone.classList.remove('over');
     const dt = ev.dataTransfer;
     if (dt === null) return;
-    void action(`load-${slot}`, async () => {
-      const { name, picked } = await fromDrop(dt);
-      await load(slot, name, picked);
-    });
+    void action(`load-${slot}`, async () => load(slot, await fromDrop(dt)));
   });
 }
 
@@ -213,13 +220,14 @@ async function analyze(): Promise<void> {
     compare: withBase ? '/in/base' : undefined,
     adapter: withAdapter ? '/in/adapter' : undefined,
     fast: $<HTMLInputElement>('fast').checked,
+    keepSpectra: true,
     onTensor: (name, i, n) => {
       tick(name, i, n);
     },
   });
-  const name = given.get('model') ?? 'model';
-  const title = withBase ? `${name} against ${given.get('base')}` : withAdapter ? `${name} with ${given.get('adapter')}` : name;
-  const html = await analysis.renderReport({ ...result, model: name, compare: withBase ? (given.get('base') ?? null) : null, adapter: withAdapter ? (given.get('adapter') ?? null) : null }, { title: `lowrank analyze: ${title}` });
+  // Named as the user knows the inputs, so the report and the JSON are what `lowrank analyze` writes for them.
+  const named = { ...result, model: given.get('model') ?? 'model', compare: withBase ? (given.get('base') ?? null) : null, adapter: withAdapter ? (given.get('adapter') ?? null) : null };
+  const html = await analysis.renderReport(named, { title: `lowrank analyze ${named.model}` });
   const frame = $<HTMLIFrameElement>('report');
   frame.srcdoc = html;
   frame.hidden = false;
@@ -228,7 +236,7 @@ async function analyze(): Promise<void> {
   $('report-box').dataset.layers = String(result.layers.length);
   offer('analysis', [
     { path: 'report.html', blob: new Blob([html], { type: 'text/html' }) },
-    { path: 'analysis.json', blob: new Blob([JSON.stringify(result, null, 2) + '\n'], { type: 'application/json' }) },
+    { path: 'analysis.json', blob: new Blob([JSON.stringify(named, null, 2) + '\n'], { type: 'application/json' }) },
   ]);
 }
 

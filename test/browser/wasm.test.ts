@@ -13,19 +13,17 @@
  *
  * Fails (does not skip) when chromium is missing.
  */
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import type * as Lowrank from '../../src/browser.js';
 import { rng } from '../../src/core/rng.js';
 import { serveStudio, STUDIO_DIR } from '../../src/studio/serve.js';
 import { referenceProduct } from '../helpers/reference.js';
-
-const CHROMIUM = process.env.LOWRANK_CHROMIUM ?? '/usr/bin/chromium';
+import { launch } from '../helpers/chromium.js';
 
 /** The page: imports the bundled browser entry as an ES module and leaves it (or why it failed) on globalThis. */
 const PAGE = `<!doctype html>
@@ -65,21 +63,6 @@ async function serve(isolated: boolean): Promise<{ url: string; close(): Promise
     },
   };
 }
-
-let browser: Promise<Browser> | undefined;
-
-/** The one headless Chromium of this file; fails with what to install when there is none. */
-function launch(): Promise<Browser> {
-  if (!existsSync(CHROMIUM)) {
-    assert.fail(`chromium is missing (${CHROMIUM} not found): apt-get install chromium (or set LOWRANK_CHROMIUM to a Chromium binary)`);
-  }
-  browser ??= chromium.launch({ executablePath: CHROMIUM, headless: true, timeout: 30_000 });
-  return browser;
-}
-
-after(async () => {
-  if (browser !== undefined) await (await browser.catch(() => undefined))?.close();
-});
 
 /** Seeded inputs, float32 so that both dtypes see the same values. */
 function inputs(): { a: Float32Array; b: Float32Array; s: Float32Array } {
