@@ -1,7 +1,7 @@
 // Builds dist/studio/, the static studio page (`lowrank studio` serves it; any static host can):
 // lowrank.js, the browser entry (dist/src/browser.js) bundled with its npm packages; its wasm
 // worker beside it (browser-worker.js) and the kernels in kernels/; studio.js, the page's script,
-// which imports ./lowrank.js; index.html. Run by `npm run build` after tsc. esbuild is the only
+// which imports ./lowrank.js; index.html; the built-in model in builtin/model/. Run by `npm run build` after tsc. esbuild is the only
 // tool; the bundles are ES modules for current browsers.
 import { build } from 'esbuild';
 import { copyFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
@@ -32,3 +32,7 @@ await build({ ...common, entryPoints: { studio: `${root}dist/src/studio/app.js` 
 const kernels = `${root}src/backend/wasm/kernels/`;
 for (const f of readdirSync(kernels).filter((f) => f.endsWith('.wasm'))) copyFileSync(kernels + f, `${out}kernels/${f}`);
 copyFileSync(`${root}src/studio/index.html`, `${out}index.html`);
+// The built-in model, which the page fine-tunes (it fetches these into its file system).
+const builtin = `${root}assets/builtin/model/`;
+mkdirSync(`${out}builtin/model`, { recursive: true });
+for (const f of readdirSync(builtin)) copyFileSync(builtin + f, `${out}builtin/model/${f}`);

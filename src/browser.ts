@@ -3,7 +3,7 @@
  * library without Node. `core`, `linalg` (on the js backend until {@link initWasmBackend} has made
  * the wasm one), `tensor`, and over a file system the page installs ({@link useFileSystem}, a
  * {@link memoryFileSystem} holding the files the user gave and the outputs): `io`, `analysis`,
- * `tools`, `methods` and `infer`, the same code as in Node. The native backend is not here.
+ * `tools`, `methods`, `infer` and `train`, the same code as in Node. The native backend is not here.
  * `npm run build` bundles this module (and its npm packages) into dist/studio/lowrank.js.
  *
  * ```ts
@@ -28,6 +28,7 @@ export * as analysis from './analysis/index.js';
 export * as tools from './tools/index.js';
 export * as methods from './methods/index.js';
 export * as infer from './infer/index.js';
+export * as train from './train/index.js';
 export { useFileSystem, fs, type FileSystem, type FileHandle, type FileStats } from './io/fs.js';
 export { memoryFileSystem, type MemoryFileSystem } from './io/memoryFs.js';
 export { LowrankError, FormatError, isLowrankError, type ErrorCode } from './core/errors.js';

@@ -6,7 +6,8 @@
  * CP, tensor-train decompositions and entanglement spectra), `tools` (LoRA extraction, resizing,
  * merging, compression and adapter initialization over model and adapter folders), `methods` (the
  * weight-derived adapter initializers: PiSSA, MiLoRA, OLoRA, SVFit, ...), `analysis` (spectral
- * metrics of checkpoints) and `infer` (text generation with a KV cache, adapters applied unmerged).
+ * metrics of checkpoints), `infer` (text generation with a KV cache, adapters applied unmerged) and
+ * `train` (adapters trained on a causal LM; the main job on the built-in model).
  */
 export * as io from './io/index.js';
 export * as core from './core/index.js';
@@ -16,6 +17,7 @@ export * as tools from './tools/index.js';
 export * as analysis from './analysis/index.js';
 export * as methods from './methods/index.js';
 export * as infer from './infer/index.js';
+export * as train from './train/index.js';
 export { LowrankError, FormatError, isLowrankError, type ErrorCode } from './core/errors.js';
 export type { Tensor, TensorSpec } from './core/tensor.js';
 export type { DType, FloatDType, Storage } from './core/dtype.js';

@@ -6,7 +6,7 @@
  */
 import { zipSync } from 'fflate';
 import {
-  analysis, initWasmBackend, io, isLowrankError, LowrankError, memoryFileSystem, tools, useFileSystem,
+  analysis, initWasmBackend, io, isLowrankError, LowrankError, memoryFileSystem, tools, train, useFileSystem,
 } from '../browser.js';
 import { formatBytes, formatCount } from '../core/units.js';
 
@@ -335,6 +335,85 @@ function save(name: string, blob: Blob): void {
   setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
+// ---- the main job: the built-in model fine-tuned on addition ----
+
+const COLORS: Record<string, string> = { lora: '#4c78a8', pissa: '#f58518' };
+
+/** The built-in model's files, fetched once from beside the page into the file system at train.BUILTIN_MODEL. */
+async function builtinModel(): Promise<void> {
+  if (files.existsSync(`${train.BUILTIN_MODEL}/model.safetensors`)) return;
+  for (const f of train.BUILTIN_FILES) {
+    const url = new URL(`builtin/model/${f}`, location.href);
+    const res = await fetch(url).catch((e: unknown) => {
+      throw new LowrankError('E_IO', `cannot fetch the built-in model (${String(e)})`, { file: url.href });
+    });
+    if (!res.ok) throw new LowrankError('E_NOT_FOUND', `cannot fetch the built-in model (HTTP ${res.status})`, { file: url.href });
+    files.add(`${train.BUILTIN_MODEL}/${f}`, await res.blob());
+  }
+}
+
+/** Draws every method's losses so far (log scale), as they come. */
+function lossChart(losses: ReadonlyMap<string, readonly number[]>, steps: number): void {
+  const svg = $('loss-chart');
+  const [w, h, left, bottom, top] = [640, 240, 44, 22, 12];
+  const all = [...losses.values()].flat().filter((x) => x > 0 && Number.isFinite(x));
+  const parts: string[] = [];
+  if (all.length > 0) {
+    const lo = Math.log(Math.min(...all));
+    const hi = Math.log(Math.max(...all));
+    const y = (v: number): number => top + (h - top - bottom) * (hi === lo ? 0.5 : (hi - Math.log(v)) / (hi - lo));
+    const x = (i: number): number => left + ((w - left - 10) * i) / Math.max(1, steps - 1);
+    for (const [method, ls] of losses) {
+      const pts = ls.map((v, i) => `${x(i).toFixed(1)},${y(Math.max(v, Math.exp(lo))).toFixed(1)}`).join(' ');
+      parts.push(`<polyline fill="none" stroke="${COLORS[method] ?? '#555'}" stroke-width="1.5" points="${pts}"/>`);
+      parts.push(`<text x="${w - 70}" y="${top + 14 * (parts.length / 2)}" fill="${COLORS[method] ?? '#555'}">${method}</text>`);
+    }
+    parts.push(`<text x="4" y="${top + 8}">${Math.exp(hi).toPrecision(3)}</text><text x="4" y="${h - bottom}">${Math.exp(lo).toPrecision(3)}</text>`);
+  }
+  parts.push(`<line x1="${left}" y1="${h - bottom}" x2="${w - 10}" y2="${h - bottom}" stroke="#999"/><text x="${left}" y="${h - 6}">step 1</text><text x="${w - 60}" y="${h - 6}">step ${steps}</text>`);
+  svg.innerHTML = parts.join('');
+}
+
+async function finetune(): Promise<void> {
+  const steps = positive('finetune-steps', 'steps');
+  const methods = ['lora', 'pissa'].filter((m) => $<HTMLInputElement>(`finetune-${m}`).checked);
+  if (methods.length === 0) throw new LowrankError('E_USAGE', 'pick LoRA, PiSSA or both');
+  await builtinModel();
+  const out = await fresh('/out/finetune');
+  const losses = new Map<string, number[]>(methods.map((m) => [m, []]));
+  const tick = progress('fine-tune');
+  let last = 0;
+  const result = await train.runMainJob({
+    out,
+    steps,
+    methods,
+    onStep: (method, step, n, loss) => {
+      losses.get(method)?.push(loss);
+      tick(`${method}, loss ${loss.toFixed(3)}`, step - 1 + methods.indexOf(method) * n, n * methods.length);
+      if (performance.now() - last > 100 || step === n) {
+        last = performance.now();
+        lossChart(losses, n);
+      }
+    },
+  });
+  lossChart(losses, steps);
+  const rows = result.rows.map((r) =>
+    el('tr', { 'data-method': r.method, 'data-loss-first': String(r.losses[0]), 'data-loss-last': String(r.trainLoss), 'data-eval-before': String(r.evalBefore), 'data-eval-after': String(r.evalAfter) },
+      el('td', {}, r.method), el('td', {}, formatCount(r.trainable)), el('td', {}, `${r.losses[0].toFixed(3)} → ${r.trainLoss.toFixed(3)}`),
+      el('td', {}, `${r.evalBefore.toFixed(3)} → ${r.evalAfter.toFixed(3)}`), el('td', {}, `${r.accuracyAfter.correct} / ${r.accuracyAfter.total}`), el('td', {}, `${r.seconds.toFixed(1)} s`)));
+  const head = el('tr', {}, ...['method', 'trained', 'train loss', 'held-out loss', 'exact answers', 'time'].map((h) => el('th', {}, h)));
+  const answers = result.heldOut.slice(0, 8).map((q, i) =>
+    el('tr', {}, el('td', {}, `${q.prompt}${q.completion}`), el('td', {}, result.baseAnswers[i]), ...result.rows.map((r) => el('td', {}, r.answers[i]))));
+  const answersHead = el('tr', {}, el('th', {}, 'held-out sum'), el('th', {}, 'base model'), ...result.rows.map((r) => el('th', {}, r.method)));
+  $('finetune-results').replaceChildren(
+    el('table', { class: 'results', id: 'finetune-table' }, el('thead', {}, head), el('tbody', {}, ...rows)),
+    el('p', { class: 'note' }, `the base model answers ${result.baseAccuracy.correct} of ${result.baseAccuracy.total} held-out sums exactly; some answers:`),
+    el('table', { class: 'results', id: 'finetune-answers' }, el('thead', {}, answersHead), el('tbody', {}, ...answers)),
+  );
+  done(`fine-tune done: ${result.rows.map((r) => `${r.method} ${r.accuracyAfter.correct}/${r.accuracyAfter.total}`).join(', ')}`);
+  offer('finetune', files.list(out));
+}
+
 // ---- state ----
 
 /** Enables what the loaded inputs allow. */
@@ -344,6 +423,7 @@ function refresh(): void {
   for (const [op, { needs }] of Object.entries(OPERATIONS)) {
     $<HTMLButtonElement>(`run-${op}`).disabled = busy || !needs.every((s) => given.has(s));
   }
+  $<HTMLButtonElement>('run-finetune').disabled = busy;
   $<HTMLButtonElement>('cancel').disabled = !busy;
 }
 
@@ -359,6 +439,7 @@ async function start(): Promise<void> {
       }),
     );
   }
+  $('run-finetune').addEventListener('click', () => void action('finetune', finetune));
   $('cancel').addEventListener('click', () => {
     cancelled = true;
   });

@@ -6,8 +6,8 @@
  * (loss, and exact match of its greedy answers), written as a PEFT adapter folder, and analyzed
  * (what the fine-tune changed) into an HTML report; one page compares the two.
  */
-import { join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { IN_NODE } from '../core/host.js';
+import { join, relative } from '../io/paths.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { openModel } from '../io/hf.js';
 import { loadCausalLm, type CausalLm } from '../nn/causalLm.js';
@@ -20,8 +20,17 @@ import { attachAdapter, evaluate, saveTrainedAdapter, train, trainableCount, typ
 import { IGNORE } from '../nn/loss.js';
 import type { OptionValues } from '../methods/options.js';
 
-/** The built-in model folder (shipped in the package). */
-export const BUILTIN_MODEL = fileURLToPath(new URL('../../../assets/builtin/model', import.meta.url));
+const NODE_URL = 'node:url';
+/**
+ * The built-in model folder: in Node, the package's assets/builtin/model; in a browser,
+ * /builtin/model on the file system the page installed, where the page puts the model's files
+ * (the studio fetches them from its server).
+ */
+export const BUILTIN_MODEL = IN_NODE
+  ? ((await import(/* webpackIgnore: true */ /* @vite-ignore */ NODE_URL)) as typeof import('node:url')).fileURLToPath(new URL('../../../assets/builtin/model', import.meta.url))
+  : '/builtin/model';
+/** The files of the built-in model folder. */
+export const BUILTIN_FILES = ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'] as const;
 
 /** Exact matches of greedy answers on the held-out sums. */
 export interface Accuracy {

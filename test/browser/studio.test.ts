@@ -250,5 +250,24 @@ test('studio: lowrank studio serves the page; folders picked in it are inspected
     await shot(page, '5-error');
   });
 
+  await t.test('the built-in model fine-tunes in the tab: LoRA and PiSSA losses fall, answers and adapters come out', async () => {
+    await page.fill('#finetune-steps', '30');
+    await page.click('#run-finetune');
+    await settled(page, 300_000);
+    assert.equal(await errorText(page), null);
+    for (const method of ['lora', 'pissa']) {
+      const row = page.locator(`#finetune-table tr[data-method="${method}"]`);
+      const [first, last, before, after] = await Promise.all(['loss-first', 'loss-last', 'eval-before', 'eval-after'].map(async (k) => Number(await row.getAttribute(`data-${k}`))));
+      assert.ok(last < 0.8 * first, `${method}: the training loss falls (${first} → ${last})`);
+      assert.ok(after < before, `${method}: the held-out loss falls (${before} → ${after})`);
+    }
+    assert.ok((await page.locator('#loss-chart polyline').count()) === 2, 'a loss curve per method');
+    const got = await download(page, 'finetune', dir);
+    for (const f of ['lora/adapter_config.json', 'lora/adapter_model.safetensors', 'pissa/adapter_model.safetensors', 'compare.html', 'lora-report.html']) assert.ok(got.has(f), `the fine-tune's output has ${f}`);
+    const config = JSON.parse(new TextDecoder().decode(got.get('lora/adapter_config.json'))) as Record<string, unknown>;
+    assert.equal(config.peft_type, 'LORA');
+    await shot(page, '6-finetune');
+  });
+
   assert.deepEqual(problems, [], 'no errors in the page');
 });
