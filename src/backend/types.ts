@@ -68,11 +68,8 @@ export interface SvdResult<A extends FloatArray> {
   readonly vt?: Matrix<A>;
 }
 
-/** One implementation of the dense kernels. */
-export interface Backend {
-  readonly name: BackendName;
-  /** True when no element is NaN or ±Inf (synchronous: the linalg frontend checks every input with it). */
-  allFinite(data: FloatArray): boolean;
+/** Products: the dense matrix products everything else is built on. */
+export interface Products {
   /** C = op(A) · op(B), where op transposes when asked. */
   matmul<A extends FloatArray>(a: Matrix<A>, b: Matrix<A>, transA: boolean, transB: boolean): Promise<Matrix<A>>;
   /**
@@ -86,10 +83,47 @@ export interface Backend {
    * float32 sum in full).
    */
   matmulAddHalf(c: Matrix<Float32Array>, a: Matrix<Float32Array>, b: Matrix<Float32Array>, alpha: number, transA: boolean, transB: boolean, format: HalfFormat): Promise<Uint16Array>;
+}
+
+/** Decompositions and solves. */
+export interface Decompositions {
+  /** Thin Householder QR: A (m×n) = Q (m×k) · R (k×n), k = min(m, n), Q with orthonormal columns. */
+  qr<A extends FloatArray>(a: Matrix<A>): Promise<{ q: Matrix<A>; r: Matrix<A> }>;
+  /** Singular value decomposition (no Gram-matrix shortcuts: small singular values stay accurate). */
+  svd<A extends FloatArray>(a: Matrix<A>, job: SvdJob): Promise<SvdResult<A>>;
+  /**
+   * Symmetric eigendecomposition from the lower triangle of A: values ascending; vectors as the
+   * columns of an n×n matrix when asked.
+   */
+  eigh<A extends FloatArray>(a: Matrix<A>, vectors: boolean): Promise<{ values: A; vectors?: Matrix<A> }>;
+  /**
+   * LU with partial pivoting of an m×n matrix: P·A = L·U with L unit lower (m×k) and U upper (k×n)
+   * packed in one m×n matrix; row i of P·A is row perm[i] of A.
+   */
+  lu<A extends FloatArray>(a: Matrix<A>): Promise<{ lu: Matrix<A>; perm: Int32Array }>;
+  /**
+   * Lower Cholesky factor L of a symmetric positive definite A (A = L·Lᵀ, from the lower
+   * triangle); throws LowrankError E_NUMERIC when A is not positive definite.
+   */
+  cholesky<A extends FloatArray>(a: Matrix<A>): Promise<Matrix<A>>;
+  /**
+   * Solves op(T) · X = B for X, T square triangular (lower or upper, unit diagonal or not), B n×k.
+   */
+  solveTriangular<A extends FloatArray>(t: Matrix<A>, b: Matrix<A>, opts: { lower: boolean; trans: boolean; unitDiagonal: boolean }): Promise<Matrix<A>>;
+}
+
+/** Checks and conversions of storage. */
+export interface Casts {
+  /** True when no element is NaN or ±Inf (synchronous: the linalg frontend checks every input with it). */
+  allFinite(data: FloatArray): boolean;
   /** float32 values → bfloat16 or float16 bits, rounded to nearest even (as src/core/dtype.ts). */
   encodeHalf(data: Float32Array, format: HalfFormat): Promise<Uint16Array>;
   /** bfloat16 or float16 bits → float32 values, exactly. */
   decodeHalf(bits: Uint16Array, format: HalfFormat): Promise<Float32Array>;
+}
+
+/** The training and inference kernels of src/nn. */
+export interface NnKernels {
   /**
    * Training kernels (src/nn), each forward next to its backward. Causal grouped-query attention:
    * O = softmax(Q·Kᵀ/√D masked to the past)·V per sequence and head, and P [B, H, T, T].
@@ -122,27 +156,15 @@ export interface Backend {
    * steer the allocator.
    */
   retainFreedMemory(): () => void;
-  /** Thin Householder QR: A (m×n) = Q (m×k) · R (k×n), k = min(m, n), Q with orthonormal columns. */
-  qr<A extends FloatArray>(a: Matrix<A>): Promise<{ q: Matrix<A>; r: Matrix<A> }>;
-  /** Singular value decomposition (no Gram-matrix shortcuts: small singular values stay accurate). */
-  svd<A extends FloatArray>(a: Matrix<A>, job: SvdJob): Promise<SvdResult<A>>;
-  /**
-   * Symmetric eigendecomposition from the lower triangle of A: values ascending; vectors as the
-   * columns of an n×n matrix when asked.
-   */
-  eigh<A extends FloatArray>(a: Matrix<A>, vectors: boolean): Promise<{ values: A; vectors?: Matrix<A> }>;
-  /**
-   * LU with partial pivoting of an m×n matrix: P·A = L·U with L unit lower (m×k) and U upper (k×n)
-   * packed in one m×n matrix; row i of P·A is row perm[i] of A.
-   */
-  lu<A extends FloatArray>(a: Matrix<A>): Promise<{ lu: Matrix<A>; perm: Int32Array }>;
-  /**
-   * Lower Cholesky factor L of a symmetric positive definite A (A = L·Lᵀ, from the lower
-   * triangle); throws LowrankError E_NUMERIC when A is not positive definite.
-   */
-  cholesky<A extends FloatArray>(a: Matrix<A>): Promise<Matrix<A>>;
-  /**
-   * Solves op(T) · X = B for X, T square triangular (lower or upper, unit diagonal or not), B n×k.
-   */
-  solveTriangular<A extends FloatArray>(t: Matrix<A>, b: Matrix<A>, opts: { lower: boolean; trans: boolean; unitDiagonal: boolean }): Promise<Matrix<A>>;
 }
+
+/**
+ * One implementation of the dense kernels, in four op groups. A backend need not implement them
+ * all: {@link PartialBackend} and backend/compose.ts fill the rest from a chain of others.
+ */
+export interface Backend extends Products, Decompositions, Casts, NnKernels {
+  readonly name: BackendName;
+}
+
+/** The ops a backend implements itself (any of any group); composeBackend gets the rest elsewhere. */
+export type PartialBackend = { readonly name: BackendName } & Partial<Omit<Backend, 'name'>>;

@@ -4,7 +4,7 @@
  */
 import { LowrankError } from '../../core/errors.js';
 import { jsBackend } from '../js/index.js';
-import { nnKernels } from '../js/nn.js';
+import { composeBackend } from '../compose.js';
 import type { Backend, FloatArray, Matrix } from '../types.js';
 import { eighOn } from './eigh.js';
 import { Engine } from './engine.js';
@@ -126,29 +126,18 @@ export function createWasmBackendOn(platform: Platform, options: WasmBackendOpti
     kernel: loaded.path,
     maximumMemoryBytes: loaded.maximumPages * 65536,
   };
-  return {
-    name: 'wasm',
-    info,
-    allFinite: (data) => jsBackend.allFinite(data),
-    close: () => engine.close(),
-    matmul: <A extends FloatArray>(a: Matrix<A>, b: Matrix<A>, transA: boolean, transB: boolean) => matmulOn(engine, gemm, a, b, transA, transB),
-    async matmulAdd<A extends FloatArray>(c: Matrix<A>, a: Matrix<A>, b: Matrix<A>, alpha: number, transA: boolean, transB: boolean): Promise<Matrix<A>> {
-      const p = await matmulOn(engine, gemm, a, b, transA, transB);
-      const out = p.data;
-      for (let i = 0; i < out.length; i++) out[i] = c.data[i] + alpha * out[i];
-      return p;
+  // The wasm kernels are products and decompositions; casts, the nn kernels, LU, Cholesky and
+  // triangular solves are the js backend's, and matmulAdd/matmulAddHalf are derived from matmul.
+  return composeBackend(
+    {
+      name: 'wasm',
+      info,
+      close: () => engine.close(),
+      matmul: <A extends FloatArray>(a: Matrix<A>, b: Matrix<A>, transA: boolean, transB: boolean) => matmulOn(engine, gemm, a, b, transA, transB),
+      qr: (a) => qrOn(engine, a),
+      svd: (a, job) => svdOn(engine, maxLog, a, job),
+      eigh: (a, vectors) => eighOn(engine, maxLog, a, vectors),
     },
-    async matmulAddHalf(c, a, b, alpha, transA, transB, format) {
-      return jsBackend.encodeHalf((await this.matmulAdd(c, a, b, alpha, transA, transB)).data, format);
-    },
-    encodeHalf: (data, format) => jsBackend.encodeHalf(data, format),
-    decodeHalf: (bits, format) => jsBackend.decodeHalf(bits, format),
-    ...nnKernels,
-    qr: (a) => qrOn(engine, a),
-    svd: (a, job) => svdOn(engine, maxLog, a, job),
-    eigh: (a, vectors) => eighOn(engine, maxLog, a, vectors),
-    lu: (a) => jsBackend.lu(a),
-    cholesky: (a) => jsBackend.cholesky(a),
-    solveTriangular: (t, b, opts) => jsBackend.solveTriangular(t, b, opts),
-  };
+    jsBackend,
+  );
 }

@@ -15,7 +15,7 @@
  */
 import { LowrankError } from '../../core/errors.js';
 import { jsBackend } from '../js/index.js';
-import { nnKernels } from '../js/nn.js';
+import { composeBackend } from '../compose.js';
 import type { Backend } from '../types.js';
 import { createWasmBackendOn, type WasmBackend, type WasmBackendOptions, type WasmInfo } from './create.js';
 import { nodePlatform } from './node.js';
@@ -57,22 +57,18 @@ function defaultBackend(): WasmBackend {
  * LOWRANK_WASM_SIMD; its calls throw E_UNSUPPORTED where it cannot run ({@link loadWasmBackend}
  * says whether it can).
  */
-export const wasmBackend: Backend = {
-  name: 'wasm',
-  allFinite: (data) => jsBackend.allFinite(data),
-  matmul: (a, b, transA, transB) => defaultBackend().matmul(a, b, transA, transB),
-  matmulAdd: (c, a, b, alpha, transA, transB) => defaultBackend().matmulAdd(c, a, b, alpha, transA, transB),
-  matmulAddHalf: (c, a, b, alpha, transA, transB, format) => defaultBackend().matmulAddHalf(c, a, b, alpha, transA, transB, format),
-  encodeHalf: (data, format) => jsBackend.encodeHalf(data, format),
-  decodeHalf: (bits, format) => jsBackend.decodeHalf(bits, format),
-  ...nnKernels,
-  qr: (a) => defaultBackend().qr(a),
-  svd: (a, job) => defaultBackend().svd(a, job),
-  eigh: (a, vectors) => defaultBackend().eigh(a, vectors),
-  lu: (a) => defaultBackend().lu(a),
-  cholesky: (a) => defaultBackend().cholesky(a),
-  solveTriangular: (t, b, opts) => defaultBackend().solveTriangular(t, b, opts),
-};
+export const wasmBackend: Backend = composeBackend(
+  {
+    name: 'wasm',
+    matmul: (a, b, transA, transB) => defaultBackend().matmul(a, b, transA, transB),
+    matmulAdd: (c, a, b, alpha, transA, transB) => defaultBackend().matmulAdd(c, a, b, alpha, transA, transB),
+    matmulAddHalf: (c, a, b, alpha, transA, transB, format) => defaultBackend().matmulAddHalf(c, a, b, alpha, transA, transB, format),
+    qr: (a) => defaultBackend().qr(a),
+    svd: (a, job) => defaultBackend().svd(a, job),
+    eigh: (a, vectors) => defaultBackend().eigh(a, vectors),
+  },
+  jsBackend,
+);
 
 /**
  * Loads the wasm backend once (later calls return the same result): `backend` when WebAssembly
