@@ -89,9 +89,10 @@ export function memoryFileSystem(): MemoryFileSystem {
   };
   const mkdirp = (path: string): Dir => {
     let at: Dir = root;
-    for (const name of parts(path)) {
+    const names = parts(path);
+    for (const [i, name] of names.entries()) {
       const next: Entry = at.children.get(name) ?? { kind: 'dir', children: new Map() };
-      if (next.kind !== 'dir') throw sysError('ENOTDIR', 'mkdir', path);
+      if (next.kind !== 'dir') throw sysError(i === names.length - 1 ? 'EEXIST' : 'ENOTDIR', 'mkdir', path);
       at.children.set(name, next);
       at = next;
     }
@@ -161,7 +162,7 @@ export function memoryFileSystem(): MemoryFileSystem {
       if (force && (err as { code?: string }).code === 'ENOENT') return;
       throw err;
     }
-    if (e.kind === 'dir' && !recursive) throw sysError('EISDIR', 'rm', path);
+    if (e.kind === 'dir' && !recursive) throw sysError('ERR_FS_EISDIR', 'rm', path); // Node's code here
     const { dir, name } = parentOf(path, 'rm');
     dir.children.delete(name);
   };

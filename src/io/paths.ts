@@ -40,12 +40,23 @@ export function basename(path: string): string {
   return trimmed.slice(trimmed.lastIndexOf('/') + 1);
 }
 
+/** Everything before the last name, as Node's posix dirname: trailing '/'s ignored, the rest kept as written. */
 export function dirname(path: string): string {
-  const trimmed = path.length > 1 ? path.replace(/\/+$/, '') || '/' : path;
-  const i = trimmed.lastIndexOf('/');
-  if (i < 0) return '.';
-  if (i === 0) return '/';
-  return trimmed.slice(0, i).replace(/\/+$/, '') || '/';
+  if (path === '') return '.';
+  const rooted = path.startsWith('/');
+  let end = -1;
+  let inTrailingSlashes = true;
+  for (let i = path.length - 1; i >= 1; i--) {
+    if (path[i] === '/') {
+      if (!inTrailingSlashes) {
+        end = i;
+        break;
+      }
+    } else inTrailingSlashes = false;
+  }
+  if (end === -1) return rooted ? '/' : '.';
+  if (rooted && end === 1) return '//';
+  return path.slice(0, end);
 }
 
 /** The path from `from` to `to` (both resolved). */

@@ -2,10 +2,11 @@
  * The studio page in headless Chromium, served by `lowrank studio` (the real CLI, as a child
  * process): a sharded base model, a fine-tune of it (base plus a rank-2 change in every linear
  * weight) and an adapter go in through the page's file inputs, as a person picks folders; the
- * tensor tables, the comparison report with its charts, an extraction and a merge come out. The
- * downloaded zips must hold, byte for byte, the folders the CLI writes from the same inputs with the
- * same backend (wasm, the page's). A malformed file must show the CLI's error words. Screenshots
- * of each state go to test-artifacts/studio/ (not committed).
+ * tensor tables, the comparison report with its charts, an extraction, a merge, a resize, a
+ * combination and a conversion come out. The downloaded zips must hold, byte for byte, the folders
+ * the CLI writes from the same inputs with the same backend (wasm, the page's). A malformed file
+ * must show the CLI's error words. The main job fine-tunes the built-in model in the tab (30 steps)
+ * and both losses must fall. Screenshots of each state go to test-artifacts/studio/ (not committed).
  *
  * Fails (does not skip) when chromium is missing.
  */
@@ -18,6 +19,8 @@ import { fileURLToPath } from 'node:url';
 import { unzipSync } from 'fflate';
 import type { Page } from 'playwright-core';
 import { openModel, writeModel } from '../../src/io/hf.js';
+import { openSafetensors } from '../../src/io/safetensors/reader.js';
+import { writeSafetensors, type TensorSource } from '../../src/io/safetensors/writer.js';
 import { llamaConfig, llamaTensors, randomWeights } from '../../src/io/synthetic.js';
 import { rng } from '../../src/core/rng.js';
 import { tensor, type Tensor } from '../../src/core/tensor.js';
@@ -57,6 +60,25 @@ async function fixtures(dir: string): Promise<void> {
   await writeModel(join(dir, 'tuned'), tuned.map((t, i) => ({ name: names[i], dtype: t.dtype, shape: t.shape, data: t.data })), { config, maxShardSize: 40_000 });
   const made = cli(['extract', '--base', 'base', '--tuned', 'tuned', '--rank', '2', '--out', 'adapter'], { cwd: dir, env: WASM });
   assert.equal(made.code, 0, made.stderr);
+}
+
+/** A copy of an adapter folder with every tensor moved a little, as training would. */
+async function trainedCopy(from: string, to: string): Promise<void> {
+  const file = await openSafetensors(join(from, 'adapter_model.safetensors'));
+  const r = rng(13);
+  const tensors: TensorSource[] = [];
+  try {
+    for (const e of file.entries) {
+      const t = await file.readAs(e.name, 'f32');
+      for (let i = 0; i < t.data.length; i++) t.data[i] += 0.01 * r.normal();
+      tensors.push({ name: e.name, dtype: 'f32', shape: e.shape, data: t.data });
+    }
+  } finally {
+    await file.close();
+  }
+  await mkdir(to);
+  await writeFile(join(to, 'adapter_config.json'), await readFile(join(from, 'adapter_config.json')));
+  await writeSafetensors(join(to, 'adapter_model.safetensors'), tensors, { metadata: { format: 'pt' } });
 }
 
 /** `lowrank studio --port 0`, and the URL it prints. */
@@ -140,7 +162,7 @@ async function errorText(page: Page): Promise<string | null> {
   });
 }
 
-test('studio: lowrank studio serves the page; folders picked in it are inspected, analyzed, extracted and merged as the CLI does', { timeout: 600_000 }, async (t) => {
+test('studio: lowrank studio serves the page; folders picked in it are inspected, analyzed, extracted, merged, resized, combined and converted as the CLI does, and the main job fine-tunes in the tab', { timeout: 600_000 }, async (t) => {
   const dir = await tempDir(t, 'lowrank-studio-');
   await fixtures(dir);
   const { url, child } = await startStudio();
@@ -234,6 +256,39 @@ test('studio: lowrank studio serves the page; folders picked in it are inspected
     await shot(page, '4-merge');
   });
 
+  await t.test('a resize, a combination and a conversion download the folders the CLI writes', async () => {
+    // The second adapter: the first one again (combine), then a PiSSA init and its "trained" copy (convert).
+    await page.setInputFiles('#adapter2-folder', join(dir, 'adapter'));
+    await settled(page);
+    await page.fill('#resize-rank', '1');
+    const runs: [string, string[]][] = [
+      ['resize', ['resize', 'adapter', '--rank', '1', '--out', 'resized']],
+      ['combine', ['merge', '--combine', 'linear', '--adapter', 'adapter', '--adapter', 'adapter', '--out', 'combined']],
+    ];
+    for (const [op, args] of runs) {
+      await page.click(`#run-${op}`);
+      await settled(page);
+      assert.equal(await errorText(page), null, op);
+      const made = cli(args, { cwd: dir, env: WASM });
+      assert.equal(made.code, 0, made.stderr);
+      assertSameFolder(await download(page, op, dir), await folderFiles(join(dir, args[args.length - 1])), op);
+    }
+    const init = cli(['init', '--model', 'base', '--method', 'pissa', '--rank', '2', '--out', 'pissa-init'], { cwd: dir, env: WASM });
+    assert.equal(init.code, 0, init.stderr);
+    await trainedCopy(join(dir, 'pissa-init'), join(dir, 'pissa-trained'));
+    await page.setInputFiles('#adapter-folder', join(dir, 'pissa-init'));
+    await settled(page);
+    await page.setInputFiles('#adapter2-folder', join(dir, 'pissa-trained'));
+    await settled(page);
+    await page.click('#run-convert');
+    await settled(page);
+    assert.equal(await errorText(page), null, 'convert');
+    const made = cli(['convert-to-lora', '--initial', 'pissa-init', '--trained', 'pissa-trained', '--out', 'converted'], { cwd: dir, env: WASM });
+    assert.equal(made.code, 0, made.stderr);
+    assertSameFolder(await download(page, 'convert', dir), await folderFiles(join(dir, 'converted')), 'convert');
+    await shot(page, '5-operations');
+  });
+
   await t.test('a malformed file shows the error as the CLI words it', async () => {
     const whole = await readFile(join(dir, 'base', (await readdir(join(dir, 'base'))).find((f) => f.endsWith('.safetensors')) as string));
     const bad = join(dir, 'broken.safetensors');
@@ -247,7 +302,7 @@ test('studio: lowrank studio serves the page; folders picked in it are inspected
     const words = /^lowrank: error: .*?broken\.safetensors(.*)$/m.exec(cliSays.stderr)?.[1];
     assert.ok(words !== undefined && words.length > 10, `the CLI's error: ${cliSays.stderr}`);
     assert.equal(shown, `error: broken.safetensors${words}`, `the CLI said '${cliSays.stderr.trim()}'`);
-    await shot(page, '5-error');
+    await shot(page, '6-error');
   });
 
   await t.test('the built-in model fine-tunes in the tab: LoRA and PiSSA losses fall, answers and adapters come out', async () => {
@@ -266,7 +321,7 @@ test('studio: lowrank studio serves the page; folders picked in it are inspected
     for (const f of ['lora/adapter_config.json', 'lora/adapter_model.safetensors', 'pissa/adapter_model.safetensors', 'compare.html', 'lora-report.html']) assert.ok(got.has(f), `the fine-tune's output has ${f}`);
     const config = JSON.parse(new TextDecoder().decode(got.get('lora/adapter_config.json'))) as Record<string, unknown>;
     assert.equal(config.peft_type, 'LORA');
-    await shot(page, '6-finetune');
+    await shot(page, '7-finetune');
   });
 
   assert.deepEqual(problems, [], 'no errors in the page');
