@@ -39,8 +39,8 @@ export function withBlasThreads<T>(threads: string | undefined, fn: () => T): T 
 }
 
 /** Runs `node bin/lowrank.js …` under a python3 parent that reports its wall time and peak RSS. */
-export function timeLowrank(args: readonly string[]): Measured {
-  return runPythonJson<Measured>(TIMER_SCRIPT, [process.execPath, LOWRANK_BIN, ...args]);
+export function timeLowrank(args: readonly string[], env?: NodeJS.ProcessEnv): Measured {
+  return runPythonJson<Measured>(TIMER_SCRIPT, [process.execPath, LOWRANK_BIN, ...args], 'python3', env);
 }
 
 const TIMER_SCRIPT = `

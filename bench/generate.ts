@@ -52,7 +52,7 @@ import { openModel, writeModel } from '../src/io/hf.js';
 import { writeAdapter, type LoraModuleTensors } from '../src/io/peft.js';
 import { tensor } from '../src/core/tensor.js';
 import { rng } from '../src/core/rng.js';
-import { findTorch, fmtMiB, fmtRatio, median, now, printTable, PY_PEAK_RSS, requireNumpy, runNodeJson, runPythonJson, withTempDir, type SuiteOptions } from './util.js';
+import { blasSettings, findTorch, fmtMiB, fmtRatio, median, now, printTable, PY_PEAK_RSS, requireNumpy, runNodeJson, runPythonJson, withTempDir, type SuiteOptions } from './util.js';
 import { NUMPY_READER } from './checkpoint.js';
 
 export const description = 'greedy generation, prefill and decode tokens/s at batch 1 and 8: lowrank vs PyTorch CPU vs onnxruntime-node; unmerged adapters vs merged';
@@ -105,15 +105,6 @@ function loadAverage(): string {
     .join(' ');
 }
 
-/** The environments lowrank and PyTorch run under: as is, and without the OpenBLAS core and L2 overrides. */
-function blasSettings(): { name: string; env: NodeJS.ProcessEnv }[] {
-  const asIs = { name: 'env as is', env: process.env };
-  if (process.env.OPENBLAS_CORETYPE === undefined && process.env.OPENBLAS_L2_SIZE === undefined) return [asIs];
-  const env = { ...process.env };
-  delete env.OPENBLAS_CORETYPE;
-  delete env.OPENBLAS_L2_SIZE;
-  return [asIs, { name: 'no OPENBLAS_CORETYPE/L2_SIZE', env }];
-}
 
 /** onnxruntime-node from bench/.peers (installed there with npm at the pinned version if missing), or why not. */
 function findOrt(): { ok: boolean; note?: string } {

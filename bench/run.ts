@@ -17,6 +17,7 @@ const SUITES: Record<string, () => Promise<Suite>> = {
   init: () => import('./init.js'),
   train: () => import('./train.js'),
   generate: () => import('./generate.js'),
+  studio: () => import('./studio.js'),
 };
 
 /** bench/out/ of the repository (this file runs from dist/bench/). */

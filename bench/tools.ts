@@ -138,7 +138,8 @@ function addLowRank(d: Float32Array, m: number, n: number, g: ReturnType<typeof 
   }
 }
 
-const NUMPY_SCRIPT = `
+/** numpy doing each job's math tensor by tensor: `python3 -c SCRIPT <job> <model> <base>` prints {seconds, maxRssBytes, matrices}. */
+export const NUMPY_SCRIPT = `
 import json, os, re, struct, sys, time
 
 ${NUMPY_READER}

@@ -237,3 +237,13 @@ export async function withTempDir<T>(prefix: string, fn: (dir: string) => Promis
     await rm(dir, { recursive: true, force: true });
   }
 }
+
+/** The environments a peer runs under: as is, and without the OpenBLAS core and L2 overrides (the machine's faster kernels). */
+export function blasSettings(): { name: string; env: NodeJS.ProcessEnv }[] {
+  const asIs = { name: 'env as is', env: process.env };
+  if (process.env.OPENBLAS_CORETYPE === undefined && process.env.OPENBLAS_L2_SIZE === undefined) return [asIs];
+  const env = { ...process.env };
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  return [asIs, { name: 'no OPENBLAS_CORETYPE/L2_SIZE', env }];
+}

@@ -216,6 +216,7 @@ async function analyze(): Promise<void> {
   const withBase = given.has('base');
   const withAdapter = !withBase && given.has('adapter');
   const tick = progress('analysis');
+  const t0 = performance.now();
   const result = await analysis.analyzeModel(model, {
     compare: withBase ? '/in/base' : undefined,
     adapter: withAdapter ? '/in/adapter' : undefined,
@@ -225,6 +226,7 @@ async function analyze(): Promise<void> {
       tick(name, i, n);
     },
   });
+  const seconds = (performance.now() - t0) / 1000;
   // Named as the user knows the inputs, so the report and the JSON are what `lowrank analyze` writes for them.
   const named = { ...result, model: given.get('model') ?? 'model', compare: withBase ? (given.get('base') ?? null) : null, adapter: withAdapter ? (given.get('adapter') ?? null) : null };
   const html = await analysis.renderReport(named, { title: `lowrank analyze ${named.model}` });
@@ -232,8 +234,9 @@ async function analyze(): Promise<void> {
   frame.srcdoc = html;
   frame.hidden = false;
   const s = result.summary;
-  done(`analysis done: ${result.layers.length} matrices, ${s.skipped} skipped`);
+  done(`analysis done: ${result.layers.length} matrices, ${s.skipped} skipped, in ${seconds.toFixed(1)} s`);
   $('report-box').dataset.layers = String(result.layers.length);
+  $('report-box').dataset.seconds = String(seconds);
   offer('analysis', [
     { path: 'report.html', blob: new Blob([html], { type: 'text/html' }) },
     { path: 'analysis.json', blob: new Blob([JSON.stringify(named, null, 2) + '\n'], { type: 'application/json' }) },
