@@ -366,11 +366,12 @@ function lossChart(losses: ReadonlyMap<string, readonly number[]>, steps: number
     const hi = Math.log(Math.max(...all));
     const y = (v: number): number => top + (h - top - bottom) * (hi === lo ? 0.5 : (hi - Math.log(v)) / (hi - lo));
     const x = (i: number): number => left + ((w - left - 10) * i) / Math.max(1, steps - 1);
-    for (const [method, ls] of losses) {
-      const pts = ls.map((v, i) => `${x(i).toFixed(1)},${y(Math.max(v, Math.exp(lo))).toFixed(1)}`).join(' ');
-      parts.push(`<polyline fill="none" stroke="${COLORS[method] ?? '#555'}" stroke-width="1.5" points="${pts}"/>`);
-      parts.push(`<text x="${w - 70}" y="${top + 14 * (parts.length / 2)}" fill="${COLORS[method] ?? '#555'}">${method}</text>`);
-    }
+    [...losses].forEach(([method, ls], k) => {
+      const color = COLORS[method] ?? '#555';
+      const pts = ls.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
+      parts.push(`<polyline fill="none" stroke="${color}" stroke-width="1.5" points="${pts}"/>`);
+      parts.push(`<text x="${w - 70}" y="${top + 10 + 14 * k}" style="fill:${color}">${method}</text>`);
+    });
     parts.push(`<text x="4" y="${top + 8}">${Math.exp(hi).toPrecision(3)}</text><text x="4" y="${h - bottom}">${Math.exp(lo).toPrecision(3)}</text>`);
   }
   parts.push(`<line x1="${left}" y1="${h - bottom}" x2="${w - 10}" y2="${h - bottom}" stroke="#999"/><text x="${left}" y="${h - 6}">step 1</text><text x="${w - 60}" y="${h - 6}">step ${steps}</text>`);

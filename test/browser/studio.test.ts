@@ -322,6 +322,9 @@ test('studio: lowrank studio serves the page; folders picked in it are inspected
     const config = JSON.parse(new TextDecoder().decode(got.get('lora/adapter_config.json'))) as Record<string, unknown>;
     assert.equal(config.peft_type, 'LORA');
     await shot(page, '7-finetune');
+    // The README's picture (docs/studio.png is a copy): the page as a person sees it after the fine-tune.
+    await page.locator('#finetune-box').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(ARTIFACTS, 'studio.png') });
   });
 
   assert.deepEqual(problems, [], 'no errors in the page');
