@@ -191,8 +191,14 @@ async function swapIn(tmp: string, target: string): Promise<void> {
     return;
   }
   const old = tempName(target, 'old');
-  await fs().rename(target, old);
+  // Marked before the rename, so a repair running meanwhile leaves it to this writer.
   movedAside.set(old, target);
+  try {
+    await fs().rename(target, old);
+  } catch (e) {
+    movedAside.delete(old);
+    throw e;
+  }
   try {
     fault('kill-after-aside');
     await fs().rename(tmp, target);

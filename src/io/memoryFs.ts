@@ -217,6 +217,9 @@ export function memoryFileSystem(): MemoryFileSystem {
     pid: 1,
     alive: () => false,
     exchange(a, b) {
+      // As renameat2 refuses (EINVAL) one inside the other; false, not a throw, when either is missing.
+      const [x, y] = [`/${parts(a).join('/')}/`, `/${parts(b).join('/')}/`];
+      if (x.startsWith(y) || y.startsWith(x) || !exists(a) || !exists(b)) return false;
       const pa = parentOf(a, 'rename');
       const pb = parentOf(b, 'rename');
       const ea = pa.dir.children.get(pa.name);

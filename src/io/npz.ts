@@ -119,7 +119,7 @@ export async function readNpzHeaders(path: string): Promise<Record<string, NpyHe
     // elsewhere (a browser's files) from the file read whole.
     const fd = 'fd' in fh && typeof fh.fd === 'number' ? fh.fd : undefined;
     if (fd === undefined || readSync === undefined) {
-      const zip = memoryZip(await readBytes(path), path);
+      const zip = memoryZip(await readBytes(path, DEFAULT_NPZ_MAX_BYTES), path);
       return eachArray(zip, Infinity, (m, key) => memberHeader(zip, m, key));
     }
     const zip: Zip = {

@@ -29,16 +29,17 @@ const shownAs = new Map<Slot, string>();
 
 /** A message with the memory file system's paths (/in/model/...) put as the user knows them. */
 function userPaths(text: string): string {
-  let out = text;
-  for (const slot of Object.keys(SLOTS) as Slot[]) out = out.split(`/in/${slot}/`).join(shownAs.get(slot) ?? '').split(`/in/${slot}`).join(given.get(slot) ?? slot);
-  return out.replace(/\/out\//g, '');
+  return text.replace(/\/in\/(adapter2|adapter|model|base)(\/?)/g, (_, slot: Slot, slash: string) => (slash === '' ? (given.get(slot) ?? slot) : (shownAs.get(slot) ?? ''))).replace(/\/out\//g, '');
 }
 
-const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
+/** The page's element `id`, checked to be of the kind asked for (HTMLElement by default). */
+function $(id: string): HTMLElement;
+function $<T extends Element>(id: string, kind: abstract new () => T): T;
+function $(id: string, kind: abstract new () => Element = HTMLElement): Element {
   const e = document.getElementById(id);
-  if (e === null) throw new Error(`the page has no #${id}`);
-  return e as T;
-};
+  if (e instanceof kind) return e;
+  throw new Error(`the page has no ${kind.name} #${id}`);
+}
 
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
@@ -63,11 +64,16 @@ function clearError(): void {
   $('error').textContent = '';
 }
 
+/** The action running can be cancelled (the library's progress hooks check for it). */
+let cancellable = false;
+
 /** Runs one user action: one at a time, errors shown, the busy state on the body for tests and styles. */
-async function action(name: string, run: () => Promise<void>): Promise<void> {
+async function action(name: string, run: () => Promise<void>, canCancel = false): Promise<void> {
   if (document.body.dataset.busy !== undefined) return;
   clearError();
   document.body.dataset.busy = name;
+  cancellable = canCancel;
+  refresh();
   try {
     await run();
   } catch (e) {
@@ -161,8 +167,8 @@ function wireSlot(slot: Slot): void {
     const input = fromInput(list);
     await action(`load-${slot}`, () => load(slot, input));
   };
-  const folder = $<HTMLInputElement>(`${slot}-folder`);
-  const single = $<HTMLInputElement>(`${slot}-files`);
+  const folder = $(`${slot}-folder`, HTMLInputElement);
+  const single = $(`${slot}-files`, HTMLInputElement);
   folder.addEventListener('change', () => void pick(folder.files).finally(() => (folder.value = '')));
   single.addEventListener('change', () => void pick(single.files).finally(() => (single.value = '')));
   const zone = $(`${slot}-zone`);
@@ -187,7 +193,7 @@ let cancelled = false;
 /** A progress callback for the library's onTensor/onModule hooks; throws E_INTERRUPTED once Cancel was pressed. */
 function progress(label: string): (name: string, index: number, count: number) => void {
   cancelled = false;
-  const bar = $<HTMLProgressElement>('progress');
+  const bar = $('progress', HTMLProgressElement);
   const text = $('progress-text');
   $('progress-box').hidden = false;
   bar.max = 1;
@@ -205,7 +211,7 @@ function progress(label: string): (name: string, index: number, count: number) =
 const paint = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
 
 function done(text: string): void {
-  $<HTMLProgressElement>('progress').value = $<HTMLProgressElement>('progress').max;
+  $('progress', HTMLProgressElement).value = $('progress', HTMLProgressElement).max;
   $('progress-text').textContent = text;
 }
 
@@ -220,7 +226,7 @@ async function analyze(): Promise<void> {
   const result = await analysis.analyzeModel(model, {
     compare: withBase ? '/in/base' : undefined,
     adapter: withAdapter ? '/in/adapter' : undefined,
-    fast: $<HTMLInputElement>('fast').checked,
+    fast: $('fast', HTMLInputElement).checked,
     keepSpectra: true,
     onTensor: (name, i, n) => {
       tick(name, i, n);
@@ -230,7 +236,7 @@ async function analyze(): Promise<void> {
   // Named as the user knows the inputs, so the report and the JSON are what `lowrank analyze` writes for them.
   const named = { ...result, model: given.get('model') ?? 'model', compare: withBase ? (given.get('base') ?? null) : null, adapter: withAdapter ? (given.get('adapter') ?? null) : null };
   const html = await analysis.renderReport(named, { title: `lowrank analyze ${named.model}` });
-  const frame = $<HTMLIFrameElement>('report');
+  const frame = $('report', HTMLIFrameElement);
   frame.srcdoc = html;
   frame.hidden = false;
   const s = result.summary;
@@ -246,7 +252,7 @@ async function analyze(): Promise<void> {
 // ---- adapter operations: each writes a folder under /out, offered for download ----
 
 const positive = (id: string, what: string): number => {
-  const v = Number($<HTMLInputElement>(id).value);
+  const v = Number($(id, HTMLInputElement).value);
   if (!Number.isInteger(v) || v < 1) throw new LowrankError('E_USAGE', `${what} must be a whole number ≥ 1`);
   return v;
 };
@@ -257,8 +263,10 @@ async function fresh(out: string): Promise<string> {
   return out;
 }
 
-const OPERATIONS: Record<string, { needs: Slot[]; run: () => Promise<string> }> = {
+/** Each operation: the inputs it needs, whether its library call reports progress (and so can be cancelled), and the call. */
+const OPERATIONS: Record<string, { needs: Slot[]; cancellable: boolean; run: () => Promise<string> }> = {
   extract: {
+    cancellable: true,
     needs: ['base', 'model'],
     async run() {
       const out = await fresh('/out/extract');
@@ -268,6 +276,7 @@ const OPERATIONS: Record<string, { needs: Slot[]; run: () => Promise<string> }> 
     },
   },
   merge: {
+    cancellable: true,
     needs: ['model', 'adapter'],
     async run() {
       const out = await fresh('/out/merge');
@@ -277,6 +286,7 @@ const OPERATIONS: Record<string, { needs: Slot[]; run: () => Promise<string> }> 
     },
   },
   resize: {
+    cancellable: true,
     needs: ['adapter'],
     async run() {
       const out = await fresh('/out/resize');
@@ -286,6 +296,7 @@ const OPERATIONS: Record<string, { needs: Slot[]; run: () => Promise<string> }> 
     },
   },
   convert: {
+    cancellable: false,
     needs: ['adapter', 'adapter2'],
     async run() {
       const out = await fresh('/out/convert');
@@ -296,6 +307,7 @@ const OPERATIONS: Record<string, { needs: Slot[]; run: () => Promise<string> }> 
     },
   },
   combine: {
+    cancellable: true,
     needs: ['adapter', 'adapter2'],
     async run() {
       const out = await fresh('/out/combine');
@@ -344,20 +356,23 @@ const COLORS: Record<string, string> = { lora: '#4c78a8', pissa: '#f58518' };
 
 /** The built-in model's files, fetched once from beside the page into the file system at train.BUILTIN_MODEL. */
 async function builtinModel(): Promise<void> {
-  if (files.existsSync(`${train.BUILTIN_MODEL}/model.safetensors`)) return;
+  if (train.BUILTIN_FILES.every((f) => files.existsSync(`${train.BUILTIN_MODEL}/${f}`))) return;
+  const fetched: Blob[] = [];
   for (const f of train.BUILTIN_FILES) {
     const url = new URL(`builtin/model/${f}`, location.href);
     const res = await fetch(url).catch((e: unknown) => {
       throw new LowrankError('E_IO', `cannot fetch the built-in model (${String(e)})`, { file: url.href });
     });
     if (!res.ok) throw new LowrankError('E_NOT_FOUND', `cannot fetch the built-in model (HTTP ${res.status})`, { file: url.href });
-    files.add(`${train.BUILTIN_MODEL}/${f}`, await res.blob());
+    fetched.push(await res.blob());
   }
+  // Added only once every file has come, so a failed fetch leaves no half model behind.
+  train.BUILTIN_FILES.forEach((f, i) => files.add(`${train.BUILTIN_MODEL}/${f}`, fetched[i]));
 }
 
 /** Draws every method's losses so far (log scale), as they come. */
 function lossChart(losses: ReadonlyMap<string, readonly number[]>, steps: number): void {
-  const svg = $('loss-chart');
+  const svg = $('loss-chart', SVGSVGElement);
   const [w, h, left, bottom, top] = [640, 240, 44, 22, 12];
   const all = [...losses.values()].flat().filter((x) => x > 0 && Number.isFinite(x));
   const parts: string[] = [];
@@ -368,7 +383,7 @@ function lossChart(losses: ReadonlyMap<string, readonly number[]>, steps: number
     const x = (i: number): number => left + ((w - left - 10) * i) / Math.max(1, steps - 1);
     [...losses].forEach(([method, ls], k) => {
       const color = COLORS[method] ?? '#555';
-      const pts = ls.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
+      const pts = ls.flatMap((v, i) => (v > 0 && Number.isFinite(v) ? [`${x(i).toFixed(1)},${y(v).toFixed(1)}`] : [])).join(' ');
       parts.push(`<polyline fill="none" stroke="${color}" stroke-width="1.5" points="${pts}"/>`);
       parts.push(`<text x="${w - 70}" y="${top + 10 + 14 * k}" style="fill:${color}">${method}</text>`);
     });
@@ -380,7 +395,7 @@ function lossChart(losses: ReadonlyMap<string, readonly number[]>, steps: number
 
 async function finetune(): Promise<void> {
   const steps = positive('finetune-steps', 'steps');
-  const methods = ['lora', 'pissa'].filter((m) => $<HTMLInputElement>(`finetune-${m}`).checked);
+  const methods = ['lora', 'pissa'].filter((m) => $(`finetune-${m}`, HTMLInputElement).checked);
   if (methods.length === 0) throw new LowrankError('E_USAGE', 'pick LoRA, PiSSA or both');
   await builtinModel();
   const out = await fresh('/out/finetune');
@@ -423,27 +438,31 @@ async function finetune(): Promise<void> {
 /** Enables what the loaded inputs allow. */
 function refresh(): void {
   const busy = document.body.dataset.busy !== undefined;
-  $<HTMLButtonElement>('analyze').disabled = busy || !given.has('model');
+  $('analyze', HTMLButtonElement).disabled = busy || !given.has('model');
   for (const [op, { needs }] of Object.entries(OPERATIONS)) {
-    $<HTMLButtonElement>(`run-${op}`).disabled = busy || !needs.every((s) => given.has(s));
+    $(`run-${op}`, HTMLButtonElement).disabled = busy || !needs.every((s) => given.has(s));
   }
-  $<HTMLButtonElement>('run-finetune').disabled = busy;
-  $<HTMLButtonElement>('cancel').disabled = !busy;
+  $('run-finetune', HTMLButtonElement).disabled = busy;
+  $('cancel', HTMLButtonElement).disabled = !busy || !cancellable;
 }
 
 async function start(): Promise<void> {
   for (const slot of Object.keys(SLOTS) as Slot[]) wireSlot(slot);
-  $('analyze').addEventListener('click', () => void action('analyze', analyze));
-  for (const [op, { run }] of Object.entries(OPERATIONS)) {
+  $('analyze').addEventListener('click', () => void action('analyze', analyze, true));
+  for (const [op, { run, cancellable: canCancel }] of Object.entries(OPERATIONS)) {
     $(`run-${op}`).addEventListener('click', () =>
-      void action(op, async () => {
-        const out = await run();
-        await paint();
-        offer(op, files.list(out));
-      }),
+      void action(
+        op,
+        async () => {
+          const out = await run();
+          await paint();
+          offer(op, files.list(out));
+        },
+        canCancel,
+      ),
     );
   }
-  $('run-finetune').addEventListener('click', () => void action('finetune', finetune));
+  $('run-finetune').addEventListener('click', () => void action('finetune', finetune, true));
   $('cancel').addEventListener('click', () => {
     cancelled = true;
   });

@@ -4,7 +4,7 @@
  * (`Cross-Origin-Opener-Policy: same-origin`, `Cross-Origin-Embedder-Policy: require-corp`), so
  * the wasm backend may use worker threads.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, realpath, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join, normalize, sep } from 'node:path';
@@ -44,8 +44,16 @@ export async function serveStudio(opts: StudioOptions = {}): Promise<StudioServe
   const root = opts.dir ?? STUDIO_DIR;
   const ok = await stat(join(root, 'index.html')).then((s) => s.isFile(), () => false);
   if (!ok) throw new LowrankError('E_NOT_FOUND', 'the studio page is not built (run npm run build)', { file: root });
-  const base = root.endsWith(sep) ? root : root + sep;
-  const headers: Record<string, string> = { 'Cache-Control': 'no-cache', 'X-Content-Type-Options': 'nosniff' };
+  const real = await realpath(root);
+  const base = real.endsWith(sep) ? real : real + sep;
+  // Scripts only from the page's origin, none inline: a report or a file name that slipped through
+  // escaping still cannot run. 'unsafe-eval': vega compiles its chart expressions with Function
+  // (and wasm modules are compiled from bytes).
+  const headers: Record<string, string> = {
+    'Cache-Control': 'no-cache',
+    'X-Content-Type-Options': 'nosniff',
+    'Content-Security-Policy': "script-src 'self' 'unsafe-eval'; object-src 'none'; base-uri 'none'",
+  };
   if (opts.isolated !== false) {
     headers['Cross-Origin-Opener-Policy'] = 'same-origin';
     headers['Cross-Origin-Embedder-Policy'] = 'require-corp';
@@ -63,17 +71,24 @@ export async function serveStudio(opts: StudioOptions = {}): Promise<StudioServe
       return;
     }
     const file = join(base, normalize(path.endsWith('/') ? `${path}index.html` : path));
-    if (!file.startsWith(base) || path.includes('\0')) {
+    // Inside the folder, symbolic links resolved.
+    const inside = file.startsWith(base) && !path.includes('\0') ? await realpath(file).then((r) => (r.startsWith(base) ? r : undefined), () => undefined) : undefined;
+    const size = inside === undefined ? undefined : await stat(inside).then((st) => (st.isFile() ? st.size : undefined), () => undefined);
+    if (inside === undefined || size === undefined) {
       res.writeHead(404, headers).end();
       return;
     }
-    const body = await readFile(file).catch(() => undefined);
-    if (body === undefined) {
+    const type = { 'Content-Type': TYPES[extname(inside)] ?? 'application/octet-stream', 'Content-Length': size };
+    if (req.method === 'HEAD') {
+      res.writeHead(200, { ...headers, ...type }).end();
+      return;
+    }
+    const body = await readFile(inside).catch(() => undefined);
+    if (body === undefined || body.length !== size) {
       res.writeHead(404, headers).end();
       return;
     }
-    res.writeHead(200, { ...headers, 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream', 'Content-Length': body.length });
-    res.end(req.method === 'HEAD' ? undefined : body);
+    res.writeHead(200, { ...headers, ...type }).end(body);
   };
   const server = createServer((req, res) => void respond(req, res));
   const host = opts.host ?? '127.0.0.1';
@@ -84,6 +99,8 @@ export async function serveStudio(opts: StudioOptions = {}): Promise<StudioServe
     );
     server.listen(port, host, () => resolve());
   });
+  // Past listening, a failing connection is the client's business; the server goes on.
+  server.on('error', (e) => process.stderr.write(`lowrank studio: ${e.message}\n`));
   const address = server.address() as AddressInfo;
   const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {

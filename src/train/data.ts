@@ -4,7 +4,7 @@
  * example, packed into fixed-length sequences, shuffled from a seed.
  */
 import { fs } from '../io/fs.js';
-import { LowrankError } from '../core/errors.js';
+import { LowrankError, fromSystemError } from '../core/errors.js';
 import { rng } from '../core/rng.js';
 import { IGNORE } from '../nn/loss.js';
 import type { TextTokenizer } from './tokenizer.js';
@@ -24,8 +24,8 @@ export interface Sequence {
 /** The records of a JSONL file, each with its line number (E_FORMAT naming the line of a bad one). */
 async function jsonlRecords(path: string): Promise<{ rec: Record<string, unknown>; bad: (why: string) => never }[]> {
   const text = new TextDecoder().decode(
-    await fs().readFile(path).catch((e: NodeJS.ErrnoException) => {
-      throw new LowrankError(e.code === 'ENOENT' ? 'E_NOT_FOUND' : 'E_IO', `cannot read the data file: ${e.message}`, { file: path });
+    await fs().readFile(path).catch((e: unknown) => {
+      throw fromSystemError(e, 'reading the data file', path);
     }),
   );
   const out: { rec: Record<string, unknown>; bad: (why: string) => never }[] = [];

@@ -150,7 +150,7 @@ async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 }
 
-/** Waits until the page runs no action, and fails with the page's error box when one shows. */
+/** Waits until the page runs no action (callers read the error box themselves). */
 async function settled(page: Page, timeout = 120_000): Promise<void> {
   await page.waitForFunction(() => document.body.dataset.busy === undefined, undefined, { timeout });
 }
@@ -245,6 +245,7 @@ test('studio: lowrank studio serves the page; folders picked in it are inspected
     await settled(page);
     await page.setInputFiles('#adapter-folder', join(dir, 'adapter'));
     await settled(page);
+    assert.equal(await errorText(page), null);
     assert.equal(await page.locator('#adapter-info .described').getAttribute('data-kind'), 'adapter');
     await page.click('#run-merge');
     await settled(page);
@@ -260,6 +261,7 @@ test('studio: lowrank studio serves the page; folders picked in it are inspected
     // The second adapter: the first one again (combine), then a PiSSA init and its "trained" copy (convert).
     await page.setInputFiles('#adapter2-folder', join(dir, 'adapter'));
     await settled(page);
+    assert.equal(await errorText(page), null);
     await page.fill('#resize-rank', '1');
     const runs: [string, string[]][] = [
       ['resize', ['resize', 'adapter', '--rank', '1', '--out', 'resized']],
@@ -278,8 +280,10 @@ test('studio: lowrank studio serves the page; folders picked in it are inspected
     await trainedCopy(join(dir, 'pissa-init'), join(dir, 'pissa-trained'));
     await page.setInputFiles('#adapter-folder', join(dir, 'pissa-init'));
     await settled(page);
+    assert.equal(await errorText(page), null);
     await page.setInputFiles('#adapter2-folder', join(dir, 'pissa-trained'));
     await settled(page);
+    assert.equal(await errorText(page), null);
     await page.click('#run-convert');
     await settled(page);
     assert.equal(await errorText(page), null, 'convert');
@@ -303,6 +307,19 @@ test('studio: lowrank studio serves the page; folders picked in it are inspected
     assert.ok(words !== undefined && words.length > 10, `the CLI's error: ${cliSays.stderr}`);
     assert.equal(shown, `error: broken.safetensors${words}`, `the CLI said '${cliSays.stderr.trim()}'`);
     await shot(page, '6-error');
+  });
+
+  await t.test('Cancel stops a fine-tune between steps with the CLI\'s interruption error, and nothing is offered', async () => {
+    await page.fill('#finetune-steps', '400');
+    await page.click('#run-finetune');
+    await page.waitForFunction(() => /loss \d/.test(document.getElementById('progress-text')?.textContent ?? ''), undefined, { timeout: 60_000 });
+    assert.equal(await page.isEnabled('#cancel'), true, 'Cancel is offered while the fine-tune runs');
+    await page.click('#cancel');
+    await settled(page);
+    assert.equal(await errorText(page), 'error: fine-tune cancelled');
+    assert.equal(await page.locator('#error').getAttribute('data-code'), 'E_INTERRUPTED');
+    assert.equal(await page.locator('[data-output="finetune"]').count(), 0, 'no fine-tune output');
+    assert.equal(await page.isEnabled('#cancel'), false);
   });
 
   await t.test('the built-in model fine-tunes in the tab: LoRA and PiSSA losses fall, answers and adapters come out', async () => {

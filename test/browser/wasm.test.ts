@@ -25,17 +25,17 @@ import { serveStudio, STUDIO_DIR } from '../../src/studio/serve.js';
 import { referenceProduct } from '../helpers/reference.js';
 import { launch } from '../helpers/chromium.js';
 
-/** The page: imports the bundled browser entry as an ES module and leaves it (or why it failed) on globalThis. */
+/** The page: its script imports the bundled browser entry and leaves it (or why it failed) on globalThis. */
 const PAGE = `<!doctype html>
 <meta charset="utf-8">
 <title>lowrank wasm backend</title>
 <link rel="icon" href="data:,">
-<script type="module">
-  import('./lowrank.js').then(
-    (m) => { globalThis.lowrank = m; },
-    (e) => { globalThis.lowrankError = String((e && e.stack) || e); },
-  );
-</script>
+<script type="module" src="./page.js"></script>
+`;
+const PAGE_SCRIPT = `import('./lowrank.js').then(
+  (m) => { globalThis.lowrank = m; },
+  (e) => { globalThis.lowrankError = String((e && e.stack) || e); },
+);
 `;
 
 const TOL = {
@@ -54,6 +54,7 @@ async function serve(isolated: boolean): Promise<{ url: string; close(): Promise
   const dir = await mkdtemp(join(tmpdir(), 'lowrank-wasm-page-'));
   await cp(STUDIO_DIR, dir, { recursive: true });
   await writeFile(join(dir, 'index.html'), PAGE);
+  await writeFile(join(dir, 'page.js'), PAGE_SCRIPT);
   const server = await serveStudio({ port: 0, isolated, dir });
   return {
     url: server.url,

@@ -13,11 +13,12 @@ export function launch(): Promise<Browser> {
   if (!existsSync(CHROMIUM)) {
     assert.fail(`chromium is missing (${CHROMIUM} not found): apt-get install chromium (or set LOWRANK_CHROMIUM to a Chromium binary)`);
   }
-  if (browser === undefined) {
-    browser = chromium.launch({ executablePath: CHROMIUM, headless: true, timeout: 30_000 });
-    after(async () => {
-      await (await browser?.catch(() => undefined))?.close();
-    });
-  }
+  browser ??= chromium.launch({ executablePath: CHROMIUM, headless: true, timeout: 30_000 });
   return browser;
 }
+
+// Registered when the test file imports this module, so the browser lives until the file's last test
+// (an `after` registered inside a test would close it when that test ends).
+after(async () => {
+  await (await browser?.catch(() => undefined))?.close();
+});

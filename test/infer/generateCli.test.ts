@@ -107,7 +107,7 @@ test('lowrank generate, bad input: one-line errors, exit 1, no stack trace; --ma
     [['--prompt', 'x', '--top-p', '2'], /--top-p must be a number in \(0, 1\]/],
     [['--prompt', 'x', '--temperature', '-1'], /--temperature must be a number ≥ 0/],
     [['--prompt', 'x', '--max-new-tokens', '-3'], /--max-new-tokens must be an integer ≥ 0/],
-    [['--data', join(root, 'missing.jsonl')], /cannot read the data file/],
+    [['--data', join(root, 'missing.jsonl')], /reading the data file failed/],
     [['--data', data], /line 1: expected \{"prompt": string\}/],
     [['--prompt', 'x', '--adapter', join(root, 'missing')], /missing/],
   ];

@@ -11,6 +11,7 @@ import * as disk from 'node:fs/promises';
 import { tempDir } from '../helpers/tmp.js';
 import { memoryFileSystem, type MemoryFileSystem } from '../../src/io/memoryFs.js';
 import { fs, useFileSystem } from '../../src/io/fs.js';
+import { repairTarget, writeDirAtomic, writeTextFile } from '../../src/io/atomic.js';
 import { join } from '../../src/io/paths.js';
 import { openModel, writeModel } from '../../src/io/hf.js';
 import { openAdapter, writeAdapter, type LoraModuleTensors } from '../../src/io/peft.js';
@@ -488,4 +489,32 @@ test('an atomic write that fails midway leaves no file and no temporary in memor
     assert.deepEqual(mem.list('/out').map((f) => f.path), ['model/config.json', 'model/model.safetensors']);
   });
   assert.equal(fs().name, 'disk');
+});
+
+test('exchange refuses a folder and one inside it (as renameat2 does), leaving the tree whole', async () => {
+  const m = memoryFileSystem();
+  m.add('/x/y/f', new Blob(['f']));
+  m.add('/x/g', new Blob(['g']));
+  assert.equal(m.exchange('/x', '/x/y'), false);
+  assert.equal(m.exchange('/x/y', '/x'), false);
+  assert.equal(m.exchange('/x', '/nowhere/z'), false, 'a missing parent is false, not a throw');
+  assert.deepEqual(m.list('/').map((f) => f.path), ['x/g', 'x/y/f']);
+});
+
+test('in memory, an atomic folder write replaces the old folder (exchange, then the old one removed) and repair removes a dead writer\'s temporaries', async () => {
+  const m = memoryFileSystem();
+  const before = useFileSystem(m);
+  try {
+    await writeDirAtomic('/out', (dir) => writeTextFile(join(dir, 'a.txt'), 'old'));
+    await writeDirAtomic('/out', (dir) => writeTextFile(join(dir, 'b.txt'), 'new'), { overwrite: true });
+    assert.deepEqual(m.list('/').map((f) => f.path), ['out/b.txt'], 'only the new folder, no temporaries');
+    assert.equal(await m.blob('/out/b.txt').text(), 'new');
+    // A temporary of writer 2 (the memory fs says no other writer is alive) and an old folder aside.
+    m.add('/.out.lowrank-tmp-2-0a1b2c3d/part', new Blob(['half']));
+    m.add('/.out.lowrank-old-2-0a1b2c3d/b.txt', new Blob(['older']));
+    await repairTarget('/out');
+    assert.deepEqual(m.list('/').map((f) => f.path), ['out/b.txt'], 'the dead writer\'s temporary and the old folder beside a complete target are gone');
+  } finally {
+    if (before !== undefined) useFileSystem(before);
+  }
 });

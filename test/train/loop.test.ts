@@ -179,7 +179,7 @@ test('lowrank train and eval CLI: a LoRA on a model folder with tokenizer.json, 
   assert.match(done.stderr, /already at step 4 of 4/);
   const bad = cli(['train', '--model', dir, '--data', join(root, 'missing.jsonl'), '--rank', '4', '--out', join(root, 'x')]);
   assert.equal(bad.code, 1);
-  assert.match(bad.stderr, /cannot read the data file/);
+  assert.match(bad.stderr, /reading the data file failed/);
 });
 
 test('checkpoint and resume: 4 steps, a checkpoint, a fresh process state resumed for 4 more equals 8 uninterrupted steps (PiSSA)', async (t) => {
