@@ -263,57 +263,50 @@ async function fresh(out: string): Promise<string> {
   return out;
 }
 
-/** Each operation: the inputs it needs, whether its library call reports progress (and so can be cancelled), and the call. */
-const OPERATIONS: Record<string, { needs: Slot[]; cancellable: boolean; run: () => Promise<string> }> = {
+/**
+ * Each operation: the inputs it needs, whether its library call reports progress (and so can be
+ * cancelled), and the call, which writes into `out` and returns what to say when done.
+ */
+const OPERATIONS: Record<string, { needs: Slot[]; cancellable: boolean; run: (out: string) => Promise<string> }> = {
   extract: {
-    cancellable: true,
     needs: ['base', 'model'],
-    async run() {
-      const out = await fresh('/out/extract');
+    cancellable: true,
+    async run(out) {
       const r = await tools.extractLora({ base: '/in/base', tuned: '/in/model', out, rank: positive('extract-rank', 'rank'), baseModelName: given.get('base'), onTensor: progress('extraction') });
-      done(`extracted ${r.modules.length} modules`);
-      return out;
+      return `extracted ${r.modules.length} modules`;
     },
   },
   merge: {
-    cancellable: true,
     needs: ['model', 'adapter'],
-    async run() {
-      const out = await fresh('/out/merge');
+    cancellable: true,
+    async run(out) {
       const r = await tools.mergeAdapters({ base: '/in/model', adapters: [{ dir: '/in/adapter' }], out, onTensor: progress('merge') });
-      done(`merged ${r.merged.length} weights, ${r.unchanged} unchanged`);
-      return out;
+      return `merged ${r.merged.length} weights, ${r.unchanged} unchanged`;
     },
   },
   resize: {
-    cancellable: true,
     needs: ['adapter'],
-    async run() {
-      const out = await fresh('/out/resize');
+    cancellable: true,
+    async run(out) {
       const r = await tools.resizeAdapter({ adapter: '/in/adapter', out, rank: positive('resize-rank', 'rank'), onModule: progress('resize') });
-      done(`resized ${r.modules.length} modules`);
-      return out;
+      return `resized ${r.modules.length} modules`;
     },
   },
   convert: {
-    cancellable: false,
     needs: ['adapter', 'adapter2'],
-    async run() {
-      const out = await fresh('/out/convert');
+    cancellable: false,
+    async run(out) {
       progress('conversion');
       const r = await tools.convertToLora({ initial: '/in/adapter', trained: '/in/adapter2', out });
-      done(`converted ${r.modules} modules to rank-2r LoRA`);
-      return out;
+      return `converted ${r.modules} modules to rank-2r LoRA`;
     },
   },
   combine: {
-    cancellable: true,
     needs: ['adapter', 'adapter2'],
-    async run() {
-      const out = await fresh('/out/combine');
+    cancellable: true,
+    async run(out) {
       const r = await tools.combineAdapters({ adapters: [{ dir: '/in/adapter' }, { dir: '/in/adapter2' }], combine: 'linear', out, onModule: progress('combination') });
-      done(`combined ${r.modules.length} modules`);
-      return out;
+      return `combined ${r.modules.length} modules`;
     },
   },
 };
@@ -454,7 +447,8 @@ async function start(): Promise<void> {
       void action(
         op,
         async () => {
-          const out = await run();
+          const out = await fresh(`/out/${op}`);
+          done(await run(out));
           await paint();
           offer(op, files.list(out));
         },
