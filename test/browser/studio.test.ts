@@ -293,11 +293,18 @@ test('studio: lowrank studio serves the page; folders picked in it are inspected
     await shot(page, '5-operations');
   });
 
-  await t.test('a malformed file shows the error as the CLI words it', async () => {
+  await t.test('a malformed file dropped on the page shows the error as the CLI words it', async () => {
     const whole = await readFile(join(dir, 'base', (await readdir(join(dir, 'base'))).find((f) => f.endsWith('.safetensors')) as string));
     const bad = join(dir, 'broken.safetensors');
     await writeFile(bad, whole.subarray(0, 200));
-    await page.setInputFiles('#model-files', bad);
+    // Dropped, as a person drags a file onto the model box (the drop handler's path for files).
+    await page.evaluate((b64) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([bytes], 'broken.safetensors'));
+      document.getElementById('model-zone')?.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }, Buffer.from(whole.subarray(0, 200)).toString('base64'));
+    await page.waitForFunction(() => document.getElementById('error')?.hidden === false, undefined, { timeout: 30_000 });
     await settled(page);
     const shown = await errorText(page);
     const cliSays = cli(['inspect', bad]);
