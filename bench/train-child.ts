@@ -3,8 +3,14 @@
  * <seq len> <warmup steps> <timed steps> <rank> <targets> [<method> <options JSON> <adapter dir>]`
  * loads the model in float32, attaches a LoRA (or the method; alpha = 2r), trains on the token ids
  * of the file (int32, (warmup + timed)·batch rows of seq len + 1) and prints one JSON line: tokens
- * per second over the timed steps (median step time), the losses, its peak RSS and, with an
- * adapter dir, the bytes of the saved adapter's weights file.
+ * per second over the timed steps (median step time), the losses, its peak RSS, the model FLOP
+ * utilization (below) and, with an adapter dir, the bytes of the saved adapter's weights file.
+ *
+ * MFU: useful FLOP per second over this process's own sgemm peak (a 2048² float32 product on the
+ * backend in use, median of 5, measured after training under the same environment). Useful FLOP per
+ * token: 4·N, N the weights that enter products (every 2-D weight but the embedding lookup; a tied
+ * output head counts once): the forward product and the gradient of its input. Attention's
+ * products, LoRA's own and the elementwise work are left out, so this is a lower bound on the work.
  */
 import { openModel } from '../src/io/hf.js';
 import { loadCausalLm } from '../src/nn/causalLm.js';
@@ -15,11 +21,14 @@ import type { OptionValues } from '../src/methods/options.js';
 import type { Sequence } from '../src/train/data.js';
 import { parseLayerTargets } from '../src/tools/targets.js';
 import { maxRssBytes, median, now } from './util.js';
+import { backend } from '../src/backend/index.js';
+import { rng } from '../src/core/rng.js';
 
 async function main(): Promise<void> {
   const [dir, idsFile, batchS, seqS, warmupS, stepsS, rankS, targetsS, method = 'lora', optionsS = '{}', adapterDir] = process.argv.slice(2);
   const [batch, seq, warmup, steps, rank] = [batchS, seqS, warmupS, stepsS, rankS].map(Number);
   const folder = await openModel(dir);
+  const productWeights = folder.tensors.filter((t) => t.shape.length === 2 && (t.name !== 'model.embed_tokens.weight' || !folder.has('lm_head.weight'))).reduce((sum, t) => sum + t.shape[0] * t.shape[1], 0);
   const m = await loadCausalLm(folder, 'f32').finally(() => folder.close());
   const bytes = await readFile(idsFile);
   const all = new Int32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
@@ -46,7 +55,25 @@ async function main(): Promise<void> {
     await saveTrainedAdapter(adapter, adapterDir, { baseModel: dir });
     adapterBytes = (await stat(join(adapterDir, 'adapter_model.safetensors'))).size;
   }
-  console.log(JSON.stringify({ tokensPerSecond: (batch * seq) / perStep, secondsPerStep: perStep, losses, maxRssBytes: maxRssBytes(), adapterBytes }));
+  const sgemmFlops = await sgemmPeak();
+  const tokensPerSecond = (batch * seq) / perStep;
+  const mfu = (tokensPerSecond * 4 * productWeights) / sgemmFlops;
+  console.log(JSON.stringify({ tokensPerSecond, secondsPerStep: perStep, losses, maxRssBytes: maxRssBytes(), adapterBytes, productWeights, sgemmFlops, mfu }));
+}
+
+/** FLOP/s of a 2048² float32 product on the backend in use, median of 5 after one warmup. */
+async function sgemmPeak(): Promise<number> {
+  const n = 2048;
+  const a = { rows: n, cols: n, data: rng(1).fillNormal(new Float32Array(n * n)) };
+  const b = { rows: n, cols: n, data: rng(2).fillNormal(new Float32Array(n * n)) };
+  await backend().matmul(a, b, false, false);
+  const times: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t0 = now();
+    await backend().matmul(a, b, false, false);
+    times.push(now() - t0);
+  }
+  return (2 * n ** 3) / median(times);
 }
 
 main().catch((e: unknown) => {

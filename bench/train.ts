@@ -37,6 +37,9 @@ const TARGETS = 'q_proj,v_proj';
 
 interface Run {
   readonly tokensPerSecond: number;
+  /** lowrank's runs: model FLOP utilization against the same process's sgemm peak (train-child.ts). */
+  readonly mfu?: number;
+  readonly sgemmFlops?: number;
   readonly secondsPerStep: number;
   readonly losses: number[];
   readonly maxRssBytes: number;
@@ -71,6 +74,7 @@ export async function run(opts: SuiteOptions): Promise<unknown> {
     const rows: string[][] = [];
     const results: unknown[] = [];
     const configs: string[] = [];
+    const mfus: string[] = [];
     for (const w of workloads) {
       const vocab = w.vocab > 0 ? w.vocab : (JSON.parse(await readFile(join(w.dir, 'config.json'), 'utf8')) as { vocab_size: number }).vocab_size;
       const ids = join(dir, `${rows.length}.ids`);
@@ -101,6 +105,7 @@ export async function run(opts: SuiteOptions): Promise<unknown> {
         pt === undefined ? '-' : fmtRatio(lr.tokensPerSecond / pt.tokensPerSecond),
       ]);
       configs.push(`${w.name}: lowrank ${lr.config}; numpy ${np.config}; PyTorch ${pt?.config ?? 'missing'}`);
+      mfus.push(`${w.name}: lowrank MFU ${((lr.mfu ?? 0) * 100).toFixed(1)}% (useful 4·N FLOP per token over this process's sgemm peak, ${((lr.sgemmFlops ?? 0) / 1e9).toFixed(0)} GFLOP/s)`);
       for (const [peer, tried] of [['lowrank', lr.tried], ['numpy', np.tried], ['PyTorch', pt?.tried ?? []]] as const) {
         for (const t of tried) console.log(`  ${w.name}, ${peer}, ${t.config}: ${t.tokensPerSecond.toFixed(0)} tok/s`);
       }
@@ -108,6 +113,7 @@ export async function run(opts: SuiteOptions): Promise<unknown> {
     }
     printTable(['model', 'batch', 'lowrank tok/s (peak RSS)', 'numpy tok/s', 'PyTorch CPU tok/s', 'lowrank/numpy', 'lowrank/PyTorch'], rows);
     console.log(`\neach column at its best configuration:\n${configs.map((c) => `  ${c}`).join('\n')}`);
+    console.log(`\nmodel FLOP utilization (issue 18 target: ≥ 70% at 99M):\n${mfus.map((c) => `  ${c}`).join('\n')}`);
     const methods = await methodRows(workloads[workloads.length - 1], dir);
     const last = results[results.length - 1] as { lowrank: Run; torch: Run | null };
     if (last.torch !== null) {
