@@ -5,7 +5,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import type { LlamaShape } from '../src/io/synthetic.js';
-import { blasSettings, runPythonJson } from './util.js';
+import { blasSettings, fastestOf, runPythonJson } from './util.js';
 
 /** Wall time and peak RSS of one run. */
 export interface Measured {
@@ -38,14 +38,9 @@ export function withBlasThreads<T>(threads: string | undefined, fn: () => T): T 
   }
 }
 
-/**
- * `run` under each OpenBLAS setting (the environment as is, and without the overrides), the
- * fastest kept: every peer at its best configuration, with what it was and what each gave.
- */
+/** `run` under each OpenBLAS setting (the environment as is, and without the overrides), the fastest kept. */
 export function fastest<T extends Measured>(run: (env: NodeJS.ProcessEnv) => T): T & { config: string; tried: { config: string; seconds: number }[] } {
-  const runs = blasSettings().map(({ name, env }) => ({ config: name, ...run(env) }));
-  const top = runs.reduce((a, b) => (b.seconds < a.seconds ? b : a));
-  return { ...top, tried: runs.map((r) => ({ config: r.config, seconds: r.seconds })) };
+  return fastestOf(blasSettings().map(({ name, env }) => ({ config: name, run: () => run(env) })), (r) => r.seconds);
 }
 
 /** Runs `node bin/lowrank.js …` under a python3 parent that reports its wall time and peak RSS. */

@@ -20,7 +20,7 @@ import { attachAdapter, saveTrainedAdapter, train, type TrainOptions } from '../
 import type { OptionValues } from '../src/methods/options.js';
 import type { Sequence } from '../src/train/data.js';
 import { parseLayerTargets } from '../src/tools/targets.js';
-import { maxRssBytes, median, now } from './util.js';
+import { maxRssBytes, median, now, timeRepeated } from './util.js';
 import { backend } from '../src/backend/index.js';
 import { rng } from '../src/core/rng.js';
 
@@ -66,14 +66,7 @@ async function sgemmPeak(): Promise<number> {
   const n = 2048;
   const a = { rows: n, cols: n, data: rng(1).fillNormal(new Float32Array(n * n)) };
   const b = { rows: n, cols: n, data: rng(2).fillNormal(new Float32Array(n * n)) };
-  await backend().matmul(a, b, false, false);
-  const times: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    const t0 = now();
-    await backend().matmul(a, b, false, false);
-    times.push(now() - t0);
-  }
-  return (2 * n ** 3) / median(times);
+  return (2 * n ** 3) / (await timeRepeated(() => backend().matmul(a, b, false, false), 5, 1)).median;
 }
 
 main().catch((e: unknown) => {

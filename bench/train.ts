@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { llamaConfig, llamaTensors, randomWeights, type LlamaShape } from '../src/io/synthetic.js';
 import { writeModel } from '../src/io/hf.js';
 import { rng } from '../src/core/rng.js';
-import { blasSettings, findTorch, fmtMiB, fmtRatio, printTable, requireNumpy, runNodeJson, runPythonJson, withTempDir, type SuiteOptions } from './util.js';
+import { blasSettings, fastestOf, findTorch, fmtMiB, fmtRatio, printTable, requireNumpy, runNodeJson, runPythonJson, withTempDir, type SuiteOptions } from './util.js';
 import { NUMPY_READER } from './checkpoint.js';
 
 export const description = 'LoRA training steps on the built-in model and a ~100M Llama: lowrank vs numpy vs PyTorch CPU (tokens/s, peak RSS)';
@@ -86,6 +86,7 @@ export async function run(opts: SuiteOptions): Promise<unknown> {
       // and without the OpenBLAS overrides; PyTorch also with one intra-op thread (its products
       // run on OpenBLAS's own threads) and with one per core.
       const cores = String(cpus().length);
+      const best = (tries: readonly { config: string; run: () => Run }[]) => fastestOf(tries, (r) => r.secondsPerStep);
       const lr = best(blasSettings().map(({ name, env }) => ({ config: name, run: () => runNodeJson<Run>('train-child.js', args, [], env) })));
       const np = best(blasSettings().map(({ name, env }) => ({ config: name, run: () => runPythonJson<Run>(PY_STEP + NUMPY_STEP + PY_MAIN, args, 'python3', env) })));
       const pt = torch.python === undefined ? undefined : best(
@@ -107,7 +108,7 @@ export async function run(opts: SuiteOptions): Promise<unknown> {
       configs.push(`${w.name}: lowrank ${lr.config}; numpy ${np.config}; PyTorch ${pt?.config ?? 'missing'}`);
       mfus.push(`${w.name}: lowrank MFU ${((lr.mfu ?? 0) * 100).toFixed(1)}% (useful 4·N FLOP per token over this process's sgemm peak, ${((lr.sgemmFlops ?? 0) / 1e9).toFixed(0)} GFLOP/s)`);
       for (const [peer, tried] of [['lowrank', lr.tried], ['numpy', np.tried], ['PyTorch', pt?.tried ?? []]] as const) {
-        for (const t of tried) console.log(`  ${w.name}, ${peer}, ${t.config}: ${t.tokensPerSecond.toFixed(0)} tok/s`);
+        for (const t of tried) console.log(`  ${w.name}, ${peer}, ${t.config}: ${((w.batch * w.seq) / t.seconds).toFixed(0)} tok/s`);
       }
       results.push({ workload: w.name, batch: w.batch, seq: w.seq, steps: w.steps, lowrank: lr, numpy: np, torch: pt ?? null });
     }
@@ -126,12 +127,6 @@ export async function run(opts: SuiteOptions): Promise<unknown> {
   });
 }
 
-/** Runs every configuration and keeps the fastest (by tokens/s), with what each tried gave. */
-function best(candidates: readonly { config: string; run: () => Run }[]): Run & { config: string; tried: { config: string; tokensPerSecond: number }[] } {
-  const runs = candidates.map((c) => ({ config: c.config, ...c.run() }));
-  const top = runs.reduce((a, b) => (b.tokensPerSecond > a.tokensPerSecond ? b : a));
-  return { ...top, tried: runs.map((r) => ({ config: r.config, tokensPerSecond: r.tokensPerSecond })) };
-}
 
 /** The engine's methods with PEFT-sized defaults that do not fit the tiny smoke model, set here. */
 const METHODS: readonly (readonly [string, Readonly<Record<string, number>>])[] = [

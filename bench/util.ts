@@ -247,3 +247,13 @@ export function blasSettings(): { name: string; env: NodeJS.ProcessEnv }[] {
   delete env.OPENBLAS_L2_SIZE;
   return [asIs, { name: 'no OPENBLAS_CORETYPE/L2_SIZE', env }];
 }
+
+/**
+ * Runs each configuration once and keeps the fastest (the least `seconds`), with its name and what
+ * every try gave: a peer at its best configuration, found by trying.
+ */
+export function fastestOf<T>(tries: readonly { config: string; run: () => T }[], seconds: (r: T) => number): T & { config: string; tried: { config: string; seconds: number }[] } {
+  const runs = tries.map((t) => ({ config: t.config, result: t.run() }));
+  const top = runs.reduce((a, b) => (seconds(b.result) < seconds(a.result) ? b : a));
+  return { ...top.result, config: top.config, tried: runs.map((r) => ({ config: r.config, seconds: seconds(r.result) })) };
+}
