@@ -36,8 +36,6 @@ export interface FileHandle {
  * ENOTDIR, ENOTEMPTY, ENOSPC...), which io turns into LowrankErrors naming the file.
  */
 export interface FileSystem {
-  /** A short name for messages ("disk", "memory"). */
-  readonly name: string;
   /** 'r' reads (never blocks on a FIFO); 'wx' creates a new file, failing with EEXIST when one is there. */
   open(path: string, flags: 'r' | 'wx'): Promise<FileHandle>;
   stat(path: string): Promise<FileStats>;

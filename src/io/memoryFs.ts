@@ -176,7 +176,6 @@ export function memoryFileSystem(): MemoryFileSystem {
   };
 
   return {
-    name: 'memory',
     async open(path, flags) {
       if (flags === 'r') return handle(find(path, 'open'), path);
       const { dir, name } = parentOf(path, 'open');

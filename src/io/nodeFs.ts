@@ -5,7 +5,6 @@ import { renameExchange } from '../backend/native/index.js';
 import type { FileSystem } from './fs.js';
 
 export const nodeFileSystem: FileSystem = {
-  name: 'disk',
   // O_NONBLOCK: opening a FIFO for reading must not wait for a writer (regular files ignore it).
   open: (path, flags) => disk.open(path, flags === 'r' ? constants.O_RDONLY | constants.O_NONBLOCK : 'wx'),
   stat: (path) => disk.stat(path),
