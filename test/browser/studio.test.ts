@@ -155,6 +155,13 @@ async function settled(page: Page, timeout = 120_000): Promise<void> {
   await page.waitForFunction(() => document.body.dataset.busy === undefined, undefined, { timeout });
 }
 
+/** Picks a folder or file through one of the page's inputs and waits until it is read, without an error. */
+async function pick(page: Page, input: string, path: string): Promise<void> {
+  await page.setInputFiles(input, path);
+  await settled(page);
+  assert.equal(await errorText(page), null, `picking ${path} into ${input}`);
+}
+
 async function errorText(page: Page): Promise<string | null> {
   return page.evaluate(() => {
     const box = document.getElementById('error');
@@ -182,11 +189,8 @@ test('studio: lowrank studio serves the page; folders picked in it are inspected
   assert.equal(await page.evaluate(() => crossOriginIsolated), true, 'the page is cross-origin isolated');
 
   await t.test('the folders picked show their tensor tables', async () => {
-    await page.setInputFiles('#model-folder', join(dir, 'tuned'));
-    await settled(page);
-    await page.setInputFiles('#base-folder', join(dir, 'base'));
-    await settled(page);
-    assert.equal(await errorText(page), null);
+    await pick(page, '#model-folder', join(dir, 'tuned'));
+    await pick(page, '#base-folder', join(dir, 'base'));
     const base = await openModel(join(dir, 'base'));
     const count = base.tensors.length;
     const shards = base.shards.length;
@@ -241,11 +245,8 @@ test('studio: lowrank studio serves the page; folders picked in it are inspected
   });
 
   await t.test('a merge downloads the folder lowrank merge writes', async () => {
-    await page.setInputFiles('#model-folder', join(dir, 'base'));
-    await settled(page);
-    await page.setInputFiles('#adapter-folder', join(dir, 'adapter'));
-    await settled(page);
-    assert.equal(await errorText(page), null);
+    await pick(page, '#model-folder', join(dir, 'base'));
+    await pick(page, '#adapter-folder', join(dir, 'adapter'));
     assert.equal(await page.locator('#adapter-info .described').getAttribute('data-kind'), 'adapter');
     await page.click('#run-merge');
     await settled(page);
@@ -259,9 +260,7 @@ test('studio: lowrank studio serves the page; folders picked in it are inspected
 
   await t.test('a resize, a combination and a conversion download the folders the CLI writes', async () => {
     // The second adapter: the first one again (combine), then a PiSSA init and its "trained" copy (convert).
-    await page.setInputFiles('#adapter2-folder', join(dir, 'adapter'));
-    await settled(page);
-    assert.equal(await errorText(page), null);
+    await pick(page, '#adapter2-folder', join(dir, 'adapter'));
     await page.fill('#resize-rank', '1');
     const runs: [string, string[]][] = [
       ['resize', ['resize', 'adapter', '--rank', '1', '--out', 'resized']],
@@ -278,12 +277,8 @@ test('studio: lowrank studio serves the page; folders picked in it are inspected
     const init = cli(['init', '--model', 'base', '--method', 'pissa', '--rank', '2', '--out', 'pissa-init'], { cwd: dir, env: WASM });
     assert.equal(init.code, 0, init.stderr);
     await trainedCopy(join(dir, 'pissa-init'), join(dir, 'pissa-trained'));
-    await page.setInputFiles('#adapter-folder', join(dir, 'pissa-init'));
-    await settled(page);
-    assert.equal(await errorText(page), null);
-    await page.setInputFiles('#adapter2-folder', join(dir, 'pissa-trained'));
-    await settled(page);
-    assert.equal(await errorText(page), null);
+    await pick(page, '#adapter-folder', join(dir, 'pissa-init'));
+    await pick(page, '#adapter2-folder', join(dir, 'pissa-trained'));
     await page.click('#run-convert');
     await settled(page);
     assert.equal(await errorText(page), null, 'convert');
