@@ -37,18 +37,11 @@ export async function rsvd<F extends FloatDType>(a: Tensor<F>, rank: number, opt
   if (!Number.isInteger(oversample) || oversample < 0) throw new LowrankError('E_USAGE', `rsvd: oversample must be a non-negative integer, got ${oversample}`);
   if (!Number.isInteger(niter) || niter < 0) throw new LowrankError('E_USAGE', `rsvd: niter must be a non-negative integer, got ${niter}`);
   const l = Math.min(rank + oversample, kmax);
-  const omega = sketch(a.dtype, n, l, opts.seed ?? 0);
   // a was checked once above; the steps call the backend directly, so a large a is not rescanned
   // for NaN at each of its 2·niter + 2 products.
   const be = backend();
   const A: Matrix<Storage<F>> = { rows: m, cols: n, data: a.data };
-  const mat = (t: Tensor<F>): Matrix<Storage<F>> => ({ rows: t.shape[0], cols: t.shape[1], data: t.data });
-  const orth = async (y: Matrix<Storage<F>>): Promise<Matrix<Storage<F>>> => (await be.qr(y)).q;
-  let q = await orth(await be.matmul(A, mat(omega), false, false)); // m×l
-  for (let i = 0; i < niter; i++) {
-    const z = await orth(await be.matmul(A, q, true, false)); // n×l
-    q = await orth(await be.matmul(A, z, false, false));
-  }
+  const q = await powerIterations(A, await rangeSketch(A, a.dtype, l, opts.seed ?? 0), niter);
   const b = await be.matmul(q, A, true, false); // l×n
   const small = await be.svd(b, 'thin');
   if (small.u === undefined || small.vt === undefined) throw new LowrankError('E_INTERNAL', 'rsvd: backend returned no singular vectors');
@@ -58,6 +51,23 @@ export async function rsvd<F extends FloatDType>(a: Tensor<F>, rank: number, opt
     s: tensor(a.dtype, [rank], small.s.slice(0, rank) as Storage<F>),
     vt: tensor(a.dtype, [rank, n], small.vt.data.slice(0, rank * n) as Storage<F>),
   };
+}
+
+/** An orthonormal basis of the range of A·Ω for the seed's Gaussian Ω (n × l): Halko's first step. */
+export async function rangeSketch<F extends FloatDType>(a: Matrix<Storage<F>>, dtype: F, l: number, seed: number): Promise<Matrix<Storage<F>>> {
+  const omega = sketch(dtype, a.cols, l, seed);
+  const be = backend();
+  return (await be.qr(await be.matmul(a, { rows: a.cols, cols: l, data: omega.data }, false, false))).q;
+}
+
+/** `count` power iterations q ← orth(A·orth(Aᵀ·q)), re-orthonormalized by QR at every product. */
+export async function powerIterations<A extends Float32Array | Float64Array>(a: Matrix<A>, q: Matrix<A>, count: number): Promise<Matrix<A>> {
+  const be = backend();
+  for (let i = 0; i < count; i++) {
+    const z = (await be.qr(await be.matmul(a, q, true, false))).q; // n×l
+    q = (await be.qr(await be.matmul(a, z, false, false))).q; // m×l
+  }
+  return q;
 }
 
 function columns<F extends FloatDType>(t: Tensor<F>, k: number): Tensor<F> {

@@ -27,9 +27,14 @@
  * every target first (svdvals), then the factors while writing.
  */
 import { LowrankError } from '../core/errors.js';
-import { encodeFloat, numel, tensor, type Tensor } from '../core/tensor.js';
+import { encodeFloat, numel, tensor, toFloat, type Tensor } from '../core/tensor.js';
+import { sqrtSplit } from '../linalg/lowrank.js';
 import type { DType } from '../core/dtype.js';
 import { svd, svdvals } from '../linalg/decompositions.js';
+import { truncatedSvd, type Keep, type Truncation, type TruncationMethod } from '../linalg/truncated.js';
+import { fs } from '../io/fs.js';
+import { writeAll } from '../io/atomic.js';
+import { viewStorage, type Storage } from '../core/dtype.js';
 import { matmul } from '../linalg/matmul.js';
 import { openModel, SINGLE_FILE, type Model } from '../io/hf.js';
 import { checkOutput, writeDirAtomic, writeTextFile, type WriteOptions } from '../io/atomic.js';
@@ -60,6 +65,14 @@ export interface CompressOptions extends WriteOptions {
   readonly out: string;
   /** Write the dense rank-k weights in the original names and dtypes instead of factors. */
   readonly materialize?: boolean;
+  /**
+   * How each weight is decomposed. 'auto' (default): a randomized SVD where the rank is small
+   * against the matrix (within 1 % of the Eckart–Young optimum as estimated), the Gram matrix's
+   * eigendecomposition where it is large, an incremental randomized QB for energy policies (which
+   * meets the energy as measured on the stored factors); 'exact': LAPACK's full SVD of every
+   * weight, the factors and manifest as before these methods existed.
+   */
+  readonly svd?: 'auto' | 'exact';
   /** Called before each SVD: `step` of `steps` (two steps per target for spectral policies). */
   readonly onTensor?: (name: string, step: number, steps: number) => void;
 }
@@ -78,8 +91,18 @@ export interface CompressedLayer {
   /** Parameters before (m·n) and after (k·(m + n), or m·n when not factored). */
   readonly paramsBefore: number;
   readonly paramsAfter: number;
-  /** ‖W − W_k‖_F/‖W‖_F (0 when not factored). */
+  /**
+   * ‖W − W_k‖_F/‖W‖_F (0 when not factored): from the spectrum with `svd: 'exact'`, else measured
+   * on the factors as stored.
+   */
   readonly relativeError: number;
+  /** √(Σ_{i>k} σᵢ²)/‖W‖_F, the least error at rank k; a lower estimate when not `optimumExact`. */
+  readonly optimumError: number;
+  readonly optimumExact: boolean;
+  /** How W was decomposed (absent when not factored). */
+  readonly method?: TruncationMethod;
+  /** Why the method is not the one first chosen. */
+  readonly note?: string;
 }
 
 /** What {@link compressModel} wrote. */
@@ -102,6 +125,8 @@ export interface ManifestModule {
   readonly dtype: string;
   readonly rank: number;
   readonly relative_error: number;
+  /** How the layer was decomposed (absent in manifests written before these methods existed). */
+  readonly method?: TruncationMethod;
   readonly U?: string;
   readonly V?: string;
 }
@@ -128,6 +153,7 @@ const FLOAT_DTYPES = new Set<DType>(['f64', 'f32', 'f16', 'bf16']);
  */
 export async function compressModel(opts: CompressOptions): Promise<CompressReport> {
   checkPolicy(opts.policy);
+  if (opts.svd !== undefined && opts.svd !== 'auto' && opts.svd !== 'exact') throw new LowrankError('E_USAGE', `svd must be 'auto' or 'exact', got '${String(opts.svd)}'`);
   await checkOutput(opts.out, opts.overwrite);
   const targets = opts.targets === undefined ? undefined : patternOf(opts.targets);
   const model = await openModel(opts.model);
@@ -147,11 +173,15 @@ function isTarget(name: string, shape: readonly number[], dtype: DType, targets:
 async function run(model: Model, targets: Pattern | undefined, opts: CompressOptions): Promise<CompressReport> {
   const policy = opts.policy;
   const materialize = opts.materialize ?? false;
+  const exact = opts.svd === 'exact';
   const chosen = model.tensors.filter((t) => isTarget(t.name, t.shape, t.dtype, targets));
   if (chosen.length === 0) {
     throw new LowrankError('E_USAGE', targets === undefined ? 'the model has no 2-D weight matrix to compress' : `no 2-D weight matrix matches targets /${targets.source}/`, { file: model.path });
   }
-  const spectral = needsSpectra(policy);
+  // Spectra first for the global policies (and, exactly, for energy); an energy share on the fast
+  // path is met layer by layer in a first pass that keeps its factors in scratch files.
+  const perLayerEnergy = !exact && policy.kind === 'energy';
+  const spectral = needsSpectra(policy) && !perLayerEnergy;
   const steps = chosen.length * (spectral ? 2 : 1);
   let step = 0;
   const spectra: LayerSpectrum[] = [];
@@ -164,58 +194,51 @@ async function run(model: Model, targets: Pattern | undefined, opts: CompressOpt
     }
     spectra.push({ m, n, sigma });
   }
-  const ranks = chooseRanks(policy, spectra);
+  const ranks = perLayerEnergy ? chosen.map(() => 0) : chooseRanks(policy, spectra);
   const layers = new Map<string, CompressedLayer>();
-  const plan = chosen.map((t, i) => {
+  const plan: Planned[] = chosen.map((t, i) => {
     const [m, n] = t.shape;
     const k = ranks[i];
     return { entry: t, m, n, k, factored: k <= usefulRank(m, n) };
   });
 
-  // The factors of one weight, computed when the writer first asks for either tensor.
+  // The factors of one weight, computed (or read back from scratch) when the writer first asks for either tensor.
   const pending = new Map<string, Promise<{ u: Tensor; v: Tensor }>>();
-  const factors = (p: (typeof plan)[number]): Promise<{ u: Tensor; v: Tensor }> => {
+  const scratch = new Map<string, { u: string; v: string }>();
+  const compute = (p: Planned): Promise<{ u: Tensor; v: Tensor }> => {
+    const kept = scratch.get(p.entry.name);
+    if (kept !== undefined) return unspill(p, kept, materialize);
+    opts.onTensor?.(p.entry.name, step++, steps);
+    return withTensor(model.path, p.entry.name, () => (exact ? factorize(model, p, materialize, layers) : factorizeFast(model, p, { rank: p.k }, materialize, layers)));
+  };
+  const factors = (p: Planned): Promise<{ u: Tensor; v: Tensor }> => {
     let hit = pending.get(p.entry.name);
     if (hit === undefined) {
-      opts.onTensor?.(p.entry.name, step++, steps);
-      hit = withTensor(model.path, p.entry.name, () => factorize(model, p, materialize, layers));
+      hit = compute(p);
       pending.set(p.entry.name, hit);
     }
     return hit;
   };
 
-  const sources: TensorSource[] = [];
-  const byWeight = new Map(plan.map((p) => [p.entry.name, p]));
-  for (const t of model.tensors) {
-    const p = byWeight.get(t.name);
-    const module = t.name.slice(0, -'.weight'.length);
-    if (p === undefined || !p.factored) {
-      sources.push({ name: t.name, dtype: t.dtype, shape: t.shape, data: async () => (await model.read(t.name)).data });
-    } else if (materialize) {
-      sources.push({ name: t.name, dtype: t.dtype, shape: t.shape, data: async () => {
-        const { u } = await factors(p);
-        pending.delete(p.entry.name);
-        return u.data;
-      } });
-    } else {
-      const dtype = storeAs(t.dtype);
-      sources.push(
-        { name: `${module}.lowrank_U`, dtype, shape: [p.m, p.k], data: async () => (await factors(p)).u.data },
-        { name: `${module}.lowrank_V`, dtype, shape: [p.k, p.n], data: async () => {
-          const { v } = await factors(p);
-          pending.delete(p.entry.name);
-          return v.data;
-        } },
-      );
-    }
-  }
-
   await writeDirAtomic(
     opts.out,
     async (dir) => {
+      if (perLayerEnergy && policy.kind === 'energy') {
+        for (const [i, p] of plan.entries()) {
+          opts.onTensor?.(p.entry.name, step++, steps);
+          const f = await withTensor(model.path, p.entry.name, () => factorizeFast(model, p, { energy: policy.energy }, materialize, layers));
+          p.k = layers.get(p.entry.name)?.rank ?? p.k;
+          p.factored = p.k <= usefulRank(p.m, p.n);
+          if (!p.factored) continue;
+          const files = { u: join(dir, `.scratch-${i}-u`), v: join(dir, `.scratch-${i}-v`) };
+          await spill(files.u, f.u.data);
+          await spill(files.v, f.v.data);
+          scratch.set(p.entry.name, files);
+        }
+      }
       if (model.config !== undefined) await writeTextFile(join(dir, 'config.json'), JSON.stringify(model.config, null, 2) + '\n');
-      await writeSafetensors(join(dir, SINGLE_FILE), sources, { metadata: { format: 'pt', ...model.metadata } });
-      for (const p of plan) if (!p.factored) layers.set(p.entry.name, layerReport(p, 0));
+      await writeSafetensors(join(dir, SINGLE_FILE), sources(model, plan, materialize, factors, pending), { metadata: { format: 'pt', ...model.metadata } });
+      for (const p of plan) if (!p.factored) layers.set(p.entry.name, layerReport(p, 0, 0, true));
       const ordered = plan.map((p) => layers.get(p.entry.name) as CompressedLayer);
       await writeTextFile(join(dir, MANIFEST_FILE), JSON.stringify(manifest(policy, materialize, ordered), null, 2) + '\n');
     },
@@ -235,15 +258,69 @@ async function run(model: Model, targets: Pattern | undefined, opts: CompressOpt
   };
 }
 
+/** What the writer writes: every tensor, with each factored weight replaced by its factors (or its dense W_k). */
+function sources(model: Model, plan: readonly Planned[], materialize: boolean, factors: (p: Planned) => Promise<{ u: Tensor; v: Tensor }>, pending: Map<string, unknown>): TensorSource[] {
+  const out: TensorSource[] = [];
+  const byWeight = new Map(plan.map((p) => [p.entry.name, p]));
+  for (const t of model.tensors) {
+    const p = byWeight.get(t.name);
+    const module = t.name.slice(0, -'.weight'.length);
+    if (p === undefined || !p.factored) {
+      out.push({ name: t.name, dtype: t.dtype, shape: t.shape, data: async () => (await model.read(t.name)).data });
+    } else if (materialize) {
+      out.push({ name: t.name, dtype: t.dtype, shape: t.shape, data: async () => {
+        const { u } = await factors(p);
+        pending.delete(p.entry.name);
+        return u.data;
+      } });
+    } else {
+      const dtype = storeAs(t.dtype);
+      out.push(
+        { name: `${module}.lowrank_U`, dtype, shape: [p.m, p.k], data: async () => (await factors(p)).u.data },
+        { name: `${module}.lowrank_V`, dtype, shape: [p.k, p.n], data: async () => {
+          const { v } = await factors(p);
+          pending.delete(p.entry.name);
+          return v.data;
+        } },
+      );
+    }
+  }
+  return out;
+}
+
+/** Writes a factor's bytes to a scratch file inside the output folder being written. */
+async function spill(path: string, data: Storage): Promise<void> {
+  const fh = await fs().open(path, 'wx');
+  try {
+    await writeAll(fh, new Uint8Array(data.buffer, data.byteOffset, data.byteLength), 0);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** A weight's factors (or dense W_k, as `u`) back from their scratch files, which are removed. */
+async function unspill(p: Planned, files: { u: string; v: string }, materialize: boolean): Promise<{ u: Tensor; v: Tensor }> {
+  const dtype = storeAs(p.entry.dtype);
+  const read = async (path: string, shape: number[]): Promise<Tensor> => {
+    const bytes = (await fs().readFile(path)).slice(); // a fresh, aligned buffer
+    await fs().rm(path);
+    return tensor(dtype, shape, viewStorage(dtype, bytes.buffer, 0, numel(shape)));
+  };
+  const u = await read(files.u, materialize ? [p.m, p.n] : [p.m, p.k]);
+  const v = await read(files.v, materialize ? [0] : [p.k, p.n]);
+  return { u, v };
+}
+
 interface Planned {
-  entry: { name: string; dtype: DType };
-  m: number;
-  n: number;
+  readonly entry: { name: string; dtype: DType };
+  readonly m: number;
+  readonly n: number;
+  /** The rank: from the policy, or (an energy share on the fast path) from the first pass. */
   k: number;
   factored: boolean;
 }
 
-function layerReport(p: Planned, relativeError: number): CompressedLayer {
+function layerReport(p: Planned, relativeError: number, optimumError: number, optimumExact: boolean, method?: TruncationMethod, note?: string): CompressedLayer {
   const before = p.m * p.n;
   return {
     module: p.entry.name.slice(0, -'.weight'.length),
@@ -255,6 +332,10 @@ function layerReport(p: Planned, relativeError: number): CompressedLayer {
     paramsBefore: before,
     paramsAfter: p.factored ? p.k * (p.m + p.n) : before,
     relativeError,
+    optimumError,
+    optimumExact,
+    ...(method !== undefined ? { method } : {}),
+    ...(note !== undefined ? { note } : {}),
   };
 }
 
@@ -272,7 +353,8 @@ async function factorize(model: Model, p: Planned, materialize: boolean, layers:
     total += x;
     if (i >= k) tail += x;
   }
-  layers.set(p.entry.name, layerReport(p, total === 0 ? 0 : Math.sqrt(tail / total)));
+  const rel = total === 0 ? 0 : Math.sqrt(tail / total);
+  layers.set(p.entry.name, layerReport(p, rel, rel, true, 'exact'));
   const uk = tensor(work, [m, k]);
   const vk = tensor(work, [k, n]);
   for (let j = 0; j < k; j++) {
@@ -287,6 +369,55 @@ async function factorize(model: Model, p: Planned, materialize: boolean, layers:
     return { u: encodeFloat(dense, dtype), v: dense };
   }
   return { u: encodeFloat(uk, dtype), v: encodeFloat(vk, dtype) };
+}
+
+/**
+ * One weight by {@link truncatedSvd} at a rank or an energy share, its factors (or dense W_k)
+ * rounded to the weight's dtype and the error measured on them. An energy share the rounding
+ * takes the factors below gets one more rank, until it holds.
+ */
+async function factorizeFast(model: Model, p: Planned, keep: Keep, materialize: boolean, layers: Map<string, CompressedLayer>): Promise<{ u: Tensor; v: Tensor }> {
+  const w = await model.readAs(p.entry.name, workDtype(p.entry.dtype));
+  const dtype = storeAs(p.entry.dtype);
+  const q = Math.min(p.m, p.n);
+  let t: Truncation = await truncatedSvd(w, keep);
+  for (;;) {
+    const { stored, decoded } = await storedFactors(t, materialize, dtype);
+    const errSq = await errorSquares(w, decoded);
+    const total = t.total;
+    if ('energy' in keep && total > 0 && 1 - errSq / total < keep.energy && t.rank < q) {
+      t = await truncatedSvd(w, { rank: t.rank + 1 }, { method: t.method });
+      continue;
+    }
+    const planned = { ...p, k: t.rank };
+    const rel = total === 0 ? 0 : Math.sqrt(errSq / total);
+    layers.set(p.entry.name, layerReport(planned, rel, total === 0 ? 0 : Math.sqrt(t.optimumSq / total), t.optimumExact, t.method, t.note));
+    return stored;
+  }
+}
+
+/** U_k·diag(√σ) and diag(√σ)·V_kᵀ (or the dense W_k as `u`) in the storage dtype, and their values decoded back. */
+async function storedFactors(t: Truncation, materialize: boolean, dtype: 'f64' | 'f32' | 'f16' | 'bf16'): Promise<{ stored: { u: Tensor; v: Tensor }; decoded: { u: Tensor<'f32' | 'f64'>; v?: Tensor<'f32' | 'f64'> } }> {
+  const { left, right } = sqrtSplit(t);
+  if (materialize) {
+    const dense = await matmul(left, right);
+    const u = encodeFloat(dense, dtype);
+    return { stored: { u, v: tensor(dtype, [0]) }, decoded: { u: toFloat(u, dense.dtype) } };
+  }
+  const u = encodeFloat(left, dtype);
+  const v = encodeFloat(right, dtype);
+  return { stored: { u, v }, decoded: { u: toFloat(u, left.dtype), v: toFloat(v, right.dtype) } };
+}
+
+/** ‖W − U·V‖²_F (or ‖W − W_k‖²_F for a dense `u`), summed in float64. */
+async function errorSquares(w: Tensor<'f32' | 'f64'>, f: { u: Tensor<'f32' | 'f64'>; v?: Tensor<'f32' | 'f64'> }): Promise<number> {
+  const approx = f.v === undefined ? f.u : await matmul(f.u, f.v);
+  let acc = 0;
+  for (let i = 0; i < w.data.length; i++) {
+    const d = w.data[i] - approx.data[i];
+    acc += d * d;
+  }
+  return acc;
 }
 
 function manifest(policy: RankPolicy, materialized: boolean, layers: readonly CompressedLayer[]): CompressManifest {
@@ -304,6 +435,7 @@ function manifest(policy: RankPolicy, materialized: boolean, layers: readonly Co
       dtype: l.dtype,
       rank: l.rank,
       relative_error: l.relativeError,
+      ...(l.method !== undefined && l.method !== 'exact' ? { method: l.method } : {}),
       ...(materialized ? {} : { U: `${l.module}.lowrank_U`, V: `${l.module}.lowrank_V` }),
     };
   }

@@ -6,7 +6,7 @@
  * B·A is ΔW's truncated SVD (Eckart–Young: no rank-r matrix is closer in Frobenius norm).
  * Streams one tensor at a time from each model.
  */
-import { leading, sqrtSplit, transpose } from '../linalg/lowrank.js';
+import { sqrtSplit, transpose } from '../linalg/lowrank.js';
 import { checkOutput } from '../io/atomic.js';
 import { fs } from '../io/fs.js';
 import { dirname, resolve } from '../io/paths.js';
@@ -19,8 +19,8 @@ import { writeMlxAdapter } from '../io/mlx.js';
 import { writeSafetensors, type TensorSource } from '../io/safetensors/writer.js';
 import type { WriteOptions } from '../io/atomic.js';
 import { matmul } from '../linalg/matmul.js';
-import { svd } from '../linalg/decompositions.js';
-import { dynamicRank, rankStats, type RankRule } from './ranks.js';
+import { truncatedSvd, type TruncationMethod } from '../linalg/truncated.js';
+import { dynamicRank, dynamicRankOfLeading, rankStats, type RankRule } from './ranks.js';
 import { EMBEDDING_NAMES, HEAD_NAMES, isDefaultLinear, lastPart } from './targets.js';
 import { patternOf, type Pattern } from '../core/pattern.js';
 import { isConv1dModel } from '../io/layout.js';
@@ -66,6 +66,12 @@ export interface ExtractOptions extends WriteOptions {
    * of a module that carries a LoRA (a target's bias) cannot be saved this way and stay listed.
    */
   saveModules?: boolean;
+  /**
+   * How each ΔW is decomposed: 'auto' (default: a randomized SVD when the rank is small against
+   * the matrix, within 1 % of the Eckart–Young optimum as estimated, else exact or Gram), or one
+   * method for every matrix. 'exact' is LAPACK's full SVD, as mergekit and kohya do.
+   */
+  svd?: 'auto' | TruncationMethod;
   /** Storage dtype of the factors. Default: each tuned weight's dtype (f32 for other dtypes). */
   dtype?: FactorDType;
   /**
@@ -95,12 +101,20 @@ export interface ExtractedModule {
   readonly deltaNorm: number;
   /** ‖ΔW − B·A‖_F with the factors as stored (after clamping and rounding to their dtype). */
   readonly residual: number;
-  /** √(Σ_{i>r} σ_i²): the Eckart–Young optimum, the least error of any rank-r approximation. */
+  /**
+   * √(Σ_{i>r} σ_i²): the Eckart–Young optimum, the least error of any rank-r approximation; on
+   * the randomized path (optimumExact false) a lower estimate of it.
+   */
   readonly optimum: number;
-  /** Σ_{i≤r} σ_i² / Σ σ_i². */
+  readonly optimumExact: boolean;
+  /** Σ_{i≤r} σ_i² / Σ σ_i² (of the factors' spectrum, before rounding to their dtype). */
   readonly energyRetained: number;
   /** σ_1 … σ_r. */
   readonly sigma: readonly number[];
+  /** How ΔW was decomposed. */
+  readonly method: TruncationMethod;
+  /** Why the method is not the one first chosen (a rule that needs the whole spectrum, a result above tolerance). */
+  readonly note?: string;
 }
 
 /** A tensor that differs between the models and that no LoRA factor pair carries. */
@@ -157,6 +171,7 @@ function checkOptions(o: ExtractOptions): void {
   if (format !== 'peft' && o.saveModules === true) throw new LowrankError('E_USAGE', `saveModules needs the peft format (${format} adapters have no modules_to_save)`);
   if (o.dtype !== undefined && !['f32', 'bf16', 'f16'].includes(o.dtype)) throw new LowrankError('E_USAGE', `dtype must be f32, bf16 or f16, got '${String(o.dtype)}'`);
   if (o.dynamic !== undefined) dynamicRank([1], o.dynamic); // validates the rule
+  if (o.svd !== undefined && !['auto', 'exact', 'randomized', 'gram'].includes(o.svd)) throw new LowrankError('E_USAGE', `svd must be auto, exact, randomized or gram, got '${String(o.svd)}'`);
 }
 
 /** Refuses an existing output (unless overwrite), an output that is an input, or a kohya file's missing folder, before any work. */
@@ -219,22 +234,41 @@ interface Factors {
   readonly rank: number;
   readonly A: Float32Array; // r × n
   readonly B: Float32Array; // m × r
-  readonly sigma: Float32Array;
+  readonly sigma: Float32Array; // σ_1 … σ_r
+  readonly optimum: number;
+  readonly optimumExact: boolean;
+  readonly energyRetained: number;
+  readonly method: TruncationMethod;
+  readonly note?: string;
 }
 
-/** Thin SVD of M (m × n) and the √σ-split factors of its best rank-r approximation. */
-async function factorize(M: Tensor<'f32'>, rank: number, dynamic: RankRule | undefined, clampQuantile: number | undefined): Promise<Factors> {
-  const { u, s, vt } = await svd(M);
-  const k = s.data.length;
-  let r = Math.min(rank, k);
-  if (dynamic !== undefined) r = dynamicRank(s.data, dynamic, r);
-  const split = sqrtSplit(leading({ u, s, vt }, r));
+/** The truncated SVD of M (m × n) and the √σ-split factors of its best rank-r approximation. */
+async function factorize(M: Tensor<'f32'>, o: ExtractOptions): Promise<Factors> {
+  const rule = o.dynamic;
+  const rank = Math.min(o.rank, ...M.shape);
+  const cut = rule === undefined ? undefined : (s: Float64Array, total: number, complete: boolean) => (complete ? dynamicRank(s, rule, rank) : dynamicRankOfLeading(s, total, rule, rank));
+  const t = await truncatedSvd(M, { rank, cut }, { method: o.svd ?? 'auto' });
+  const r = t.rank;
+  const split = sqrtSplit(t);
   const [A, B] = [split.right.data, split.left.data];
-  if (clampQuantile !== undefined) {
-    const hi = absQuantile([A, B], clampQuantile);
+  if (o.clampQuantile !== undefined) {
+    const hi = absQuantile([A, B], o.clampQuantile);
     for (const f of [A, B]) for (let i = 0; i < f.length; i++) f[i] = Math.min(hi, Math.max(-hi, f[i]));
   }
-  return { rank: r, A, B, sigma: s.data };
+  // The exact path reports kohya's statistics of the whole spectrum, as before the other methods existed.
+  const stats = t.optimumExact ? rankStats(t.spectrum, r) : undefined;
+  const kept = t.s.data.reduce((acc, v) => acc + v * v, 0);
+  return {
+    rank: r,
+    A,
+    B,
+    sigma: t.s.data,
+    optimum: stats?.tailNorm ?? Math.sqrt(t.optimumSq),
+    optimumExact: t.optimumExact,
+    energyRetained: stats?.energyRetained ?? (t.total === 0 ? 1 : kept / t.total),
+    method: t.method,
+    ...(t.note !== undefined ? { note: t.note } : {}),
+  };
 }
 
 /** Stores a factor in `dtype` and returns it with its stored values decoded back to f32. */
@@ -293,7 +327,7 @@ async function extractModule(base: Model, tuned: Model, tensorName: string, modu
   let deltaSq = 0;
   for (let i = 0; i < M.data.length; i++) deltaSq += M.data[i] * M.data[i];
 
-  const f = await factorize(M, o.rank, o.dynamic, o.clampQuantile);
+  const f = await factorize(M, o);
   const r = f.rank;
   const storedDtype = tuned.entry(tensorName).dtype;
   const dtype: FactorDType = o.dtype ?? (storedDtype === 'bf16' || storedDtype === 'f16' ? storedDtype : 'f32');
@@ -302,7 +336,6 @@ async function extractModule(base: Model, tuned: Model, tensorName: string, modu
   const A = store(f.A, aShape, dtype);
   const B = store(f.B, bShape, dtype);
   const residual = await residualNorm(M, B.decoded, A.decoded, r);
-  const stats = rankStats(f.sigma, r);
   return {
     report: {
       name: module,
@@ -311,9 +344,12 @@ async function extractModule(base: Model, tuned: Model, tensorName: string, modu
       rank: r,
       deltaNorm: Math.sqrt(deltaSq),
       residual,
-      optimum: stats.tailNorm,
-      energyRetained: stats.energyRetained,
-      sigma: Array.from(f.sigma.subarray(0, r)),
+      optimum: f.optimum,
+      optimumExact: f.optimumExact,
+      energyRetained: f.energyRetained,
+      sigma: Array.from(f.sigma),
+      method: f.method,
+      ...(f.note !== undefined ? { note: f.note } : {}),
     },
     A: A.stored,
     B: B.stored,

@@ -119,6 +119,38 @@ export function dynamicRank(sigma: ArrayLike<number>, rule: RankRule, maxRank = 
   return Math.min(Math.max(1, Math.min(k, n)), Math.floor(maxRank));
 }
 
+/**
+ * {@link dynamicRank} from the leading part of a spectrum (a randomized SVD's) and the exact Σσ²
+ * of the whole one (‖M‖²_F): sv_ratio needs only σ₁ and is decided when its cut or the cap falls
+ * inside the part; sv_fro measures the part's running Σσ² against the exact total (the part's
+ * values are lower estimates, so the rank is at least the exact rule's); sv_cumulative needs Σσ
+ * of the whole spectrum, which no leading part gives: undefined, as for any rule the part cannot
+ * decide.
+ *
+ * @example
+ * dynamicRankOfLeading(sketched, normSq, { rule: 'sv_fro', value: 0.9 }, 16); // ≤ 16
+ */
+export function dynamicRankOfLeading(leading: ArrayLike<number>, totalSquares: number, rule: RankRule, maxRank: number): number | undefined {
+  checkRankRule(rule);
+  checkSpectrum(leading);
+  const n = leading.length;
+  if (leading[0] === 0) return 1;
+  const cap = Math.floor(maxRank);
+  if (rule.rule === 'sv_cumulative') return undefined;
+  if (rule.rule === 'sv_ratio') {
+    const min = leading[0] / rule.value;
+    let k = 0;
+    while (k < n && leading[k] > min) k++;
+    return k < n || cap <= n ? Math.max(1, Math.min(k, cap)) : undefined;
+  }
+  const cum = new Float64Array(n);
+  let acc = 0;
+  for (let i = 0; i < n; i++) cum[i] = acc += leading[i] * leading[i];
+  for (let i = 0; i < n; i++) cum[i] /= totalSquares;
+  const i = searchLeft(cum, rule.value * rule.value);
+  return i < n || cap <= n ? Math.max(1, Math.min(i + 1, cap)) : undefined;
+}
+
 /** What a truncation to rank r keeps of a spectrum (kohya's resize report, plus Eckart–Young). */
 export interface RankStats {
   readonly rank: number;

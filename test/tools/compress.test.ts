@@ -180,7 +180,7 @@ test('compressModel: factors, errors against numpy, skipped layers, manifest rea
   const out = join(dir, 'energy');
   const steps: string[] = [];
   const rep = await compressModel({ model, policy: parsePolicy('energy:0.999'), out, onTensor: (name) => steps.push(name) });
-  assert.equal(steps.length, 2 * 7 - 1); // two passes; the skipped layer needs no factors
+  assert.equal(steps.length, 7); // one pass: each layer's energy is met as it is decomposed
   assert.equal(rep.layers.length, 7);
   for (const l of rep.layers) {
     if (l.module.endsWith('down_proj')) {
@@ -233,6 +233,17 @@ test('compressModel: factors, errors against numpy, skipped layers, manifest rea
     assert.equal((await c.weight('model.layers.0.mlp.down_proj.weight')).shape[1], 64);
   } finally {
     await c.close();
+  }
+
+  // svd: 'exact' takes today's two passes (all spectra, then the factors) to the same ranks and errors.
+  const exactOut = join(dir, 'energy-exact');
+  const exactSteps: string[] = [];
+  const repExact = await compressModel({ model, policy: parsePolicy('energy:0.999'), out: exactOut, svd: 'exact', onTensor: (name) => exactSteps.push(name) });
+  assert.equal(exactSteps.length, 2 * 7 - 1); // the skipped layer needs no factors
+  const refExact = check(model, exactOut, false);
+  for (const l of repExact.layers) {
+    assert.equal(l.rank, rep.layers.find((x) => x.module === l.module)?.rank, l.module);
+    if (l.factored) assert.ok(Math.abs(l.relativeError - refExact.modules[l.module].err) <= ERR_TOL, `${l.module}: exact error ${l.relativeError} vs numpy ${refExact.modules[l.module].err}`);
   }
 
   // The output exists: refused without overwrite, before any work.

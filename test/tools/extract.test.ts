@@ -173,13 +173,13 @@ const QV = (l: number): string[] => [`model.layers.${l}.self_attn.q_proj`, `mode
 
 // ---------------------------------------------------------------------------------------------
 
-test('rank 4 and 8 on a planted Llama fine-tune: B·A recovers the update, ‖ΔW − B·A‖ is within 1% of numpy’s Eckart–Young optimum', async (t) => {
+test('rank 4 and 8 on a planted Llama fine-tune, by every SVD method: B·A recovers the update, ‖ΔW − B·A‖ is within 1% of numpy’s Eckart–Young optimum', async (t) => {
   const pair = await llamaPair;
   const modules = [...QV(0), ...QV(1)];
   const deltas = await Promise.all(modules.map((m) => deltaF64(pair.base, pair.tuned, `${m}.weight`)));
   const ref = await numpySpectra(modules.map((m, i) => ({ rows: m.endsWith('q_proj') ? 32 : 16, cols: 32, data: deltas[i] })));
-  for (const rank of [4, 8]) {
-    const report = await extract({ ...pair, rank });
+  for (const [rank, svd] of [[4, 'auto'], [8, 'auto'], [4, 'randomized'], [8, 'gram']] as const) {
+    const report = await extract({ ...pair, rank, svd });
     const worst = { recovery: 0, ratio: 0 };
     assert.deepEqual(report.modules.map((m) => m.name).sort(), modules);
     for (const [i, name] of modules.entries()) {
@@ -203,11 +203,20 @@ test('rank 4 and 8 on a planted Llama fine-tune: B·A recovers the update, ‖Δ
       worst.ratio = Math.max(worst.ratio, residual / optimum);
       // The report's own figures agree with these.
       assert.ok(Math.abs(rep.residual - residual) <= 1e-3 * residual, `report residual ${rep.residual} vs ${residual}`);
-      assert.ok(Math.abs(rep.optimum - optimum) <= 0.01 * optimum, `report optimum ${rep.optimum} vs numpy ${optimum}`);
+      // auto is exact on matrices this small. On a 32-column matrix the randomized path's estimate
+      // of the optimum is too loose to certify 1 % (it charges each kept direction its coupling to
+      // the rest, ~k/n), so it may fall back to the exact SVD, saying so.
+      if (svd === 'randomized') assert.ok(rep.method === 'randomized' || (rep.method === 'exact' && /tolerance/.test(rep.note ?? '')), `${rep.method}: ${rep.note}`);
+      // The Gram matrix cannot resolve σ below √(1000·ε)·σ₁ (here the noise directions past rank 4),
+      // so at rank 8 the gram path hands the matrix to the exact SVD, saying so.
+      else if (svd === 'gram') assert.ok(rep.method === 'gram' || (rep.method === 'exact' && /Gram matrix's accuracy/.test(rep.note ?? '')), `${rep.method}: ${rep.note}`);
+      else assert.equal(rep.method, 'exact');
+      if (rep.optimumExact) assert.ok(Math.abs(rep.optimum - optimum) <= 0.01 * optimum, `report optimum ${rep.optimum} vs numpy ${optimum}`);
+      else assert.ok(rep.optimum <= optimum * (1 + 1e-3) && rep.optimum >= 0.5 * optimum, `estimated optimum ${rep.optimum} vs numpy ${optimum}`);
       assert.ok(Math.abs(rep.deltaNorm - ref[i].tails[0]) <= 1e-6 * ref[i].tails[0]);
       for (let k = 0; k < Math.min(rank, 4); k++) assert.ok(Math.abs(rep.sigma[k] - ref[i].s[k]) <= 1e-5 * ref[i].s[0], `σ_${k}`);
     }
-    t.diagnostic(`rank ${rank}: max ‖BA − P‖/‖P‖ = ${worst.recovery.toExponential(2)}, max ‖ΔW − BA‖/optimum = ${worst.ratio.toFixed(6)}`);
+    t.diagnostic(`rank ${rank}, ${svd}: max ‖BA − P‖/‖P‖ = ${worst.recovery.toExponential(2)}, max ‖ΔW − BA‖/optimum = ${worst.ratio.toFixed(6)}`);
     const tot = report.totals;
     assert.equal(tot.modules, 4);
     assert.equal(tot.parameters, 2 * rank * (32 + 32) + 2 * rank * (32 + 16));
@@ -562,6 +571,10 @@ test('CLI: lowrank extract writes the adapter (exit 0), refuses an existing --ou
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, /^lowrank: error: .*already exists/);
   assert.equal(refused.stderr.trim().split('\n').length, 1);
+
+  const exact = cli([...args, '--force', '--exact']);
+  assert.equal(exact.code, 0, exact.stderr);
+  assert.match(exact.stdout, /q_proj\s.*\sexact\s/);
 
   const forced = cli([...args, '--force', '--json', '--save-modules']);
   assert.equal(forced.code, 0, forced.stderr);

@@ -13,6 +13,7 @@ interface CompressFlags {
   materialize?: boolean;
   force?: boolean;
   json?: boolean;
+  exact?: boolean;
 }
 
 /** Adds the command to the program. */
@@ -28,6 +29,7 @@ export function register(program: Command): void {
     .requiredOption('--out <dir>', 'output model folder (written atomically)')
     .option('--targets <regex>', 'modules to compress: a regex searched in module names (default: every 2-D weight except embeddings and the output head)')
     .option('--materialize', 'write the dense rank-k weights in the original names and dtypes (a normal model folder) instead of factors')
+    .option('--exact', 'decompose every weight by the full SVD (default: randomized where the rank is small against the matrix, the Gram matrix where it is large; energies met as measured on the stored factors)')
     .option('--force', 'replace the output folder if it exists')
     .option('--json', 'print the report as JSON')
     .action(async (model: string, opts: CompressFlags) => {
@@ -39,6 +41,7 @@ export function register(program: Command): void {
         out: opts.out,
         targets: opts.targets,
         materialize: opts.materialize === true,
+        svd: opts.exact === true ? 'exact' : 'auto',
         overwrite: opts.force === true,
         onTensor: (name, _step, steps) => {
           bar ??= progress('compressing', steps);
@@ -51,12 +54,14 @@ export function register(program: Command): void {
 
 function render(r: CompressReport): string {
   const pct = (a: number, b: number): string => `${((100 * a) / b).toFixed(1)}%`;
-  const rows = r.layers.map((l) => [l.module, `${l.shape[0]}×${l.shape[1]}`, String(l.rank), l.factored ? 'factored' : 'dense (no saving)', formatCount(l.paramsBefore), formatCount(l.paramsAfter), l.relativeError.toExponential(3)]);
+  // An optimum from a randomized SVD is a lower estimate: marked ≈.
+  const rows = r.layers.map((l) => [l.module, `${l.shape[0]}×${l.shape[1]}`, String(l.rank), l.factored ? `factored (${l.method ?? 'exact'})` : 'dense (no saving)', formatCount(l.paramsBefore), formatCount(l.paramsAfter), l.relativeError.toExponential(3), l.factored ? `${l.optimumExact ? '' : '≈'}${l.optimumError.toExponential(3)}` : '']);
   const { targeted, total } = r.parameters;
   const factored = r.layers.filter((l) => l.factored).length;
   return [
-    table(['module', 'shape', 'rank', 'kept as', 'params', 'after', 'rel. error'], rows, [2, 4, 5, 6]),
+    table(['module', 'shape', 'rank', 'kept as', 'params', 'after', 'rel. error', 'optimum'], rows, [2, 4, 5, 6, 7]),
     '',
+    ...r.layers.filter((l) => l.note !== undefined).map((l) => `${l.module}: ${l.note}`),
     `policy ${r.policy}: ${factored} of ${r.layers.length} layers factored${r.materialized ? ' (materialized dense)' : ''}`,
     `targeted parameters ${formatCount(targeted.before)} → ${formatCount(targeted.after)} (${pct(targeted.after, targeted.before)})`,
     `total parameters ${formatCount(total.before)} → ${formatCount(total.after)} (${pct(total.after, total.before)})`,

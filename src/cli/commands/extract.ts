@@ -21,6 +21,7 @@ interface ExtractFlags {
   baseModelName?: string;
   force?: boolean;
   json?: boolean;
+  exact?: boolean;
 }
 
 function positiveInt(text: string, flag: string): number {
@@ -50,6 +51,7 @@ export function register(program: Command): void {
     .addOption(new Option('--format <format>', 'output layout').choices(['peft', 'kohya', 'mlx']).default('peft'))
     .option('--save-modules', 'save changed tensors that no LoRA carries (norms, biases, resized embeddings) in full as modules_to_save (peft)')
     .addOption(new Option('--dtype <dtype>', "store the factors as this dtype (default: each tuned weight's own)").choices(['f32', 'bf16', 'f16']))
+    .option('--exact', 'decompose every ΔW by the full SVD (default: a randomized SVD where the rank is small against the matrix, within 1 % of the optimum)')
     .option('--base-model-name <id>', 'base_model_name_or_path written in the adapter config (default: --base as given)')
     .option('--force', 'replace the output if it exists')
     .option('--json', 'print the report as JSON')
@@ -66,6 +68,7 @@ export function register(program: Command): void {
         format: opts.format,
         saveModules: opts.saveModules === true,
         dtype: opts.dtype,
+        svd: opts.exact === true ? 'exact' : 'auto',
         baseModelName: opts.baseModelName,
         overwrite: opts.force === true,
         onTensor: (name, _i, n) => {
@@ -84,10 +87,15 @@ function num(x: number): string {
 function render(r: ExtractReport): string {
   const out: string[] = [];
   const rel = (x: number, d: number): string => (d === 0 ? '0' : num(x / d));
-  const rows = r.modules.map((m) => [m.name, m.kind, `[${m.shape.join(', ')}]`, String(m.rank), num(m.deltaNorm), rel(m.residual, m.deltaNorm), rel(m.optimum, m.deltaNorm), `${(100 * m.energyRetained).toFixed(2)}%`]);
-  out.push(table(['module', 'kind', 'shape', 'rank', '‖ΔW‖', '‖ΔW−BA‖/‖ΔW‖', 'optimum/‖ΔW‖', 'energy kept'], rows, [3, 4, 5, 6, 7]));
+  // An optimum from a randomized SVD is a lower estimate: marked ≈.
+  const rows = r.modules.map((m) => [m.name, m.kind, `[${m.shape.join(', ')}]`, String(m.rank), m.method, num(m.deltaNorm), rel(m.residual, m.deltaNorm), `${m.optimumExact ? '' : '≈'}${rel(m.optimum, m.deltaNorm)}`, `${(100 * m.energyRetained).toFixed(2)}%`]);
+  out.push(table(['module', 'kind', 'shape', 'rank', 'svd', '‖ΔW‖', '‖ΔW−BA‖/‖ΔW‖', 'optimum/‖ΔW‖', 'energy kept'], rows, [3, 5, 6, 7, 8]));
   const t = r.totals;
   out.push('', `${t.modules} modules, ${formatCount(t.parameters)} adapter parameters; ‖ΔW − BA‖/‖ΔW‖ = ${rel(t.residual, t.deltaNorm)} (Eckart–Young optimum ${rel(t.optimum, t.deltaNorm)}), ${(100 * t.energyRetained).toFixed(2)}% of the energy kept`);
+  const worst = Math.max(...r.modules.map((m) => (m.optimum > 0 ? m.residual / m.optimum - 1 : 0)));
+  const estimated = r.modules.some((m) => !m.optimumExact);
+  out.push(`largest excess over the optimum: ${(100 * worst).toFixed(2)}%${estimated ? ' (≈: against a lower estimate of the optimum)' : ''}`);
+  for (const m of r.modules) if (m.note !== undefined) out.push(`  ${m.name}: ${m.note}`);
   if (r.unchanged.length > 0) out.push(`${r.unchanged.length} target modules unchanged (ΔW = 0), skipped`);
   if (r.changed.length > 0) {
     out.push('', 'changed tensors not in the LoRA:');
