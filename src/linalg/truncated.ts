@@ -86,7 +86,7 @@ export interface Truncation<F extends FloatDType = FloatDType> {
   readonly note?: string;
 }
 
-const DEFAULTS = { oversample: 10, niter: 2, maxNiter: 8, tolerance: 0.01, seed: 0 };
+const DEFAULTS = { method: 'auto' as const, oversample: 10, niter: 2, maxNiter: 8, tolerance: 0.01, seed: 0 };
 /** Below this many rows or columns the exact SVD is cheap enough to be the default. */
 const EXACT_BELOW = 512;
 /** The energy path's QB grows to at most this share of min(m, n) before handing over to gram. */
@@ -370,12 +370,16 @@ async function blockedQb<F extends FloatDType>(A: Matrix<Storage<F>>, dtype: F, 
     qi = await reorthogonalize(qi, qs);
     const bi = await be.matmul(qi, residual, true, false);
     residual = await be.matmulAdd(residual, qi, bi, -1, false, false);
+    const before = rSq;
     rSq = sumSquares(residual.data);
     qs.push(qi);
     bs.push(bi);
     width += bw;
     block *= 2;
     if (keep.maxRank !== undefined && width >= keep.maxRank + o.oversample) maxRankReached = true;
+    // Later directions carry less energy than this block's average: when even that much per
+    // direction up to the cap falls short, the Gram path is cheaper than growing the basis.
+    else if (rSq > target && before - rSq > 0 && rSq - (cap - width) * ((before - rSq) / bw) > target) return undefined;
   }
   if (rSq > target && !maxRankReached) return undefined;
   const Q = hcat(dtype, qs, A.rows, width);

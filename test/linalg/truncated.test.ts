@@ -189,7 +189,9 @@ test('a randomized result that cannot reach the tolerance falls back to the exac
   assert.ok(Math.abs(t.errorSq - tail(sigma, 16)) <= ERR_TOL * total(sigma));
 });
 
-test('auto: exact below 512 rows or columns, randomized for small ranks and energy shares, gram for large ranks', () => {
+test('auto: exact below 512 rows or columns, randomized for small ranks and energy shares, gram for large ranks', async () => {
+  const small = tensor('f32', [160, 640], rng(3).fillNormal(new Float32Array(160 * 640)));
+  assert.equal((await truncatedSvd(small, { energy: 0.9 })).method, 'exact', 'the default is auto');
   assert.equal(autoMethod({ rows: 256, cols: 4096 }, { rank: 16 }), 'exact');
   assert.equal(autoMethod({ rows: 2048, cols: 5632 }, { rank: 16 }), 'randomized');
   assert.equal(autoMethod({ rows: 2048, cols: 2048 }, { rank: 502 }), 'randomized'); // 512 ≤ 2048 / 4

@@ -2,9 +2,9 @@
 import type { Command } from 'commander';
 import { compressModel, type CompressReport } from '../../tools/compress.js';
 import { parsePolicy } from '../../tools/policy.js';
-import { table } from '../format.js';
 import { formatCount } from '../../core/units.js';
 import { progress, type Progress } from '../progress.js';
+import { notes, table } from '../format.js';
 
 interface CompressFlags {
   policy: string;
@@ -61,7 +61,7 @@ function render(r: CompressReport): string {
   return [
     table(['module', 'shape', 'rank', 'kept as', 'params', 'after', 'rel. error', 'optimum'], rows, [2, 4, 5, 6, 7]),
     '',
-    ...r.layers.filter((l) => l.note !== undefined).map((l) => `${l.module}: ${l.note}`),
+    ...notes(r.layers.map((l) => [l.module, l.note])),
     `policy ${r.policy}: ${factored} of ${r.layers.length} layers factored${r.materialized ? ' (materialized dense)' : ''}`,
     `targeted parameters ${formatCount(targeted.before)} → ${formatCount(targeted.after)} (${pct(targeted.after, targeted.before)})`,
     `total parameters ${formatCount(total.before)} → ${formatCount(total.after)} (${pct(total.after, total.before)})`,

@@ -3,7 +3,7 @@ import { Option, type Command } from 'commander';
 import { LowrankError } from '../../core/errors.js';
 import { extractLora, type ExtractFormat, type ExtractReport, type FactorDType } from '../../tools/extract.js';
 import { parseRankRule } from '../../tools/ranks.js';
-import { table } from '../format.js';
+import { notes, table } from '../format.js';
 import { formatCount } from '../../core/units.js';
 import { progress, type Progress } from '../progress.js';
 
@@ -95,7 +95,7 @@ function render(r: ExtractReport): string {
   const worst = Math.max(...r.modules.map((m) => (m.optimum > 0 ? m.residual / m.optimum - 1 : 0)));
   const estimated = r.modules.some((m) => !m.optimumExact);
   out.push(`largest excess over the optimum: ${(100 * worst).toFixed(2)}%${estimated ? ' (≈: against a lower estimate of the optimum)' : ''}`);
-  for (const m of r.modules) if (m.note !== undefined) out.push(`  ${m.name}: ${m.note}`);
+  out.push(...notes(r.modules.map((m) => [m.name, m.note])).map((line) => `  ${line}`));
   if (r.unchanged.length > 0) out.push(`${r.unchanged.length} target modules unchanged (ΔW = 0), skipped`);
   if (r.changed.length > 0) {
     out.push('', 'changed tensors not in the LoRA:');
