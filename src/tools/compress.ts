@@ -35,6 +35,7 @@ import { truncatedSvd, type Keep, type Truncation, type TruncationMethod } from 
 import { fs } from '../io/fs.js';
 import { writeAll } from '../io/atomic.js';
 import { viewStorage, type Storage } from '../core/dtype.js';
+import { scratch, type Scratch } from '../core/scratch.js';
 import { matmul } from '../linalg/matmul.js';
 import { openModel, SINGLE_FILE, type Model } from '../io/hf.js';
 import { checkOutput, writeDirAtomic, writeTextFile, type WriteOptions } from '../io/atomic.js';
@@ -204,12 +205,13 @@ async function run(model: Model, targets: Pattern | undefined, opts: CompressOpt
 
   // The factors of one weight, computed (or read back from scratch) when the writer first asks for either tensor.
   const pending = new Map<string, Promise<{ u: Tensor; v: Tensor }>>();
-  const scratch = new Map<string, { u: string; v: string }>();
+  const take = scratch(); // one weight is decomposed at a time: the writer asks for them in order
+  const spilled = new Map<string, { u: string; v: string }>();
   const compute = (p: Planned): Promise<{ u: Tensor; v: Tensor }> => {
-    const kept = scratch.get(p.entry.name);
+    const kept = spilled.get(p.entry.name);
     if (kept !== undefined) return unspill(p, kept, materialize);
     opts.onTensor?.(p.entry.name, step++, steps);
-    return withTensor(model.path, p.entry.name, () => (exact ? factorize(model, p, materialize, layers) : factorizeFast(model, p, { rank: p.k }, materialize, layers)));
+    return withTensor(model.path, p.entry.name, () => (exact ? factorize(model, p, materialize, layers) : factorizeFast(model, p, { rank: p.k }, materialize, layers, take)));
   };
   const factors = (p: Planned): Promise<{ u: Tensor; v: Tensor }> => {
     let hit = pending.get(p.entry.name);
@@ -226,14 +228,14 @@ async function run(model: Model, targets: Pattern | undefined, opts: CompressOpt
       if (perLayerEnergy && policy.kind === 'energy') {
         for (const [i, p] of plan.entries()) {
           opts.onTensor?.(p.entry.name, step++, steps);
-          const f = await withTensor(model.path, p.entry.name, () => factorizeFast(model, p, { energy: policy.energy }, materialize, layers));
+          const f = await withTensor(model.path, p.entry.name, () => factorizeFast(model, p, { energy: policy.energy }, materialize, layers, take));
           p.k = layers.get(p.entry.name)?.rank ?? p.k;
           p.factored = p.k <= usefulRank(p.m, p.n);
           if (!p.factored) continue;
           const files = { u: join(dir, `.scratch-${i}-u`), v: join(dir, `.scratch-${i}-v`) };
           await spill(files.u, f.u.data);
           await spill(files.v, f.v.data);
-          scratch.set(p.entry.name, files);
+          spilled.set(p.entry.name, files);
         }
       }
       if (model.config !== undefined) await writeTextFile(join(dir, 'config.json'), JSON.stringify(model.config, null, 2) + '\n');
@@ -376,8 +378,8 @@ async function factorize(model: Model, p: Planned, materialize: boolean, layers:
  * rounded to the weight's dtype and the error measured on them. An energy share the rounding
  * takes the factors below gets one more rank, until it holds.
  */
-async function factorizeFast(model: Model, p: Planned, keep: Keep, materialize: boolean, layers: Map<string, CompressedLayer>): Promise<{ u: Tensor; v: Tensor }> {
-  const w = await model.readAs(p.entry.name, workDtype(p.entry.dtype));
+async function factorizeFast(model: Model, p: Planned, keep: Keep, materialize: boolean, layers: Map<string, CompressedLayer>, take: Scratch): Promise<{ u: Tensor; v: Tensor }> {
+  const w = workDtype(p.entry.dtype) === 'f64' ? await model.readAs(p.entry.name, 'f64') : await model.readAs(p.entry.name, 'f32', { into: take(0, p.m * p.n) });
   const dtype = storeAs(p.entry.dtype);
   const q = Math.min(p.m, p.n);
   let t: Truncation = await truncatedSvd(w, keep);

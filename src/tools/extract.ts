@@ -12,13 +12,14 @@ import { fs } from '../io/fs.js';
 import { dirname, resolve } from '../io/paths.js';
 import { LowrankError } from '../core/errors.js';
 import { isFloatDType, type FloatDType } from '../core/dtype.js';
-import { encodeFloat, tensor, toFloat, type Tensor } from '../core/tensor.js';
+import { encodeFloat, numel, tensor, toFloat, type Tensor } from '../core/tensor.js';
 import { openModel, type Model } from '../io/hf.js';
 import { isTargetModule, patternKey, loraConfig, loraKeys, loraScaling, writeAdapter, KEY_PREFIX, type LoraConfig, type LoraModuleTensors } from '../io/peft.js';
 import { writeMlxAdapter } from '../io/mlx.js';
 import { writeSafetensors, type TensorSource } from '../io/safetensors/writer.js';
 import type { WriteOptions } from '../io/atomic.js';
 import { matmul } from '../linalg/matmul.js';
+import { scratch, type Scratch } from '../core/scratch.js';
 import { truncatedSvd, type TruncationMethod } from '../linalg/truncated.js';
 import { dynamicRank, dynamicRankOfLeading, rankStats, type RankRule } from './ranks.js';
 import { EMBEDDING_NAMES, HEAD_NAMES, isDefaultLinear, lastPart } from './targets.js';
@@ -184,19 +185,20 @@ async function checkDestination(o: ExtractOptions): Promise<void> {
   }
 }
 
-/** Reads a float tensor as f32 (f64 when stored as f64). */
-async function readFloat(m: Model, name: string): Promise<Tensor<FloatDType>> {
-  return m.readAs(name, m.entry(name).dtype === 'f64' ? 'f64' : 'f32');
+/** Reads a float tensor as f32 (into a scratch slot) or, when stored as f64, as f64. */
+async function readFloat(m: Model, name: string, take: Scratch, slot: number): Promise<Tensor<FloatDType>> {
+  const e = m.entry(name);
+  return e.dtype === 'f64' ? m.readAs(name, 'f64') : m.readAs(name, 'f32', { into: take(slot, numel(e.shape)) });
 }
 
 /**
  * max |tuned − base| of a tensor both models hold with one shape: 0 when equal, Infinity when a
  * value is NaN on one side only or a non-float tensor differs in any byte.
  */
-async function maxDiff(base: Model, tuned: Model, name: string): Promise<number> {
+async function maxDiff(base: Model, tuned: Model, name: string, take: Scratch): Promise<number> {
   const [eb, et] = [base.entry(name), tuned.entry(name)];
   if (isFloatDType(eb.dtype) && isFloatDType(et.dtype)) {
-    const [a, b] = [await readFloat(base, name), await readFloat(tuned, name)];
+    const [a, b] = [await readFloat(base, name, take, 0), await readFloat(tuned, name, take, 1)];
     let max = 0;
     for (let i = 0; i < a.data.length; i++) {
       const [x, y] = [a.data[i], b.data[i]];
@@ -307,11 +309,11 @@ function kindOf(name: string, shape: readonly number[], fanInFanOut: boolean): E
   return 'linear';
 }
 
-async function extractModule(base: Model, tuned: Model, tensorName: string, module: string, kind: ExtractedModule['kind'], o: ExtractOptions): Promise<ModuleOut | 'zero'> {
+async function extractModule(base: Model, tuned: Model, tensorName: string, module: string, kind: ExtractedModule['kind'], o: ExtractOptions, take: Scratch): Promise<ModuleOut | 'zero'> {
   const shape = tuned.entry(tensorName).shape;
   const ctx = { file: o.tuned, tensor: tensorName };
-  const delta = await tuned.readAs(tensorName, 'f32');
-  const b = await base.readAs(tensorName, 'f32');
+  const delta = await tuned.readAs(tensorName, 'f32', { into: take(0, numel(shape)) });
+  const b = await base.readAs(tensorName, 'f32', { into: take(1, numel(shape)) });
   let zero = true;
   for (let i = 0; i < delta.data.length; i++) {
     const d = delta.data[i] - b.data[i];
@@ -420,6 +422,7 @@ async function run(base: Model, tuned: Model, format: ExtractFormat, targets: Pa
   const unchanged: string[] = [];
   const changed: { entry: Omit<ChangedTensor, 'saved' | 'note'> }[] = [];
   let targetsSeen = 0;
+  const take = scratch();
   for (const [index, name] of names.entries()) {
     opts.onTensor?.(name, index, names.length);
     if (!base.has(name) || !tuned.has(name)) continue;
@@ -431,12 +434,12 @@ async function run(base: Model, tuned: Model, format: ExtractFormat, targets: Pa
     if (isTarget(name, st) && isFloatDType(tuned.entry(name).dtype) && isFloatDType(base.entry(name).dtype)) {
       targetsSeen++;
       const module = name.slice(0, -'.weight'.length);
-      const res = await extractModule(base, tuned, name, module, kindOf(module, st, fanInFanOut), { ...opts, format });
+      const res = await extractModule(base, tuned, name, module, kindOf(module, st, fanInFanOut), { ...opts, format }, take);
       if (res === 'zero') unchanged.push(module);
       else outs.push(res);
       continue;
     }
-    const diff = await maxDiff(base, tuned, name);
+    const diff = await maxDiff(base, tuned, name, take);
     if (diff === 0) continue;
     const matrix = (st.length === 2 || st.length === 4) && name.endsWith('.weight');
     changed.push({ entry: { name, reason: matrix ? 'not targeted' : 'not a matrix', baseShape: [...sb], tunedShape: [...st], ...(Number.isFinite(diff) ? { maxAbsDiff: diff } : {}) } });
