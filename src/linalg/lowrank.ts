@@ -61,11 +61,9 @@ export function sqrtSplit<F extends FloatDType>(t: Triplets<F>, scale = 1): LowR
   const n = t.vt.shape[1];
   const left = tensor(t.u.dtype, [m, k]);
   const right = tensor(t.vt.dtype, [k, n]);
-  for (let j = 0; j < k; j++) {
-    const root = Math.sqrt(t.s.data[j] / scale);
-    for (let i = 0; i < m; i++) left.data[i * k + j] = root * t.u.data[i * k + j];
-    for (let c = 0; c < n; c++) right.data[j * n + c] = root * t.vt.data[j * n + c];
-  }
+  const roots = Array.from(t.s.data, (s) => Math.sqrt(s / scale));
+  for (let i = 0; i < m; i++) for (let j = 0; j < k; j++) left.data[i * k + j] = roots[j] * t.u.data[i * k + j];
+  for (let j = 0; j < k; j++) for (let c = 0; c < n; c++) right.data[j * n + c] = roots[j] * t.vt.data[j * n + c];
   return { left, right, scale };
 }
 
@@ -98,11 +96,16 @@ export function leading<F extends FloatDType>(t: Triplets<F>, k: number): Triple
   return { u, s: tensor(t.s.dtype, [k], t.s.data.slice(0, k) as Tensor<F>['data']), vt: tensor(t.vt.dtype, [k, n], t.vt.data.slice(0, k * n) as Tensor<F>['data']) };
 }
 
-/** The smallest rank whose values keep `fraction` of Σσ² (values descending), at least 1. */
-export function energyRank(s: ArrayLike<number>, fraction: number): number {
+/**
+ * The smallest rank whose values keep `fraction` of the total energy (values descending), at least
+ * 1: of Σσ² by default, or of a total known exactly (‖A‖²_F) when only part of the spectrum is.
+ */
+export function energyRank(s: ArrayLike<number>, fraction: number, total?: number): number {
   if (!(fraction > 0 && fraction <= 1)) throw new LowrankError('E_USAGE', `energy must be in (0, 1], got ${fraction}`);
-  let total = 0;
-  for (let i = 0; i < s.length; i++) total += s[i] * s[i];
+  if (total === undefined) {
+    total = 0;
+    for (let i = 0; i < s.length; i++) total += s[i] * s[i];
+  }
   let acc = 0;
   for (let i = 0; i < s.length; i++) {
     acc += s[i] * s[i];

@@ -28,7 +28,7 @@ import type { FloatDType, Storage } from '../core/dtype.js';
 import { backend, type Matrix } from '../backend/index.js';
 import { eps, matrixArg } from './check.js';
 import { powerIterations, rangeSketch } from './rsvd.js';
-import { transpose } from './lowrank.js';
+import { energyRank, transpose } from './lowrank.js';
 import { rng } from '../core/rng.js';
 
 /** How a truncated SVD was computed. */
@@ -201,17 +201,16 @@ async function gram<F extends FloatDType>(A: Matrix<Storage<F>>, dtype: F, keep:
       k++;
       continue;
     }
-    // u = y / σ (tall) with vt = Vᵀ; or u = V with vt = (y / σ)ᵀ; columns ordered by σ descending.
+    // u = y / σ (tall) with vt = Vᵀ; or u = V with vt = (y / σ)ᵀ; columns ordered by σ descending
+    // (written row by row: a column at a time strides through memory).
     const order = Array.from(norms.keys()).sort((i, j) => norms[j] - norms[i]);
     const s = tensor(dtype, [k]);
+    const scale = order.map((src) => (norms[src] === 0 ? 0 : 1 / norms[src]));
+    order.forEach((src, dst) => (s.data[dst] = norms[src]));
     const other = tensor(dtype, [y.rows, k]);
     const basis = tensor(dtype, [p, k]);
-    order.forEach((src, dst) => {
-      const sigma = norms[src];
-      s.data[dst] = sigma;
-      for (let i = 0; i < y.rows; i++) other.data[i * k + dst] = sigma === 0 ? 0 : y.data[i * k + src] / sigma;
-      for (let i = 0; i < p; i++) basis.data[i * k + dst] = v.data[i * k + src];
-    });
+    for (let i = 0; i < y.rows; i++) for (let dst = 0; dst < k; dst++) other.data[i * k + dst] = y.data[i * k + order[dst]] * scale[dst];
+    for (let i = 0; i < p; i++) for (let dst = 0; dst < k; dst++) basis.data[i * k + dst] = v.data[i * k + order[dst]];
     const [u, vtT] = tall ? [other, basis] : [basis, other];
     return {
       u,
@@ -355,7 +354,7 @@ async function blockedQb<F extends FloatDType>(A: Matrix<Storage<F>>, dtype: F, 
   const cap = Math.min(Math.floor(q * QB_SHARE), keep.maxRank === undefined ? q : keep.maxRank + o.oversample);
   const total = sumSquares(A.data);
   const target = (1 - keep.energy) * total; // the most ‖A − QB‖² may be
-  let residual: Matrix<Storage<F>> = { rows: A.rows, cols: A.cols, data: A.data.slice() as Storage<F> };
+  let residual = A; // replaced, never written: matmulAdd returns a new matrix
   let rSq = total;
   const qs: Matrix<Storage<F>>[] = [];
   const bs: Matrix<Storage<F>>[] = [];
@@ -418,16 +417,8 @@ function chooseRank(sigma: Float64Array, keep: Keep, total: number, complete: bo
     const c = keep.cut(sigma, total, complete);
     return c === undefined ? undefined : Math.max(1, Math.min(c, k));
   }
-  let acc = 0;
-  let k = sigma.length;
-  for (let i = 0; i < sigma.length; i++) {
-    acc += sigma[i] * sigma[i];
-    if (acc >= keep.energy * total) {
-      k = i + 1;
-      break;
-    }
-  }
-  return Math.max(1, Math.min(k, keep.maxRank ?? k));
+  const k = energyRank(sigma, keep.energy, total);
+  return Math.min(k, keep.maxRank ?? k);
 }
 
 /** The first k triplets of u [m, c], s, vt [c', n] (c, c' ≥ k) as tensors, and what they keep. */

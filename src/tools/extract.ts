@@ -20,6 +20,7 @@ import { writeSafetensors, type TensorSource } from '../io/safetensors/writer.js
 import type { WriteOptions } from '../io/atomic.js';
 import { matmul } from '../linalg/matmul.js';
 import { scratch, type Scratch } from '../core/scratch.js';
+import { backend } from '../backend/index.js';
 import { truncatedSvd, type TruncationMethod } from '../linalg/truncated.js';
 import { dynamicRank, dynamicRankOfLeading, rankStats, type RankRule } from './ranks.js';
 import { EMBEDDING_NAMES, HEAD_NAMES, isDefaultLinear, lastPart } from './targets.js';
@@ -396,9 +397,13 @@ export async function extractLora(opts: ExtractOptions): Promise<ExtractReport> 
   const base = await openModel(opts.base);
   try {
     const tuned = await openModel(opts.tuned);
+    // Freed buffers stay in the process for the next weight's (similar sizes): a fresh one costs a
+    // page fault per 4 KiB.
+    const release = opts.svd === 'exact' ? undefined : backend().retainFreedMemory();
     try {
       return await run(base, tuned, format, targets, opts);
     } finally {
+      release?.();
       await tuned.close();
     }
   } finally {
