@@ -57,7 +57,7 @@
  * them; the parameter comparison needs both compress jobs). `-- numpy-threads=N` sets
  * OPENBLAS/OMP/MKL_NUM_THREADS for the numpy runs (multithreaded OpenBLAS slows down badly when
  * the cores are shared with other work). `-- no-numpy` leaves the numpy peers out (on 1.1B each
- * runs ~150 full SVDs under two settings: an hour a family); `-- exact-once` runs each `-exact` job
+ * runs ~150 full SVDs under two settings, ~40 minutes a family); `-- exact-once` runs each `-exact` job
  * once, without the OpenBLAS overrides (the faster setting for the full SVD in the runs so far),
  * instead of under both.
  */
@@ -68,7 +68,8 @@ import { rng } from '../src/core/rng.js';
 import { llamaConfig, llamaTensors, randomWeights, type LlamaShape } from '../src/io/synthetic.js';
 import { openModel, writeModel, type Model } from '../src/io/hf.js';
 import type { TensorSource } from '../src/io/safetensors/writer.js';
-import { sumSquares, truncatedSvd, type TruncationMethod } from '../src/linalg/truncated.js';
+import { truncatedSvd, type TruncationMethod } from '../src/linalg/truncated.js';
+import { sumSquares } from '../src/linalg/check.js';
 import { matmulAdd } from '../src/linalg/matmul.js';
 import { openCompressed, type CompressManifest } from '../src/tools/compress.js';
 import { blasSettings, fmtMiB, fmtRatio, fmtSeconds, now, printTable, requireNumpy, runPythonJson, withTempDir, type SuiteOptions } from './util.js';

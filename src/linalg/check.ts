@@ -48,3 +48,20 @@ export function eps(dtype: FloatDType): number {
 export function sliceData<F extends FloatDType>(t: Tensor<F>, start: number, end: number): Storage<F> {
   return t.data.slice(start, end) as Storage<F>;
 }
+
+/** Σ xᵢ², accumulated in float64. */
+export function sumSquares(x: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += x[i] * x[i];
+  return s;
+}
+
+/** Σ (xᵢ − yᵢ)², accumulated in float64. */
+export function diffSquares(x: ArrayLike<number>, y: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) {
+    const d = x[i] - y[i];
+    s += d * d;
+  }
+  return s;
+}

@@ -9,6 +9,7 @@ import { tensor, type Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
 import { qr, svd } from './decompositions.js';
 import { matmul } from './matmul.js';
+import { diffSquares } from './check.js';
 
 /** scale·left·right: left [m, k], right [k, n]. */
 export interface LowRank<F extends FloatDType = FloatDType> {
@@ -166,4 +167,14 @@ export async function toDense<F extends FloatDType>(x: LowRank<F>): Promise<Tens
   const d = await matmul(x.left, x.right);
   if (x.scale !== 1) for (let i = 0; i < d.data.length; i++) d.data[i] *= x.scale;
   return d;
+}
+
+/**
+ * ‖W − X‖²_F for X a dense matrix or a low-rank value (its product formed once), summed in
+ * float64: the error of factors as they were stored.
+ */
+export async function residualSquares<F extends FloatDType>(w: Tensor<F>, x: Tensor<F> | LowRank<F>): Promise<number> {
+  const approx = 'data' in x ? x : await toDense(x);
+  if (approx.shape.join() !== w.shape.join()) throw new LowrankError('E_SHAPE', `cannot compare a [${w.shape.join(', ')}] matrix with a [${approx.shape.join(', ')}] one`);
+  return diffSquares(w.data, approx.data);
 }

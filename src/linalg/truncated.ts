@@ -26,7 +26,7 @@ import { LowrankError } from '../core/errors.js';
 import { tensor, type Tensor } from '../core/tensor.js';
 import type { FloatDType, Storage } from '../core/dtype.js';
 import { backend, type Matrix } from '../backend/index.js';
-import { eps, matrixArg } from './check.js';
+import { eps, matrixArg, sumSquares } from './check.js';
 import { powerIterations, rangeSketch } from './rsvd.js';
 import { energyRank, transpose } from './lowrank.js';
 import { rng } from '../core/rng.js';
@@ -90,7 +90,7 @@ const DEFAULTS = { method: 'auto' as const, oversample: 10, niter: 2, maxNiter: 
 /** Below this many rows or columns the exact SVD is cheap enough to be the default. */
 const EXACT_BELOW = 512;
 /** The energy path's QB grows to at most this share of min(m, n) before handing over to gram. */
-const QB_SHARE = 1 / 8; // the fallback note says "an eighth"
+const QB_SHARE = 1 / 8;
 const QB_FIRST_BLOCK = 16;
 /** The smallest kept λ/λ₁ the Gram path trusts, in units of the dtype's epsilon. */
 const GRAM_FLOOR = 1000;
@@ -161,7 +161,8 @@ async function exact<F extends FloatDType>(A: Matrix<Storage<F>>, dtype: F, keep
   const spectrum = Float64Array.from(res.s);
   const total = sumSquares(A.data);
   const k = chooseRank(spectrum, keep, total, true) ?? 1;
-  return finish(dtype, res.u, res.s, res.vt, k, 'exact', total, tailSquares(spectrum, k), true, spectrum);
+  const tail = tailSquares(spectrum, k);
+  return finish(dtype, res.u, res.s, res.vt, k, 'exact', { total, errorSq: tail, optimumSq: tail, optimumExact: true, spectrum });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -258,7 +259,7 @@ async function sketched<F extends FloatDType>(A: Matrix<Storage<F>>, dtype: F, k
     const optimumSq = Math.max(dropped, errorSq - (await deficitBound(b, residual, k, dtype, o.seed)));
     if (errorSq <= (1 + o.tolerance) ** 2 * optimumSq || errorSq === 0) {
       const u = await be.matmul(q, small.u, false, false);
-      return { ...finish(dtype, u, small.s, small.vt, k, 'randomized', total, optimumSq, false, spectrum), errorSq, niter };
+      return { ...finish(dtype, u, small.s, small.vt, k, 'randomized', { total, errorSq, optimumSq, optimumExact: false, spectrum }), niter };
     }
     if (niter + 2 > o.maxNiter) return `the randomized result stayed above the tolerance after ${niter} power iterations; computed exactly`;
     q = await powerIterations(A, q, 2);
@@ -394,7 +395,7 @@ async function blockedQb<F extends FloatDType>(A: Matrix<Storage<F>>, dtype: F, 
   const errorSq = rSq + tailSquares(spectrum, k);
   const optimumSq = Math.max(tailSquares(spectrum, k), errorSq - (await deficitBound(B, residual, k, dtype, o.seed)));
   const u = await be.matmul(Q, small.u, false, false);
-  return { ...finish(dtype, u, small.s, small.vt, k, 'randomized', total, optimumSq, false, spectrum), errorSq, niter: 1 };
+  return { ...finish(dtype, u, small.s, small.vt, k, 'randomized', { total, errorSq, optimumSq, optimumExact: false, spectrum }), niter: 1 };
 }
 
 /** q with its component in the span of the earlier blocks removed twice (classical Gram–Schmidt, reapplied), then QR. */
@@ -421,33 +422,23 @@ function chooseRank(sigma: Float64Array, keep: Keep, total: number, complete: bo
   return Math.min(k, keep.maxRank ?? k);
 }
 
-/** The first k triplets of u [m, c], s, vt [c', n] (c, c' ≥ k) as tensors, and what they keep. */
-function finish<F extends FloatDType>(dtype: F, u: Matrix<Storage<F>>, s: Storage<F>, vt: Matrix<Storage<F>>, k: number, method: TruncationMethod, total: number, optimumSq: number, optimumExact: boolean, spectrum: Float64Array): Truncation<F> {
+/** What a truncation knows besides its triplets. */
+type Known = Pick<Truncation, 'total' | 'errorSq' | 'optimumSq' | 'optimumExact' | 'spectrum'>;
+
+/** The first k triplets of u [m, c], s, vt [c', n] (c, c' ≥ k) as tensors, with what is known of them. */
+function finish<F extends FloatDType>(dtype: F, u: Matrix<Storage<F>>, s: Storage<F>, vt: Matrix<Storage<F>>, k: number, method: TruncationMethod, known: Known): Truncation<F> {
   const m = u.rows;
   const n = vt.cols;
   const uk = tensor(dtype, [m, k]);
   for (let i = 0; i < m; i++) uk.data.set(u.data.subarray(i * u.cols, i * u.cols + k), i * k);
-  let kept = 0;
-  for (let i = 0; i < k; i++) kept += s[i] * s[i];
   return {
     u: uk,
     s: tensor(dtype, [k], s.slice(0, k) as Storage<F>),
     vt: tensor(dtype, [k, n], vt.data.slice(0, k * n) as Storage<F>),
     rank: k,
     method,
-    total,
-    errorSq: optimumExact ? optimumSq : Math.max(0, total - kept),
-    optimumSq,
-    optimumExact,
-    spectrum,
+    ...known,
   };
-}
-
-/** Σ xᵢ² in float64. */
-export function sumSquares(x: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < x.length; i++) s += x[i] * x[i];
-  return s;
 }
 
 /** Σ_{i≥k} σᵢ², smallest first. */

@@ -3,7 +3,7 @@ import { LowrankError } from '../core/errors.js';
 import { tensor, type Tensor } from '../core/tensor.js';
 import type { FloatDType, Storage } from '../core/dtype.js';
 import { backend, type Matrix } from '../backend/index.js';
-import { checkFinite } from '../linalg/check.js';
+import { checkFinite, diffSquares, sumSquares } from '../linalg/check.js';
 
 /** A float32 or float64 tensor. */
 export type FloatTensor<F extends FloatDType = FloatDType> = Tensor<F>;
@@ -64,17 +64,10 @@ export function matrixTensor<F extends FloatDType>(dtype: F, m: Matrix<Storage<F
 
 /** ‖x‖_F, accumulated in float64. */
 export function frobenius(data: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < data.length; i++) s += data[i] * data[i];
-  return Math.sqrt(s);
+  return Math.sqrt(sumSquares(data));
 }
 
 /** ‖x − y‖_F, accumulated in float64. */
 export function frobeniusDiff(x: ArrayLike<number>, y: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < x.length; i++) {
-    const d = x[i] - y[i];
-    s += d * d;
-  }
-  return Math.sqrt(s);
+  return Math.sqrt(diffSquares(x, y));
 }

@@ -28,7 +28,7 @@
  */
 import { LowrankError } from '../core/errors.js';
 import { encodeFloat, numel, tensor, type Tensor } from '../core/tensor.js';
-import { sqrtSplit } from '../linalg/lowrank.js';
+import { residualSquares, sqrtSplit } from '../linalg/lowrank.js';
 import { decodeAs, encodeAs } from '../linalg/cast.js';
 import { backend } from '../backend/index.js';
 import type { DType } from '../core/dtype.js';
@@ -187,8 +187,8 @@ async function run(model: Model, targets: Pattern | undefined, opts: CompressOpt
   }
   // Spectra first for the global policies (and, exactly, for energy); an energy share on the fast
   // path is met layer by layer in a first pass that keeps its factors in scratch files.
-  const perLayerEnergy = !exact && policy.kind === 'energy';
-  const spectral = needsSpectra(policy) && !perLayerEnergy;
+  const perLayerEnergy = !exact && policy.kind === 'energy' ? policy.energy : undefined;
+  const spectral = needsSpectra(policy) && perLayerEnergy === undefined;
   const steps = chosen.length * (spectral ? 2 : 1);
   let step = 0;
   const spectra: LayerSpectrum[] = [];
@@ -201,7 +201,7 @@ async function run(model: Model, targets: Pattern | undefined, opts: CompressOpt
     }
     spectra.push({ m, n, sigma });
   }
-  const ranks = perLayerEnergy ? chosen.map(() => 0) : chooseRanks(policy, spectra);
+  const ranks = perLayerEnergy !== undefined ? chosen.map(() => 0) : chooseRanks(policy, spectra);
   const layers = new Map<string, CompressedLayer>();
   const plan: Planned[] = chosen.map((t, i) => {
     const [m, n] = t.shape;
@@ -231,10 +231,10 @@ async function run(model: Model, targets: Pattern | undefined, opts: CompressOpt
   await writeDirAtomic(
     opts.out,
     async (dir) => {
-      if (perLayerEnergy && policy.kind === 'energy') {
+      if (perLayerEnergy !== undefined) {
         for (const [i, p] of plan.entries()) {
           opts.onTensor?.(p.entry.name, step++, steps);
-          const f = await withTensor(model.path, p.entry.name, () => factorizeFast(model, p, { energy: policy.energy }, materialize, layers, take));
+          const f = await withTensor(model.path, p.entry.name, () => factorizeFast(model, p, { energy: perLayerEnergy }, materialize, layers, take));
           p.k = layers.get(p.entry.name)?.rank ?? p.k;
           p.factored = p.k <= usefulRank(p.m, p.n);
           if (!p.factored) continue;
@@ -391,7 +391,7 @@ async function factorizeFast(model: Model, p: Planned, keep: Keep, materialize: 
   let t: Truncation = await truncatedSvd(w, keep);
   for (;;) {
     const { stored, decoded } = await storedFactors(t, materialize, dtype);
-    const errSq = await errorSquares(w, decoded);
+    const errSq = await residualSquares(w, decoded.v === undefined ? decoded.u : { left: decoded.u, right: decoded.v, scale: 1 });
     const total = t.total;
     if ('energy' in keep && total > 0 && 1 - errSq / total < keep.energy && t.rank < q) {
       t = await truncatedSvd(w, { rank: t.rank + 1 }, { method: t.method });
@@ -417,17 +417,6 @@ async function storedFactors(t: Truncation, materialize: boolean, dtype: 'f64' |
   }
   const [u, v] = [await round(left), await round(right)];
   return { stored: { u: u.stored, v: v.stored }, decoded: { u: u.decoded, v: v.decoded } };
-}
-
-/** ‖W − U·V‖²_F (or ‖W − W_k‖²_F for a dense `u`), summed in float64. */
-async function errorSquares(w: Tensor<'f32' | 'f64'>, f: { u: Tensor<'f32' | 'f64'>; v?: Tensor<'f32' | 'f64'> }): Promise<number> {
-  const approx = f.v === undefined ? f.u : await matmul(f.u, f.v);
-  let acc = 0;
-  for (let i = 0; i < w.data.length; i++) {
-    const d = w.data[i] - approx.data[i];
-    acc += d * d;
-  }
-  return acc;
 }
 
 function manifest(policy: RankPolicy, materialized: boolean, layers: readonly CompressedLayer[]): CompressManifest {

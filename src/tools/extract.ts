@@ -6,7 +6,7 @@
  * B·A is ΔW's truncated SVD (Eckart–Young: no rank-r matrix is closer in Frobenius norm).
  * Streams one tensor at a time from each model.
  */
-import { sqrtSplit, transpose } from '../linalg/lowrank.js';
+import { residualSquares, sqrtSplit, transpose } from '../linalg/lowrank.js';
 import { checkOutput } from '../io/atomic.js';
 import { fs } from '../io/fs.js';
 import { dirname, resolve } from '../io/paths.js';
@@ -18,7 +18,6 @@ import { isTargetModule, patternKey, loraConfig, loraKeys, loraScaling, writeAda
 import { writeMlxAdapter } from '../io/mlx.js';
 import { writeSafetensors, type TensorSource } from '../io/safetensors/writer.js';
 import type { WriteOptions } from '../io/atomic.js';
-import { matmul } from '../linalg/matmul.js';
 import { scratch, type Scratch } from '../core/scratch.js';
 import { backend } from '../backend/index.js';
 import { truncatedSvd, type TruncationMethod } from '../linalg/truncated.js';
@@ -238,6 +237,8 @@ interface Factors {
   readonly A: Float32Array; // r × n
   readonly B: Float32Array; // m × r
   readonly sigma: Float32Array; // σ_1 … σ_r
+  /** ‖M‖²_F. */
+  readonly normSq: number;
   readonly optimum: number;
   readonly optimumExact: boolean;
   readonly energyRetained: number;
@@ -266,6 +267,7 @@ async function factorize(M: Tensor<'f32'>, o: ExtractOptions): Promise<Factors> 
     A,
     B,
     sigma: t.s.data,
+    normSq: t.total,
     optimum: stats?.tailNorm ?? Math.sqrt(t.optimumSq),
     optimumExact: t.optimumExact,
     energyRetained: stats?.energyRetained ?? (t.total === 0 ? 1 : kept / t.total),
@@ -280,18 +282,6 @@ function store(values: Float32Array, shape: readonly number[], dtype: FactorDTyp
   if (dtype === 'f32') return { stored: t, decoded: values };
   const stored = encodeFloat(t, dtype);
   return { stored, decoded: toFloat(stored, 'f32').data as Float32Array };
-}
-
-/** ‖M − B·A‖_F, accumulated in float64. */
-async function residualNorm(M: Tensor<'f32'>, B: Float32Array, A: Float32Array, r: number): Promise<number> {
-  const [m, n] = M.shape;
-  const BA = await matmul(tensor('f32', [m, r], B), tensor('f32', [r, n], A));
-  let acc = 0;
-  for (let i = 0; i < M.data.length; i++) {
-    const d = M.data[i] - BA.data[i];
-    acc += d * d;
-  }
-  return Math.sqrt(acc);
 }
 
 /** One module's factors as they will be written. */
@@ -327,8 +317,6 @@ async function extractModule(base: Model, tuned: Model, tensorName: string, modu
   const transposed = kind === 'conv1d' || (kind === 'embedding' && (o.format ?? 'peft') === 'peft');
   const [m, n] = kind === 'conv' ? [shape[0], shape[1] * shape[2] * shape[3]] : transposed ? [shape[1], shape[0]] : [shape[0], shape[1]];
   const M = tensor('f32', [m, n], transposed ? transpose(tensor('f32', [shape[0], shape[1]], delta.data)).data : delta.data);
-  let deltaSq = 0;
-  for (let i = 0; i < M.data.length; i++) deltaSq += M.data[i] * M.data[i];
 
   const f = await factorize(M, o);
   const r = f.rank;
@@ -338,14 +326,14 @@ async function extractModule(base: Model, tuned: Model, tensorName: string, modu
   const bShape = kind === 'conv' ? [m, r, 1, 1] : [m, r];
   const A = store(f.A, aShape, dtype);
   const B = store(f.B, bShape, dtype);
-  const residual = await residualNorm(M, B.decoded, A.decoded, r);
+  const residual = Math.sqrt(await residualSquares(M, { left: tensor('f32', [m, r], B.decoded), right: tensor('f32', [r, n], A.decoded), scale: 1 }));
   return {
     report: {
       name: module,
       kind,
       shape: [...shape],
       rank: r,
-      deltaNorm: Math.sqrt(deltaSq),
+      deltaNorm: Math.sqrt(f.normSq),
       residual,
       optimum: f.optimum,
       optimumExact: f.optimumExact,

@@ -24,6 +24,7 @@
  * A layer is factored only when k·(m + n) < m·n; otherwise the compressor leaves it dense.
  */
 import { LowrankError } from '../core/errors.js';
+import { sumSquares } from '../linalg/check.js';
 
 /** A rank policy. */
 export type RankPolicy =
@@ -236,10 +237,4 @@ export function chooseRanks(p: RankPolicy, layers: readonly LayerSpectrum[]): nu
     case 'heavy-tail':
       return heavyTailRanks(layers, p.fraction);
   }
-}
-
-function sumSquares(s: ArrayLike<number>): number {
-  let t = 0;
-  for (let i = 0; i < s.length; i++) t += s[i] * s[i];
-  return t;
 }

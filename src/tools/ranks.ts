@@ -73,15 +73,15 @@ function searchLeft(cum: Float64Array, target: number): number {
   return lo;
 }
 
-/** Running sums of f(σ_i), divided by their total (sequential float64 sums). */
-function normalizedCumsum(sigma: ArrayLike<number>, f: (s: number) => number): Float64Array {
+/** Running sums of f(σ_i), divided by their total, or by a total known for the whole spectrum when σ is its leading part (sequential float64 sums). */
+function normalizedCumsum(sigma: ArrayLike<number>, f: (s: number) => number, total?: number): Float64Array {
   const cum = new Float64Array(sigma.length);
   let acc = 0;
   for (let i = 0; i < sigma.length; i++) {
     acc += f(sigma[i]);
     cum[i] = acc;
   }
-  for (let i = 0; i < cum.length; i++) cum[i] /= acc;
+  for (let i = 0; i < cum.length; i++) cum[i] /= total ?? acc;
   return cum;
 }
 
@@ -143,11 +143,7 @@ export function dynamicRankOfLeading(leading: ArrayLike<number>, totalSquares: n
     while (k < n && leading[k] > min) k++;
     return k < n || cap <= n ? Math.max(1, Math.min(k, cap)) : undefined;
   }
-  const cum = new Float64Array(n);
-  let acc = 0;
-  for (let i = 0; i < n; i++) cum[i] = acc += leading[i] * leading[i];
-  for (let i = 0; i < n; i++) cum[i] /= totalSquares;
-  const i = searchLeft(cum, rule.value * rule.value);
+  const i = searchLeft(normalizedCumsum(leading, (s) => s * s, totalSquares), rule.value * rule.value);
   return i < n || cap <= n ? Math.max(1, Math.min(i + 1, cap)) : undefined;
 }
 
