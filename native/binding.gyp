@@ -6,7 +6,7 @@
   "targets": [
     {
       "target_name": "lowrank_native",
-      "sources": ["lowrank.c", "nn.c"],
+      "sources": ["lowrank.c", "nn.c", "skinny.c"],
       "defines": ["NAPI_VERSION=8"],
       "cflags": ["-std=c11", "-fno-trapping-math", "<!@(node -p \"process.env.LOWRANK_BLAS_CFLAGS || ''\")"],
       "libraries": ["<!@(node -p \"process.env.LOWRANK_BLAS_LIBS || '-llapacke -lopenblas'\")", "-lm"],

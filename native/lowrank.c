@@ -51,6 +51,7 @@
 #include <math.h>
 
 #include "nn.h"
+#include "skinny.h"
 
 #if defined(__SSE__) || defined(__x86_64__)
 #include <xmmintrin.h>
@@ -90,7 +91,7 @@ typedef struct {
   size_t esz;  /* element size in bytes */
   int m, n, k; /* op-specific dimensions (see each op) */
   int lda, ldb;
-  int flag_a, flag_b, flag_c; /* gemm: transA, transB, C given; trsm: lower, trans, unit; encode/decode: f16 */
+  int flag_a, flag_b, flag_c; /* gemm: transA, transB, C given; trsm: lower, trans, unit; encode/decode: f16; qr: Q only */
   double alpha;               /* gemm with C: out = C + alpha·op(A)·op(B) */
   size_t count;               /* encode/decode: elements */
   char job;                   /* svd: 'S' 'A' 'N'; eigh: 'V' 'N' */
@@ -199,6 +200,7 @@ static void run_gemm(job_t *j) {
     else cblas_sgemv(CblasRowMajor, t, rows, cols, (float)alpha, j->in[1], j->ldb, j->in[0], incx, (float)beta, j->out[0], 1);
     return;
   }
+  if (!j->f64 && !j->flag_c && skinny_gemm(j->out[0], j->in[0], j->lda, j->in[1], j->ldb, j->m, j->n, j->k, j->flag_a, j->flag_b)) return;
   if (j->f64)
     cblas_dgemm(CblasRowMajor, ta, tb, j->m, j->n, j->k, alpha, j->in[0], j->lda, j->in[1], j->ldb, beta, j->out[0], j->n);
   else
@@ -288,6 +290,7 @@ static void run_decode(job_t *j) {
 static void run_qr(job_t *j) {
   const int m = j->m, n = j->n, k = j->k;
   if (k == 0) return;
+  if (j->flag_a && !j->f64 && skinny_orthonormalize(j->out[0], j->in[0], m, n)) return; /* Q only */
   const char *geq = rname(j, "LAPACKE_sgeqrf", "LAPACKE_dgeqrf");
   const char *org = rname(j, "LAPACKE_sorgqr", "LAPACKE_dorgqr");
   const size_t esz = j->esz;
@@ -318,7 +321,7 @@ static void run_qr(job_t *j) {
     return;
   }
   /* R (k×n, row-major): the upper triangle of the first k rows. */
-  for (int r = 0; r < k; r++)
+  for (int r = 0; r < (j->flag_a ? 0 : k); r++)
     for (int c = 0; c < n; c++) {
       const size_t o = (size_t)r * n + c;
       const size_t ia = (size_t)c * m + r;
@@ -495,6 +498,7 @@ static void run_trsm(job_t *j) {
 static void run_gemm_half(job_t *j) {
   const int m = j->m, n = j->n, k = j->k;
   if (m == 0 || n == 0) return;
+  if (!j->flag_a && !j->flag_b && skinny_residual_half(j->out[0], j->in[2], j->in[0], j->in[1], m, n, k, (float)j->alpha, j->flag_c, f16_of)) return;
   const int rows = n >= 16384 ? 4 : 65536 / n; /* ~256 KiB of float32 per block */
   float *scratch = (float *)malloc((size_t)rows * n * sizeof(float));
   if (scratch == NULL) {
@@ -566,9 +570,22 @@ static void run_nn_kernel(job_t *j) {
   }
 }
 
+/*
+ * Decompositions of at most this much work (m·n·min(m, n)) run with OpenBLAS on the calling thread
+ * alone: its workers gain nothing on a 26 × 2048 SVD (a randomized SVD's last step), and once
+ * woken they spin for ~0.1 s (its THREAD_TIMEOUT), taking a core from the skinny products and nn
+ * kernels that follow (after every such SVD, in a PiSSA init of 154 matrices).
+ */
+#define SMALL_DECOMPOSITION ((double)(1 << 24))
+
 static void execute(napi_env env, void *data) {
   (void)env;
   job_t *j = (job_t *)data;
+  const int decomposition = j->op == OP_QR || j->op == OP_SVD || j->op == OP_EIGH || j->op == OP_LU || j->op == OP_CHOL;
+  const int threads = openblas_get_num_threads();
+  const int rows = j->m > 0 ? j->m : j->n; /* eigh and cholesky set n alone */
+  const int alone = decomposition && threads > 1 && (double)rows * j->n * (rows < j->n ? rows : j->n) <= SMALL_DECOMPOSITION;
+  if (alone) openblas_set_num_threads(1);
   switch (j->op) {
     case OP_GEMM: run_gemm(j); break;
     case OP_QR: run_qr(j); break;
@@ -589,6 +606,7 @@ static void execute(napi_env env, void *data) {
     case OP_SWIGLU_BACKWARD:
     case OP_CROSS_ENTROPY: run_nn(j); break;
   }
+  if (alone) openblas_set_num_threads(threads);
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -986,10 +1004,22 @@ fail:
   return NULL;
 }
 
-/* qr(a, rows, cols) -> Promise<[Q, R]> */
+/*
+ * qr(a, rows, cols[, qOnly]) -> Promise<[Q, R]>, or with qOnly Promise<Q>: an orthonormal basis of
+ * A's columns, by CholeskyQR2 for a tall float32 A of at most 32 columns that is not too
+ * ill-conditioned for it (skinny.c), else by Householder as qr.
+ */
 static napi_value js_qr(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  if (!get_args(env, info, 3, argv, "qr")) return NULL;
+  napi_value argv[4];
+  size_t argc = 4;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
+    throw_last(env, "napi_get_cb_info");
+    return NULL;
+  }
+  if (argc != 3 && argc != 4) {
+    napi_throw_type_error(env, "E_INTERNAL", "lowrank_native: qr expects 3 or 4 arguments");
+    return NULL;
+  }
   job_t *j = job_new(env);
   if (j == NULL) return NULL;
   j->op = OP_QR;
@@ -999,10 +1029,11 @@ static napi_value js_qr(napi_env env, napi_callback_info info) {
       !get_dim(env, argv[2], "cols", &j->n) || !check_len(env, alen, j->m, j->n, "a"))
     goto fail;
   j->k = j->m < j->n ? j->m : j->n;
+  if (argc == 4 && !get_flag(env, argv[3], "qOnly", &j->flag_a)) goto fail;
   if (!copy_in(env, j, a, alen, &j->in[0])) goto fail;
-  j->nout = 2;
+  j->nout = j->flag_a ? 1 : 2;
   if (!alloc_out(env, j, 0, (size_t)j->m * j->k, float_type(j), 1) ||
-      !alloc_out(env, j, 1, (size_t)j->k * j->n, float_type(j), 1))
+      (!j->flag_a && !alloc_out(env, j, 1, (size_t)j->k * j->n, float_type(j), 1)))
     goto fail;
   return start(env, j, "lowrank_native.qr", 0);
 fail:

@@ -41,7 +41,7 @@ static inline float nn_expf(float x) {
 /*
  * The loops of each part function are compiled twice on x86-64 Linux with GCC, for AVX2 and for the
  * baseline, and the loader picks one by CPU (ifunc): 8 lanes instead of SSE2's 4 where the CPU has
- * them. The attribute goes on the part functions themselves: parallel() calls them through a
+ * them. The attribute goes on the part functions themselves: nn_parallel() calls them through a
  * pointer, so a clone of their caller would not reach them.
  */
 #if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
@@ -55,39 +55,94 @@ void openblas_set_num_threads(int num_threads);
 int openblas_get_num_threads(void);
 
 /*
- * Runs fn(ctx, part, parts) for part = 0..parts−1 on as many threads (this one is part 0) and
- * waits for all. With blas set, OpenBLAS runs single-threaded meanwhile (each part's small
+ * Runs fn(ctx, part, parts) for part = 0..parts−1 on as many threads and waits for all. With blas set, OpenBLAS runs single-threaded meanwhile (each part's small
  * products are too small to share, and its worker pool must not be entered from two threads).
+ *
+ * The parts run on a pool of threads started once and kept, waiting on a condition variable,
+ * while the caller waits: a thread started per call costs 20-50 us and begins on its parent's
+ * core, and the caller is whichever of Node's four libuv threads took the job, so the scheduler
+ * kept finding two busy threads on one core (a 5632 × 2048 × 26 product took 4-9 ms from Node,
+ * against 2 ms from a C program). One caller uses the pool at a time; a second, concurrent one
+ * runs its parts itself.
  */
-typedef struct {
+#define MAX_PARTS 64
+
+static struct {
+  pthread_mutex_t busy; /* held by the caller using the pool */
+  pthread_mutex_t lock; /* guards the fields below */
+  pthread_cond_t go, done;
+  int threads;          /* workers started: parts 0..threads−1 */
+  unsigned long round;  /* bumped for each job */
+  int pending;          /* workers still running this round's parts */
   void (*fn)(void *, int, int);
   void *ctx;
-  int part, parts;
-} part_job;
+  int parts, helpers;  /* this round's parts; workers 0..helpers−1 take one each */
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, NULL, NULL, 0, 0};
 
-static void *run_part(void *job) {
-  const part_job *j = job;
-  j->fn(j->ctx, j->part, j->parts);
+typedef struct {
+  int part;
+  unsigned long seen;
+} worker_start;
+
+static void *pool_worker(void *arg) {
+  const worker_start start = *(const worker_start *)arg;
+  free(arg);
+  unsigned long seen = start.seen;
+  pthread_mutex_lock(&pool.lock);
+  for (;;) {
+    while (pool.round == seen) pthread_cond_wait(&pool.go, &pool.lock);
+    seen = pool.round;
+    if (start.part >= pool.helpers) continue;
+    void (*fn)(void *, int, int) = pool.fn;
+    void *ctx = pool.ctx;
+    const int parts = pool.parts;
+    pthread_mutex_unlock(&pool.lock);
+    fn(ctx, start.part, parts);
+    pthread_mutex_lock(&pool.lock);
+    if (--pool.pending == 0) pthread_cond_signal(&pool.done);
+  }
   return NULL;
 }
 
-#define MAX_PARTS 64
+/* Starts workers until parts 0..want−1 have one (or a start fails); pool.lock held. */
+static void pool_grow(int want) {
+  while (pool.threads < want) {
+    worker_start *s = malloc(sizeof *s);
+    if (s == NULL) return;
+    *s = (worker_start){pool.threads, pool.round};
+    pthread_t tid;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    const int ok = pthread_create(&tid, &attr, pool_worker, s) == 0;
+    pthread_attr_destroy(&attr);
+    if (!ok) {
+      free(s);
+      return;
+    }
+    pool.threads++;
+  }
+}
 
-static void parallel(void (*fn)(void *, int, int), void *ctx, int parts, int blas) {
+void nn_parallel(void (*fn)(void *, int, int), void *ctx, int parts, int blas) {
   parts = parts < 1 ? 1 : parts > MAX_PARTS ? MAX_PARTS : parts;
   const int threads = blas ? openblas_get_num_threads() : 0;
   if (blas) openblas_set_num_threads(1);
-  part_job jobs[MAX_PARTS];
-  pthread_t tid[MAX_PARTS];
-  int started[MAX_PARTS] = {0};
-  for (int i = 1; i < parts; i++) {
-    jobs[i] = (part_job){fn, ctx, i, parts};
-    started[i] = pthread_create(&tid[i], NULL, run_part, &jobs[i]) == 0;
-  }
-  fn(ctx, 0, parts);
-  for (int i = 1; i < parts; i++) {
-    if (started[i]) pthread_join(tid[i], NULL);
-    else fn(ctx, i, parts); /* no thread: do that part here */
+  if (parts == 1 || pthread_mutex_trylock(&pool.busy) != 0) {
+    for (int i = 0; i < parts; i++) fn(ctx, i, parts);
+  } else {
+    pthread_mutex_lock(&pool.lock);
+    pool_grow(parts);
+    const int helpers = pool.threads < parts ? pool.threads : parts;
+    pool.fn = fn, pool.ctx = ctx, pool.parts = parts, pool.helpers = helpers, pool.pending = helpers;
+    pool.round++;
+    pthread_cond_broadcast(&pool.go);
+    pthread_mutex_unlock(&pool.lock);
+    for (int i = helpers; i < parts; i++) fn(ctx, i, parts); /* parts no worker could take */
+    pthread_mutex_lock(&pool.lock);
+    while (pool.pending > 0) pthread_cond_wait(&pool.done, &pool.lock);
+    pthread_mutex_unlock(&pool.lock);
+    pthread_mutex_unlock(&pool.busy);
   }
   if (blas) openblas_set_num_threads(threads);
 }
@@ -131,7 +186,7 @@ NN_LANES void nn_gemv_small(float *y, const float *x, const float *b, int n, int
 }
 
 /* How many parts to split n units of work into: OpenBLAS's thread count, at most n. */
-static int parts_for(int n) {
+int nn_parts_for(int n) {
   const int t = openblas_get_num_threads();
   return t < n ? (t > MAX_PARTS ? MAX_PARTS : t) : n;
 }
@@ -179,7 +234,7 @@ NN_LANES static void attention_forward_part(void *ctx, int part, int parts) {
 
 void nn_attention_forward(float *o, float *p, const float *q, const float *k, const float *v, int B, int T, int H, int KV, int D) {
   attn_args a = {.o = o, .p = p, .q = q, .k = k, .v = v, .B = B, .T = T, .H = H, .KV = KV, .D = D};
-  parallel(attention_forward_part, &a, parts_for(B * KV), 1);
+  nn_parallel(attention_forward_part, &a, nn_parts_for(B * KV), 1);
 }
 
 /* dV += Pᵀ·dO, dP = dO·Vᵀ, dS = P ⊙ (dP − rowsum(dP ⊙ P))/√D, dQ = dS·K, dK += dSᵀ·Q. */
@@ -212,11 +267,11 @@ NN_LANES static void attention_backward_part(void *ctx, int part, int parts) {
 
 /* dk and dv must come in zeroed. Returns 0 when there is no memory for the T×T scratch blocks. */
 int nn_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k, const float *v, const float *p, int B, int T, int H, int KV, int D) {
-  const int parts = parts_for(B * KV);
+  const int parts = nn_parts_for(B * KV);
   float *scratch = malloc((size_t)parts * T * T * sizeof(float) + 1);
   if (scratch == NULL) return 0;
   attn_args a = {.dq = dq, .dk = dk, .dv = dv, .scratch = scratch, .q = q, .k = k, .v = v, .dout = dout, .pin = p, .B = B, .T = T, .H = H, .KV = KV, .D = D};
-  parallel(attention_backward_part, &a, parts, 1);
+  nn_parallel(attention_backward_part, &a, parts, 1);
   free(scratch);
   return 1;
 }
@@ -270,11 +325,11 @@ NN_LANES static void attention_cached_part(void *ctx, int part, int parts) {
 int nn_attention_cached(float *o, const float *q, const float *kc, const float *vc, const int32_t *start, int B, int T, int H, int KV, int D, int past, int cap) {
   /* threads cost ~20 µs to start: worth it only over some 2^18 multiply-adds */
   const size_t work = (size_t)B * H * T * (size_t)(past + T) * D;
-  const int parts = work < ((size_t)1 << 18) ? 1 : parts_for(B * H);
+  const int parts = work < ((size_t)1 << 18) ? 1 : nn_parts_for(B * H);
   float *scratch = malloc((size_t)parts * (past + T + D) * sizeof(float) + 1);
   if (scratch == NULL) return 0;
   cached_args a = {.o = o, .scratch = scratch, .q = q, .kc = kc, .vc = vc, .start = start, .B = B, .T = T, .H = H, .KV = KV, .D = D, .past = past, .cap = cap};
-  parallel(attention_cached_part, &a, parts, 0);
+  nn_parallel(attention_cached_part, &a, parts, 0);
   free(scratch);
   return 1;
 }
@@ -289,7 +344,7 @@ static void share(size_t n, int part, int parts, size_t *lo, size_t *hi) {
 #define PARALLEL_MIN ((size_t)1 << 16)
 
 static int parts_of(size_t elements, size_t items) {
-  return elements < PARALLEL_MIN ? 1 : parts_for(items > (size_t)MAX_PARTS ? MAX_PARTS : (int)items);
+  return elements < PARALLEL_MIN ? 1 : nn_parts_for(items > (size_t)MAX_PARTS ? MAX_PARTS : (int)items);
 }
 
 /*
@@ -356,7 +411,7 @@ NN_LANES static void rmsnorm_forward_part(void *ctx, int part, int parts) {
 
 void nn_rmsnorm_forward(float *y, float *rstd, const float *x, const float *g, int N, int C, double eps) {
   norm_args a = {.y = y, .rstd = rstd, .x = x, .g = g, .N = N, .C = C, .eps = eps};
-  parallel(rmsnorm_forward_part, &a, parts_of((size_t)N * C, (size_t)N), 0);
+  nn_parallel(rmsnorm_forward_part, &a, parts_of((size_t)N * C, (size_t)N), 0);
 }
 
 /* dx = r·(g⊙dy) − r³/C·x·Σ(g⊙dy⊙x) by rows; dg = Σ_rows dy⊙x·r by columns (no two parts share a sum). */
@@ -383,7 +438,7 @@ NN_LANES static void rmsnorm_backward_part(void *ctx, int part, int parts) {
 /* dg comes in zeroed. */
 void nn_rmsnorm_backward(float *dx, float *dg, const float *dy, const float *x, const float *g, const float *rstd, int N, int C) {
   norm_args a = {.dx = dx, .dg = dg, .dy = dy, .x = x, .g = g, .rstd_in = rstd, .N = N, .C = C};
-  parallel(rmsnorm_backward_part, &a, parts_of((size_t)N * C, (size_t)(N < C ? N : C)), 0);
+  nn_parallel(rmsnorm_backward_part, &a, parts_of((size_t)N * C, (size_t)(N < C ? N : C)), 0);
 }
 
 typedef struct {
@@ -402,7 +457,7 @@ NN_LANES static void swiglu_forward_part(void *ctx, int part, int parts) {
 
 void nn_swiglu_forward(float *h, const float *gate, const float *up, size_t n) {
   swiglu_args a = {.h = h, .gate = gate, .up = up, .n = n};
-  parallel(swiglu_forward_part, &a, parts_of(n, n), 0);
+  nn_parallel(swiglu_forward_part, &a, parts_of(n, n), 0);
 }
 
 /* dgate = dh ⊙ up ⊙ σ(a)(1 + a(1 − σ(a))), dup = dh ⊙ silu(a). */
@@ -419,7 +474,7 @@ NN_LANES static void swiglu_backward_part(void *ctx, int part, int parts) {
 
 void nn_swiglu_backward(float *dgate, float *dup, const float *dh, const float *gate, const float *up, size_t n) {
   swiglu_args a = {.dgate = dgate, .dup = dup, .dh = dh, .gate = gate, .up = up, .n = n};
-  parallel(swiglu_backward_part, &a, parts_of(n, n), 0);
+  nn_parallel(swiglu_backward_part, &a, parts_of(n, n), 0);
 }
 
 typedef struct {
@@ -464,7 +519,7 @@ double nn_cross_entropy(float *dlogits, const float *logits, const int32_t *targ
   ce_args a = {.d = dlogits, .x = logits, .targets = targets, .N = N, .V = V, .ignore = ignore};
   for (int i = 0; i < N; i++) a.count += targets[i] != ignore;
   const int parts = parts_of((size_t)N * V, (size_t)N);
-  parallel(cross_entropy_part, &a, parts, 0);
+  nn_parallel(cross_entropy_part, &a, parts, 0);
   double loss = 0;
   for (int p = 0; p < parts; p++) loss += a.loss[p];
   return loss;

@@ -13,6 +13,13 @@ void nn_rmsnorm_backward(float *dx, float *dg, const float *dy, const float *x, 
 void nn_swiglu_forward(float *h, const float *gate, const float *up, size_t n);
 void nn_swiglu_backward(float *dgate, float *dup, const float *dh, const float *gate, const float *up, size_t n);
 void nn_gemv_small(float *y, const float *x, const float *b, int n, int k, int ldb, float alpha, int accumulate);
+/*
+ * Runs fn(ctx, part, parts) for part = 0..parts−1 on as many threads (the caller's is part 0) and
+ * waits; with blas set, OpenBLAS runs single-threaded meanwhile. nn_parts_for(n): OpenBLAS's thread
+ * count, at most n.
+ */
+void nn_parallel(void (*fn)(void *, int, int), void *ctx, int parts, int blas);
+int nn_parts_for(int n);
 double nn_cross_entropy(float *dlogits, const float *logits, const int32_t *targets, int N, int V, int ignore);
 
 #endif

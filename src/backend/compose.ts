@@ -3,7 +3,8 @@
  * what it can (a GPU one: products and nn kernels), and each op it lacks comes from the first of
  * the chain that has it, ending with a backend that has them all (the js one). Two ops are derived
  * from the backend's own product before the chain is asked, so its products stay its own:
- * matmulAdd as C + alpha·matmul(A, B), and matmulAddHalf as matmulAdd rounded by encodeHalf.
+ * matmulAdd as C + alpha·matmul(A, B), and matmulAddHalf as matmulAdd rounded by encodeHalf; and
+ * orthonormalize is the Q of the qr picked, unless a backend of the chain has its own.
  * Backends are plain objects of functions (none uses `this`), so ops are taken as they are.
  */
 import type { Backend, FloatArray, Matrix, PartialBackend } from './types.js';
@@ -32,6 +33,7 @@ export function composeBackend<B extends PartialBackend>(own: B, fallback: Backe
     return fallback[op];
   };
   const matmulAdd = pick('matmulAdd');
+  const qr = pick('qr');
   const encodeHalf = pick('encodeHalf');
   const ownsProducts = own.matmulAdd !== undefined || matmul !== undefined;
   return {
@@ -39,7 +41,9 @@ export function composeBackend<B extends PartialBackend>(own: B, fallback: Backe
     matmul: pick('matmul'),
     matmulAdd,
     matmulAddHalf: own.matmulAddHalf ?? (ownsProducts ? async (c, a, b, alpha, transA, transB, format) => encodeHalf((await matmulAdd(c, a, b, alpha, transA, transB)).data, format) : pick('matmulAddHalf')),
-    qr: pick('qr'),
+    qr,
+    // A backend's own orthonormalize, else the Q of its qr (not the fallback's slower one).
+    orthonormalize: [own, ...between].find((part) => part.orthonormalize !== undefined)?.orthonormalize ?? (async (a) => (await qr(a)).q),
     svd: pick('svd'),
     eigh: pick('eigh'),
     lu: pick('lu'),

@@ -89,6 +89,13 @@ export interface Products {
 export interface Decompositions {
   /** Thin Householder QR: A (m×n) = Q (m×k) · R (k×n), k = min(m, n), Q with orthonormal columns. */
   qr<A extends FloatArray>(a: Matrix<A>): Promise<{ q: Matrix<A>; r: Matrix<A> }>;
+  /**
+   * An orthonormal basis of A's columns (m×n, m ≥ n, full column rank): the Q of a thin QR, by
+   * whatever method the backend does fastest at its precision (native: CholeskyQR2 for float32
+   * with at most 32 columns, Householder when that is ill-conditioned). Column signs and, for a
+   * rank-deficient A, the basis of the missing directions are not specified.
+   */
+  orthonormalize<A extends FloatArray>(a: Matrix<A>): Promise<Matrix<A>>;
   /** Singular value decomposition (no Gram-matrix shortcuts: small singular values stay accurate). */
   svd<A extends FloatArray>(a: Matrix<A>, job: SvdJob): Promise<SvdResult<A>>;
   /**

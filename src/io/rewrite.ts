@@ -18,6 +18,11 @@ export interface RewriteOptions extends WriteOptions {
   readonly onTensor?: (name: string, index: number, count: number) => void;
 }
 
+/** The order in which {@link rewriteModel} asks for the tensors: shard by shard, each in the model's order. */
+export function rewriteOrder(model: Model): string[] {
+  return model.shards.flatMap((shard) => model.tensors.filter((t) => t.shard === shard).map((t) => t.name));
+}
+
 /**
  * Writes `model` to `out` with each tensor for which `replace` returns one replaced (it must have
  * the tensor's dtype and shape); returns the other files copied.

@@ -57,15 +57,15 @@ export async function rsvd<F extends FloatDType>(a: Tensor<F>, rank: number, opt
 export async function rangeSketch<F extends FloatDType>(a: Matrix<Storage<F>>, dtype: F, l: number, seed: number): Promise<Matrix<Storage<F>>> {
   const omega = sketch(dtype, a.cols, l, seed);
   const be = backend();
-  return (await be.qr(await be.matmul(a, { rows: a.cols, cols: l, data: omega.data }, false, false))).q;
+  return be.orthonormalize(await be.matmul(a, { rows: a.cols, cols: l, data: omega.data }, false, false));
 }
 
-/** `count` power iterations q ← orth(A·orth(Aᵀ·q)), re-orthonormalized by QR at every product. */
+/** `count` power iterations q ← orth(A·orth(Aᵀ·q)), re-orthonormalized at every product. */
 export async function powerIterations<A extends Float32Array | Float64Array>(a: Matrix<A>, q: Matrix<A>, count: number): Promise<Matrix<A>> {
   const be = backend();
   for (let i = 0; i < count; i++) {
-    const z = (await be.qr(await be.matmul(a, q, true, false))).q; // n×l
-    q = (await be.qr(await be.matmul(a, z, false, false))).q; // m×l
+    const z = await be.orthonormalize(await be.matmul(a, q, true, false)); // n×l
+    q = await be.orthonormalize(await be.matmul(a, z, false, false)); // m×l
   }
   return q;
 }

@@ -398,13 +398,13 @@ async function blockedQb<F extends FloatDType>(A: Matrix<Storage<F>>, dtype: F, 
   return { ...finish(dtype, u, small.s, small.vt, k, 'randomized', { total, errorSq, optimumSq, optimumExact: false, spectrum }), niter: 1 };
 }
 
-/** q with its component in the span of the earlier blocks removed twice (classical Gram–Schmidt, reapplied), then QR. */
+/** q with its component in the span of the earlier blocks removed twice (classical Gram–Schmidt, reapplied), then orthonormalized. */
 async function reorthogonalize<A extends Float32Array | Float64Array>(q: Matrix<A>, earlier: readonly Matrix<A>[]): Promise<Matrix<A>> {
   const be = backend();
   for (let pass = 0; pass < 2; pass++) {
     for (const e of earlier) q = await be.matmulAdd(q, e, await be.matmul(e, q, true, false), -1, false, false);
   }
-  return (await be.qr(q)).q;
+  return be.orthonormalize(q);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -18,12 +18,13 @@ import { LowrankError } from '../core/errors.js';
 import { encodeFloat, type Tensor } from '../core/tensor.js';
 import type { FloatDType } from '../core/dtype.js';
 import { openModel, type Model } from '../io/hf.js';
-import { rewriteModel } from '../io/rewrite.js';
+import { rewriteModel, rewriteOrder } from '../io/rewrite.js';
 import { writeAdapter, type LoraConfig, type LoraModuleTensors } from '../io/peft.js';
 import { writeMethodAdapter, METHOD_ADAPTER_TYPE } from '../io/methodAdapter.js';
 import { getMethod } from '../methods/registry.js';
-import { decodeAs } from '../linalg/cast.js';
-import { residualAs } from '../methods/split.js';
+import { copyOf, residualAs } from '../methods/split.js';
+import { readAhead } from '../io/readAhead.js';
+import { backend } from '../backend/index.js';
 import { NO_SHARED } from '../methods/shared.js';
 import { type AdapterMethod, type InitOptions, type LayerInit, type LayerShape } from '../methods/types.js';
 import { configOf, type OptionValues } from '../methods/options.js';
@@ -108,29 +109,39 @@ async function run(model: Model, method: AdapterMethod, opts: InitAdapterOptions
   // Each layer's init runs once, when the residual writer (or, without one, the loop) asks for it.
   const inits = new Map<string, LayerInit>();
   const order = new Map(chosen.map((t, i) => [t.name, i]));
+  // Weights are read in the order they are decomposed, the next while this one is (into two
+  // buffers used in turn: an init and its residual are done before the weight after next is read).
+  const names = new Set(chosen.map((t) => t.name));
+  const read = readAhead(model, residualOut !== undefined ? rewriteOrder(model).filter((n) => names.has(n)) : chosen.map((t) => t.name));
   const initOf = async (name: string): Promise<{ init: LayerInit; stored: Tensor<FloatDType> }> => {
-    const stored = await decodeAs(await model.read(name), dtypeOf(name));
+    const stored = await read(name);
     const index = order.get(name) ?? 0;
     const init = await method.init(asOutIn(model, name, stored), { ...initOpts, layer: { name: shapes[index].name, index } }, shared).catch((e: unknown) => {
       if (e instanceof LowrankError) throw new LowrankError(e.code, e.message, { file: opts.model, tensor: name });
       throw e;
     });
-    inits.set(name, { tensors: init.tensors, rank: init.rank }); // the factors stay; the removed part goes with the residual
+    // The factors stay (a factor viewing the weight's reused buffer is copied); the removed part goes with the residual.
+    const kept = Object.fromEntries(Object.entries(init.tensors).map(([role, f]) => [role, f.data.buffer === stored.data.buffer ? copyOf<FloatDType>(f) : f]));
+    inits.set(name, { tensors: kept, rank: init.rank });
     return { init, stored };
   };
-  const names = new Set(chosen.map((t) => t.name));
-  if (residualOut !== undefined) {
-    await rewriteModel(model, residualOut, async (t) => {
-      if (!names.has(t.name)) return undefined;
-      const { init, stored } = await initOf(t.name);
-      if (init.removed === undefined) throw new LowrankError('E_INTERNAL', `method ${method.name} changes the base but removed nothing from it`, { tensor: t.name });
-      return residualAs(stored, init.removed, t.dtype as 'f32' | 'f64' | 'bf16' | 'f16', { transposed: storedInOut(model, t.name) });
-    }, { overwrite: opts.overwrite, onTensor: opts.onTensor });
-  } else {
-    for (const [i, t] of chosen.entries()) {
-      opts.onTensor?.(t.name, i, chosen.length);
-      await initOf(t.name);
+  const release = backend().retainFreedMemory();
+  try {
+    if (residualOut !== undefined) {
+      await rewriteModel(model, residualOut, async (t) => {
+        if (!names.has(t.name)) return undefined;
+        const { init, stored } = await initOf(t.name);
+        if (init.removed === undefined) throw new LowrankError('E_INTERNAL', `method ${method.name} changes the base but removed nothing from it`, { tensor: t.name });
+        return residualAs(stored, init.removed, t.dtype as 'f32' | 'f64' | 'bf16' | 'f16', { transposed: storedInOut(model, t.name) });
+      }, { overwrite: opts.overwrite, onTensor: opts.onTensor });
+    } else {
+      for (const [i, t] of chosen.entries()) {
+        opts.onTensor?.(t.name, i, chosen.length);
+        await initOf(t.name);
+      }
     }
+  } finally {
+    release();
   }
 
   const layers: { name: string; shape: [number, number]; rank: number; trainable: number }[] = [];

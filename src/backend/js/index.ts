@@ -26,6 +26,7 @@ export const jsBackend: Backend = {
   matmulAddHalf: async (c, a, b, alpha, transA, transB, format) => encodeHalf(matmulAdd(c, a, b, alpha, transA, transB).data, format),
   ...nnKernels,
   qr: async (a) => qr(a),
+  orthonormalize: async (a) => qr(a).q,
   svd: async (a, job) => svd(a, job),
   eigh: async (a, vectors) => eigh(a, vectors),
   lu: async (a) => lu(a),

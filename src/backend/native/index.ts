@@ -46,6 +46,8 @@ interface Addon {
   encodeHalf(x: Float32Array, f16: boolean): Promise<Uint16Array>;
   decodeHalf(bits: Uint16Array, f16: boolean): Promise<Float32Array>;
   qr(a: FloatArray, rows: number, cols: number): Promise<[FloatArray, FloatArray]>;
+  /** With qOnly: Q alone (CholeskyQR2 for a tall float32 A of at most 32 columns, else Householder). */
+  qr(a: FloatArray, rows: number, cols: number, qOnly: true): Promise<FloatArray>;
   svd(a: FloatArray, rows: number, cols: number, job: SvdJob): Promise<[FloatArray, FloatArray | null, FloatArray | null]>;
   eigh(a: FloatArray, n: number, vectors: boolean): Promise<[FloatArray, FloatArray | null]>;
   lu(a: FloatArray, rows: number, cols: number): Promise<[FloatArray, Int32Array]>;
@@ -234,6 +236,11 @@ function makeBackend(addon: Addon): Backend {
       const k = Math.min(a.rows, a.cols);
       const [q, r] = await call('qr', [a.rows, a.cols], () => addon.qr(a.data, a.rows, a.cols));
       return { q: matrix<A>(a.rows, k, q), r: matrix<A>(k, a.cols, r) };
+    },
+
+    async orthonormalize<A extends FloatArray>(a: Matrix<A>): Promise<Matrix<A>> {
+      const q = await call('orthonormalize', [a.rows, a.cols], () => addon.qr(a.data, a.rows, a.cols, true));
+      return matrix<A>(a.rows, Math.min(a.rows, a.cols), q);
     },
 
     async svd<A extends FloatArray>(a: Matrix<A>, job: SvdJob): Promise<SvdResult<A>> {
