@@ -19,6 +19,8 @@ const LOWRANK_BIN = fileURLToPath(new URL('../../bin/lowrank.js', import.meta.ur
 export const TINYLLAMA: LlamaShape = { hidden_size: 2048, intermediate_size: 5632, num_hidden_layers: 22, num_attention_heads: 32, num_key_value_heads: 4, vocab_size: 32000 };
 /** `-- medium`: TinyLlama's vocabulary and head layout at half the width and 4 layers (~0.1B parameters). */
 export const MEDIUM: LlamaShape = { hidden_size: 1024, intermediate_size: 2816, num_hidden_layers: 4, num_attention_heads: 16, num_key_value_heads: 4, vocab_size: 32000 };
+/** `-- 7b`: Llama-2-7B's shapes (6.7B parameters, 13.5 GB in bf16; generating it takes several minutes). */
+export const LLAMA2_7B: LlamaShape = { hidden_size: 4096, intermediate_size: 11008, num_hidden_layers: 32, num_attention_heads: 32, num_key_value_heads: 32, vocab_size: 32000 };
 /** The smoke-test model (`-- quick`). */
 export const QUICK: LlamaShape = { hidden_size: 512, intermediate_size: 1408, num_hidden_layers: 4, num_attention_heads: 8, num_key_value_heads: 2, vocab_size: 4096 };
 
@@ -92,16 +94,18 @@ def read(entry):
 
 `;
 
-/** The model and numpy settings a checkpoint suite's arguments choose: `quick`, `medium` (default 1.1B), `numpy-threads=N`. */
-export function checkpointArgs(args: readonly string[]): { quick: boolean; medium: boolean; shape: LlamaShape; shardSize: number; numpyThreads: string | undefined } {
+/** The model and numpy settings a checkpoint suite's arguments choose: `quick`, `medium`, `7b` (default 1.1B), `numpy-threads=N`. */
+export function checkpointArgs(args: readonly string[]): { quick: boolean; medium: boolean; sevenB: boolean; shape: LlamaShape; shardSize: number; numpyThreads: string | undefined } {
   const quick = args.includes('quick');
   const medium = args.includes('medium');
+  const sevenB = args.includes('7b');
   const threadsArg = args.find((a) => a.startsWith('numpy-threads='));
   return {
     quick,
     medium,
-    shape: quick ? QUICK : medium ? MEDIUM : TINYLLAMA,
-    shardSize: quick ? 16e6 : medium ? 100e6 : 2e9,
+    sevenB,
+    shape: quick ? QUICK : medium ? MEDIUM : sevenB ? LLAMA2_7B : TINYLLAMA,
+    shardSize: quick ? 16e6 : medium ? 100e6 : sevenB ? 10e9 : 2e9,
     numpyThreads: threadsArg === undefined ? undefined : threadsArg.slice('numpy-threads='.length),
   };
 }

@@ -1,14 +1,15 @@
 /**
  * The `init` suite: `lowrank init --method pissa --rank 16 --niter 4` on every linear layer of a
  * generated Llama-shaped bf16 checkpoint — by default TinyLlama-1.1B's shapes (154 matrices up to
- * 5632 × 2048; `-- medium` for ~0.1B, `-- quick` for a smoke test) — next to numpy running the same
+ * 5632 × 2048; `-- medium` for ~0.1B, `-- quick` for a smoke test, `-- 7b` for Llama-2-7B's shapes,
+ * lowrank alone unless `-- 7b numpy`) — next to numpy running the same
  * randomized algorithm tensor by tensor in the same run: the Halko sketch with 10 extra columns
  * and 4 power iterations re-orthonormalized by QR (lowrank's rsvd), the √σ split into A and B, and
  * the residual W − B·A rounded to bf16. Both write the residual model, a full bf16 copy of the
  * checkpoint (numpy as one raw file, every tensor in order; lowrank as the safetensors folder plus the
  * adapter), since that is the job. PiSSA's paper says its init
- * "takes only a few seconds"; the target here is to be faster than the numpy path on the native
- * backend. `-- numpy-threads=N` as in the tools suite.
+ * "takes only a few seconds"; the targets (issue 18): at most half numpy's time, and the 7B shapes in
+ * at most 60 s. `-- numpy-threads=N` as in the tools suite.
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,8 +24,10 @@ const RANK = 16;
 const NITER = 4;
 
 export async function run(opts: SuiteOptions): Promise<unknown> {
-  const numpy = requireNumpy();
-  const { quick, medium, shape, shardSize, numpyThreads } = checkpointArgs(opts.args);
+  const { quick, medium, sevenB, shape, shardSize, numpyThreads } = checkpointArgs(opts.args);
+  // At 7B the target is lowrank's own time; numpy (minutes more) runs only when asked.
+  const withNumpy = !sevenB || opts.args.includes('numpy');
+  const numpy = withNumpy ? requireNumpy() : undefined;
   return withTempDir('lowrank-bench-init-', async (dir) => {
     const base = join(dir, 'base');
     const t0 = now();
@@ -39,14 +42,19 @@ export async function run(opts: SuiteOptions): Promise<unknown> {
       for (const out of ['pissa', 'pissa-residual']) rmSync(join(dir, out), { recursive: true, force: true });
       return timeLowrank(args, env);
     });
-    const np = withBlasThreads(numpyThreads, () => fastest((env) => runPythonJson<Measured & { matrices: number }>(NUMPY_SCRIPT, [base, String(RANK), String(NITER), join(dir, 'numpy-residual.bin')], 'python3', env)));
-    const ratio = lr.seconds / np.seconds;
+    const matrices = specs.filter((t) => t.shape.length === 2 && !/embed|lm_head/.test(t.name)).length;
+    const np = withNumpy ? withBlasThreads(numpyThreads, () => fastest((env) => runPythonJson<Measured & { matrices: number }>(NUMPY_SCRIPT, [base, String(RANK), String(NITER), join(dir, 'numpy-residual.bin')], 'python3', env))) : undefined;
+    const ratio = np === undefined ? undefined : lr.seconds / np.seconds;
     printTable(['job', 'lowrank time', 'lowrank peak RSS', 'numpy time', 'numpy peak RSS', 'time lowrank/numpy'], [
-      [`pissa r ${RANK} niter ${NITER} (${np.matrices} matrices)`, fmtSeconds(lr.seconds), fmtMiB(lr.maxRssBytes), fmtSeconds(np.seconds), fmtMiB(np.maxRssBytes), fmtRatio(ratio)],
+      [`pissa r ${RANK} niter ${NITER} (${matrices} matrices)`, fmtSeconds(lr.seconds), fmtMiB(lr.maxRssBytes), np === undefined ? '(not run)' : fmtSeconds(np.seconds), np === undefined ? '' : fmtMiB(np.maxRssBytes), ratio === undefined ? '' : fmtRatio(ratio)],
     ]);
-    console.log(`\neach at its best configuration: lowrank ${lr.config} (${lr.tried.map((t) => `${t.config} ${fmtSeconds(t.seconds)}`).join(', ')}); numpy ${np.config} (${np.tried.map((t) => `${t.config} ${fmtSeconds(t.seconds)}`).join(', ')})`);
-    console.log(`\ntarget: faster than numpy (time ratio < 1): ${ratio < 1 ? 'pass' : 'MISS'}; ${fmtSeconds(lr.seconds / np.matrices)} per matrix`);
-    return { quick, medium, numpy, numpyThreads: numpyThreads ?? 'default', shape, parameters: params, command: `lowrank ${args.join(' ').replaceAll(dir, '<tmp>')}`, lowrank: lr, numpyRun: np, timeRatio: ratio };
+    const tried = (r: typeof lr): string => r.tried.map((t) => `${t.config} ${fmtSeconds(t.seconds)}`).join(', ');
+    console.log(`\neach at its best configuration: lowrank ${lr.config} (${tried(lr)})${np === undefined ? '' : `; numpy ${np.config} (${tried(np)})`}`);
+    const targets: string[] = [];
+    if (ratio !== undefined) targets.push(`at most half numpy's time (ratio ≤ 0.5): ${ratio <= 0.5 ? 'pass' : 'MISS'}`);
+    if (sevenB) targets.push(`Llama-2-7B shapes in ≤ 60 s: ${lr.seconds <= 60 ? 'pass' : 'MISS'}`);
+    console.log(`\ntarget${targets.length > 1 ? 's' : ''}: ${targets.join('; ')}; ${fmtSeconds(lr.seconds / matrices)} per matrix`);
+    return { quick, medium, sevenB, numpy: numpy ?? 'not run', numpyThreads: numpyThreads ?? 'default', shape, parameters: params, command: `lowrank ${args.join(' ').replaceAll(dir, '<tmp>')}`, lowrank: lr, numpyRun: np, timeRatio: ratio };
   });
 }
 

@@ -7,7 +7,7 @@
  * overwrites into private buffers or straight into the outputs (inputs are never modified) and
  * allocates the output ArrayBuffers; the LAPACK/BLAS work then runs on a libuv pool thread
  * (napi_create_async_work), writing into those outputs, and the promise resolves with new typed
- * arrays over them. The read-only inputs of gemm and trsm are not copied but referenced until the
+ * arrays over them. The read-only inputs of gemm, qr and trsm are not copied but referenced until the
  * work is done: like a buffer passed to fs.write, they must not be changed or transferred while
  * the promise is pending. Failures reject with an Error whose message names the routine
  * and whose `code` is "E_NUMERIC" (not positive definite, no convergence) or "E_INTERNAL".
@@ -1030,9 +1030,11 @@ static napi_value js_qr(napi_env env, napi_callback_info info) {
     goto fail;
   j->k = j->m < j->n ? j->m : j->n;
   if (argc == 4 && !get_flag(env, argv[3], "qOnly", &j->flag_a)) goto fail;
-  if (!copy_in(env, j, a, alen, &j->in[0])) goto fail;
+  /* Read only (run_qr works on its own column-major copy), so borrowed like gemm's inputs. */
+  if (!borrow_in(env, argv[0], a, &j->in[0], &j->in_ref[0])) goto fail;
   j->nout = j->flag_a ? 1 : 2;
-  if (!alloc_out(env, j, 0, (size_t)j->m * j->k, float_type(j), 1) ||
+  /* Q is written in full by either path; R's lower part is zero (left as allocated). */
+  if (!alloc_out(env, j, 0, (size_t)j->m * j->k, float_type(j), 0) ||
       (!j->flag_a && !alloc_out(env, j, 1, (size_t)j->k * j->n, float_type(j), 1)))
     goto fail;
   return start(env, j, "lowrank_native.qr", 0);

@@ -9,8 +9,8 @@
  * Calls are serialized: OpenBLAS already spreads one call over all cores, and running several at
  * once would oversubscribe them and tie up the libuv pool that file reads also use.
  *
- * Inputs that LAPACK overwrites are copied when the call is made. The read-only inputs of matmul
- * and solveTriangular (A and B; T) are read in place while the work runs, since copying them would
+ * Inputs that LAPACK overwrites are copied when the call is made. The read-only inputs of matmul,
+ * qr/orthonormalize and solveTriangular (A and B; A; T) are read in place while the work runs, since copying them would
  * cost as much as a skinny product: like a buffer passed to fs.write, they must not be changed or
  * transferred until the promise settles.
  */

@@ -37,14 +37,22 @@ export async function writeSafetensors(path: string, tensors: Iterable<TensorSou
       // Each tensor's bytes are written while the next one is produced (a lazy source may be a
       // decomposition): one write in flight at a time, so at most two tensors are held.
       // (A failed write is marked handled at once and rethrown where it is awaited.) Every
-      // SYNC_EVERY bytes the write is followed by a datasync, so the disk works while the next
-      // tensors are produced instead of all at the final sync.
+      // SYNC_EVERY bytes a datasync is started, so the disk works while the next tensors are
+      // produced instead of all at the final sync; it runs beside the next writes (one at a
+      // time), so the producer waits for the disk only when the disk is the slower of the two
+      // (waiting for each sync held a PiSSA init of 1.1B ~0.4 s per 256 MiB).
       let unsynced = 0;
+      let syncing: Promise<void> = Promise.resolve();
       const start = (bytes: Uint8Array, position: number): Promise<void> => {
         unsynced += bytes.length;
         const sync = unsynced >= SYNC_EVERY;
         if (sync) unsynced = 0;
-        const p = writeAll(fh, bytes, position).then(() => (sync ? fh.datasync() : undefined));
+        const p = writeAll(fh, bytes, position).then(async () => {
+          if (!sync) return;
+          await syncing;
+          syncing = fh.datasync();
+          syncing.catch(() => undefined);
+        });
         p.catch(() => undefined);
         return p;
       };
@@ -60,10 +68,12 @@ export async function writeSafetensors(path: string, tensors: Iterable<TensorSou
           inFlight = start(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), layout.prefix.length + begin);
         }
       } finally {
-        // Never leave a write running on a handle about to be closed (a failed source included).
+        // Never leave a write or sync running on a handle about to be closed (a failed source included).
         await inFlight.catch(() => undefined);
+        await syncing.catch(() => undefined);
       }
       await inFlight;
+      await syncing;
     },
     opts,
   );
