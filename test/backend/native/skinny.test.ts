@@ -35,18 +35,24 @@ function op(x: Float32Array, rows: number, cols: number, trans: boolean): Float6
   return out;
 }
 
+/** Element (i, j) of A·B (A m×k, B k×n, row-major) in float64, and Σ_p |A_ip·B_pj|, its error scale. */
+function entry(a: ArrayLike<number>, b: ArrayLike<number>, i: number, j: number, k: number, n: number): { s: number; bound: number } {
+  let s = 0;
+  let bound = 0;
+  for (let p = 0; p < k; p++) {
+    s += a[i * k + p] * b[p * n + j];
+    bound += Math.abs(a[i * k + p] * b[p * n + j]);
+  }
+  return { s, bound };
+}
+
 /** max |C − A·B| / max (|A|·|B|), the product and the bound in float64. */
 function productError(c: Float32Array, a: Float64Array, b: Float64Array, m: number, k: number, n: number): number {
   let err = 0;
   let scale = 0;
   for (let i = 0; i < m; i++) {
     for (let j = 0; j < n; j++) {
-      let s = 0;
-      let bound = 0;
-      for (let p = 0; p < k; p++) {
-        s += a[i * k + p] * b[p * n + j];
-        bound += Math.abs(a[i * k + p] * b[p * n + j]);
-      }
+      const { s, bound } = entry(a, b, i, j, k, n);
       err = Math.max(err, Math.abs(c[i * n + j] - s));
       scale = Math.max(scale, bound);
     }
@@ -165,12 +171,7 @@ test('matmulAddHalf: C + alpha·A·B rounded to bf16/f16, within one storable ga
         let worst = 0;
         for (let i = 0; i < m; i++) {
           for (let j = 0; j < n; j++) {
-            let s = 0;
-            let bound = 0;
-            for (let p = 0; p < k; p++) {
-              s += a[i * k + p] * b[p * n + j];
-              bound += Math.abs(a[i * k + p] * b[p * n + j]);
-            }
+            const { s, bound } = entry(a, b, i, j, k, n);
             const exact = c[i * n + j] + alpha * s;
             const got = decode(out[i * n + j]);
             if (Number.isNaN(exact)) {
