@@ -61,8 +61,8 @@ int openblas_get_num_threads(void);
  * The parts run on a pool of threads started once and kept, waiting on a condition variable,
  * while the caller waits: a thread started per call costs 20-50 us and begins on its parent's
  * core, and the caller is whichever of Node's four libuv threads took the job, so the scheduler
- * kept finding two busy threads on one core (a 5632 × 2048 × 26 product took 4-9 ms from Node,
- * against 2 ms from a C program). One caller uses the pool at a time; a second, concurrent one
+ * kept finding two busy threads on one core (skinny products ran at half speed or less from Node
+ * against a C program). One caller uses the pool at a time; a second, concurrent one
  * runs its parts itself.
  */
 #define MAX_PARTS 64

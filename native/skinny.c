@@ -1,12 +1,11 @@
 /*
  * Products with one side at most 32 wide, the shape of every randomized SVD step
  * (W·Ω, Wᵀ·Q, Qᵀ·W with 26 columns for rank 16) and of a residual W − s·B·A: OpenBLAS 0.3.21 packs
- * the large matrix for such a product, which made them memory-bound at ~60 GFLOP/s here (a 5632 ×
- * 2048 × 26 sgemm took 8-9 ms). These kernels stream the large matrix once, in place, with the
- * narrow side held in registers: 16 accumulators of 16 float lanes (8 rows or columns of the large
- * matrix × 32 columns of the narrow one): 2 ms for that product from a C program on the same 2
- * cores, 2-4 ms from Node. Float32 only; the sums run in the order of the inner index with fused
- * multiply-adds where the CPU has them.
+ * the large matrix for such a product. These kernels stream the large matrix once, in place, with
+ * the narrow side held in registers: 16 accumulators of 16 float lanes (8 rows or columns of the
+ * large matrix × 32 columns of the narrow one). `npm run bench -- skinny` times them next to numpy.
+ * Float32 only; the sums run in the order of the inner index with fused multiply-adds where the
+ * CPU has them.
  * Also: CholeskyQR2 for a tall-skinny orthonormal basis, and a residual rounded straight to
  * bfloat16/float16.
  */
@@ -14,6 +13,7 @@
 #pragma GCC optimize("fp-contract=fast")
 #include "skinny.h"
 #include "nn.h"
+#include "half.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -37,8 +37,8 @@
 #include <pthread.h>
 
 typedef struct {
-  void *data[3];
-  size_t bytes[3];
+  void *data[2];
+  size_t bytes[2];
 } scratch_set;
 
 static scratch_set kept;
@@ -69,7 +69,7 @@ static void scratch_end(scratch_set *set, int was_kept) {
     pthread_mutex_unlock(&kept_lock);
     return;
   }
-  for (int i = 0; i < 3; i++) free(set->data[i]);
+  for (int i = 0; i < 2; i++) free(set->data[i]);
 }
 typedef float lanes16 __attribute__((vector_size(64)));
 typedef uint32_t bits16 __attribute__((vector_size(64)));
@@ -314,14 +314,13 @@ int skinny_orthonormalize(float *q, const float *x, int m, int l) {
 /*
  * out = C + alpha·A·B rounded to bfloat16 (f16 0) or float16 bits, C m×n, A m×k, B k×n, k ≤ 32:
  * 8 rows × 32 columns at a time, summed in registers and rounded as they are stored (one read of
- * C, one write of out). The rounding is src/core/dtype.ts's, as in lowrank.c.
+ * C, one write of out). The rounding is src/core/dtype.ts's (half.h; bf16 vectorized below).
  */
 typedef struct {
   uint16_t *out;
   const float *c, *a, *b;
   int m, n, k, f16;
   float alpha;
-  uint16_t (*to_f16)(uint32_t);
 } residual_args;
 
 SKINNY_LANES void skinny_residual_part(void *ctx, int part, int parts) {
@@ -362,7 +361,7 @@ SKINNY_LANES void skinny_residual_part(void *ctx, int part, int parts) {
             const float v = c[q] + r->alpha * sum[t][q];
             uint32_t bits;
             memcpy(&bits, &v, sizeof bits);
-            o[q] = r->f16 ? r->to_f16(bits) : (uint16_t)(((bits & 0x7fffffffu) > 0x7f800000u) ? ((bits >> 16) | 0x40u) : ((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16));
+            o[q] = r->f16 ? f16_of(bits) : bf16_of(bits);
           }
           continue;
         }
@@ -383,10 +382,9 @@ SKINNY_LANES void skinny_residual_part(void *ctx, int part, int parts) {
   }
 }
 
-int skinny_residual_half(uint16_t *out, const float *c, const float *a, const float *b, int m, int n, int k, float alpha, int f16,
-                         uint16_t (*to_f16)(uint32_t)) {
+int skinny_residual_half(uint16_t *out, const float *c, const float *a, const float *b, int m, int n, int k, float alpha, int f16) {
   if (k < 1 || k > NARROW || m < 1 || n < 1) return 0;
-  residual_args r = {out, c, a, b, m, n, k, f16, alpha, to_f16};
+  residual_args r = {out, c, a, b, m, n, k, f16, alpha};
   const size_t work = (size_t)m * n * NARROW;
   nn_parallel(skinny_residual_part, &r, work < SKINNY_PARALLEL_MIN ? 1 : nn_parts_for((m + 7) / 8), 0);
   return 1;

@@ -23,10 +23,9 @@ int skinny_gemm(float *c, const float *a, int lda, const float *b, int ldb, int 
 int skinny_orthonormalize(float *q, const float *x, int m, int l);
 
 /*
- * out = C + alpha·A·B rounded to bfloat16 (f16 0) or float16 (f16 1, through to_f16) bits, for
+ * out = C + alpha·A·B rounded to bfloat16 (f16 0) or float16 (f16 1) bits, for
  * C m×n, A m×k, B k×n, 1 ≤ k ≤ 32. Returns 0 when it does not take the shape.
  */
-int skinny_residual_half(uint16_t *out, const float *c, const float *a, const float *b, int m, int n, int k, float alpha, int f16,
-                         uint16_t (*to_f16)(uint32_t));
+int skinny_residual_half(uint16_t *out, const float *c, const float *a, const float *b, int m, int n, int k, float alpha, int f16);
 
 #endif

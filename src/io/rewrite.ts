@@ -18,9 +18,14 @@ export interface RewriteOptions extends WriteOptions {
   readonly onTensor?: (name: string, index: number, count: number) => void;
 }
 
+/** A shard's tensors in the model's order: what {@link rewriteModel} writes into that shard. */
+function shardTensors(model: Model, shard: string): ModelTensor[] {
+  return model.tensors.filter((t) => t.shard === shard);
+}
+
 /** The order in which {@link rewriteModel} asks for the tensors: shard by shard, each in the model's order. */
 export function rewriteOrder(model: Model): string[] {
-  return model.shards.flatMap((shard) => model.tensors.filter((t) => t.shard === shard).map((t) => t.name));
+  return model.shards.flatMap((shard) => shardTensors(model, shard).map((t) => t.name));
 }
 
 /**
@@ -34,17 +39,15 @@ export async function rewriteModel(model: Model, out: string, replace: (t: Model
   const count = model.tensors.length;
   let index = 0;
   const sources = (shard: string): TensorSource[] =>
-    model.tensors
-      .filter((t) => t.shard === shard)
-      .map((t) => ({
-        name: t.name,
-        dtype: t.dtype,
-        shape: t.shape,
-        data: async () => {
-          opts.onTensor?.(t.name, index++, count);
-          return ((await replace(t)) ?? (await model.read(t.name))).data;
-        },
-      }));
+    shardTensors(model, shard).map((t) => ({
+      name: t.name,
+      dtype: t.dtype,
+      shape: t.shape,
+      data: async () => {
+        opts.onTensor?.(t.name, index++, count);
+        return ((await replace(t)) ?? (await model.read(t.name))).data;
+      },
+    }));
   const copied: string[] = [];
   const single = (await fs().stat(model.path)).isFile();
   await writeDirAtomic(
