@@ -15,6 +15,7 @@ const SUITES: Record<string, () => Promise<Suite>> = {
   tensor: () => import('./tensor.js'),
   tools: () => import('./tools.js'),
   init: () => import('./init.js'),
+  skinny: () => import('./skinny.js'),
   train: () => import('./train.js'),
   generate: () => import('./generate.js'),
   studio: () => import('./studio.js'),
